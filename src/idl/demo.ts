@@ -1,0 +1,70 @@
+// Interfaces of the demonstration, test and benchmark domains: small enough to read in one go,
+// and exercising every kind of exchangeable type.
+import type {
+  Borrow, Bytes, Copy, Interface, Option, RRef, RRefArray, RRefDeque, RpcResult, Struct, bool, f64, i32, u32, u64, u8,
+} from './lib/types.ts';
+
+/** A fixed-layout message in the exchange heap, with an optional chained successor. */
+export interface Packet extends Struct {
+  seq: u64;
+  len: u32;
+  flags: u8;
+  urgent: bool;
+  payload: Bytes<64>;
+  next: Option<RRef<Packet>>;
+}
+
+export type PacketBatch = RRefDeque<Packet, 32>;
+export type PacketRing = RRefArray<Packet, 8>;
+export type Page = Bytes<4096>;
+
+export interface CounterStats extends Copy {
+  readonly calls: u32;
+  readonly total: f64;
+}
+
+/** The workhorse of the tests and the call benchmark. */
+export interface Counter extends Interface {
+  /** does nothing: the cost of a crossing */
+  nop(): RpcResult<void>;
+  add(n: i32): RpcResult<i32>;
+  stats(): RpcResult<CounterStats>;
+  /** takes a packet and hands it back (moved in, moved out) */
+  bounce(p: RRef<Packet>): RpcResult<RRef<Packet>>;
+  /** reads a packet's length through an immutable borrow */
+  peek(p: Borrow<Packet>): RpcResult<u32>;
+  /** the same, asynchronously */
+  addLater(n: i32): Promise<RpcResult<i32>>;
+  /** sums a batch of packets' lengths and hands the batch back */
+  sum(batch: RRef<PacketBatch>): RpcResult<RRef<PacketBatch>>;
+  name(): RpcResult<string>;
+  /** a callback interface crossing the boundary */
+  subscribe(l: Listener): RpcResult<void>;
+  notify(v: i32): RpcResult<u32>;
+}
+
+export interface Listener extends Interface {
+  event(v: i32): RpcResult<void>;
+}
+
+/** Things a test domain can be asked to do, each exercising one mechanism. */
+export interface Probe extends Interface {
+  run(what: string, arg: i32): RpcResult<i32>;
+  runAsync(what: string, arg: i32): Promise<RpcResult<i32>>;
+  /** keeps a borrowed packet past the call (to be caught later) */
+  keep(p: Borrow<Packet>): RpcResult<void>;
+  hold(p: RRef<Packet>): RpcResult<void>;
+  page(): RpcResult<Option<RRef<Page>>>;
+  ring(r: RRef<PacketRing>): RpcResult<RRef<PacketRing>>;
+}
+
+/** Runs a benchmark loop inside a domain: n iterations of one kind of call; returns a checksum. */
+export interface Bench extends Interface {
+  run(what: string, n: u32): RpcResult<f64>;
+  runAsync(what: string, n: u32): Promise<RpcResult<f64>>;
+}
+
+/** A fault plan shared with a flaky driver: whether the next call should crash it. */
+export interface FaultPlan extends Interface {
+  crashNow(): RpcResult<bool>;
+}

@@ -1,0 +1,49 @@
+// The contract between idlc-generated proxies (idl/generated/proxies.ts) and the kernel's proxy
+// runtime (kernel/rpc.ts). Generated code calls only what is declared here.
+import type { RpcError, RpcResult } from './types.ts';
+
+/** One caller→callee connection. A proxy object serves exactly one link. */
+export interface Link {
+  /** 0 while both ends are alive; otherwise the proxy takes the slow path. */
+  state: number;
+  /** The callee's implementation object; null once the link is dead. */
+  impl: any;
+  readonly caller: number;
+  readonly callee: number;
+}
+
+export interface ProxyRuntime {
+  /** The link is not usable (callee dead, capability revoked, caller dead): the result to return. */
+  refused(link: Link): RpcResult<never>;
+  /** An argument was not of its declared type; the callee does not run. */
+  invalid(link: Link, method: string, what: string, want: string): RpcResult<never>;
+  /** The callee returned a value not of its declared type: it is crashed. */
+  badReturn(link: Link, method: string, what: string, want: string): RpcResult<never>;
+  /** The callee threw: it is crashed. */
+  fault(link: Link, method: string, e: unknown): RpcResult<never>;
+  /** The callee's result object, checked and copied into a fresh one (null: it was malformed). */
+  error(link: Link, method: string, e: unknown): RpcError;
+  /** Record the crossing on the calling thread / undo it. */
+  enter(link: Link): void;
+  leave(link: Link): void;
+  /** Exchange-heap moves and borrows performed by the proxy. */
+  checkMove(from: number, h: unknown, typeId: number): boolean;
+  move(h: unknown, from: number, to: number): number;
+  checkBorrow(from: number, h: unknown, typeId: number): boolean;
+  borrow(h: unknown, from: number, to: number): number;
+  unborrow(h: number): void;
+  /** Wraps an interface reference crossing from `from` to `to` in a new proxy (null if not one). */
+  wrap(iface: string, v: unknown, from: number, to: number): unknown;
+  /** Settles an async call: resolves with the converted value, or with an RpcError if the callee
+   *  rejects, returns a bad value, or dies first. `done` runs once, whatever happens. */
+  track(link: Link, method: string, p: unknown, convert: (v: unknown) => RpcResult<unknown>, done: (() => void) | null): Promise<RpcResult<unknown>>;
+  /** A failed conversion inside `convert`. */
+  readonly BAD: symbol;
+}
+
+export interface IfaceDescriptor {
+  readonly name: string;
+  readonly fingerprint: string;
+  readonly methods: readonly string[];
+  readonly make: (rt: ProxyRuntime, link: Link) => object;
+}

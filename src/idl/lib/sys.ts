@@ -1,0 +1,99 @@
+// The kernel services a domain may be given, as seen from inside the domain.
+//
+// These are capabilities, not IDL interfaces: the kernel implements them directly and binds each
+// instance to the domain it was given to, so every call is checked against that domain (its heap
+// handles, its quota, whether it is still alive). After the domain dies they are revoked: any
+// further call throws.
+import type { RpcResult } from './types.ts';
+
+/** The exchange heap, raw. Generated accessors (idl/generated/structs.ts) wrap these calls. */
+export interface HeapCap {
+  alloc(typeId: number): number;
+  free(h: number): void;
+  typeOf(h: number): number;
+  /** bytes in the object's data region */
+  size(h: number): number;
+  u8(h: number, off: number): number;
+  u16(h: number, off: number): number;
+  u32(h: number, off: number): number;
+  i8(h: number, off: number): number;
+  i16(h: number, off: number): number;
+  i32(h: number, off: number): number;
+  f64(h: number, off: number): number;
+  u64(h: number, off: number): bigint;
+  i64(h: number, off: number): bigint;
+  setU8(h: number, off: number, v: number): void;
+  setU16(h: number, off: number, v: number): void;
+  setU32(h: number, off: number, v: number): void;
+  setI8(h: number, off: number, v: number): void;
+  setI16(h: number, off: number, v: number): void;
+  setI32(h: number, off: number, v: number): void;
+  setF64(h: number, off: number, v: number): void;
+  setU64(h: number, off: number, v: bigint): void;
+  setI64(h: number, off: number, v: bigint): void;
+  /** copy-out into the domain's own memory */
+  read(h: number, off: number, dst: Uint8Array, dstOff: number, len: number): void;
+  /** copy-in from the domain's own memory */
+  write(h: number, off: number, src: Uint8Array, srcOff: number, len: number): void;
+  copy(dst: number, dstOff: number, src: number, srcOff: number, len: number): void;
+  fill(h: number, off: number, byte: number, len: number): void;
+  take(h: number, index: number): number | null;
+  put(h: number, index: number, child: number | null): number | null;
+  push(h: number, child: number): boolean;
+  pop(h: number): number | null;
+  count(h: number): number;
+}
+
+export type LogArg = string | number | bigint | boolean | null | undefined;
+export type Log = (...parts: LogArg[]) => void;
+
+export interface Clock {
+  /** milliseconds since boot, monotonic, sub-millisecond resolution */
+  now(): number;
+}
+
+export interface Timers {
+  /** calls `fn` once after `ms`; returns an id for cancel */
+  after(ms: number, fn: () => void): number;
+  /** calls `fn` every `ms` until cancelled */
+  every(ms: number, fn: () => void): number;
+  cancel(id: number): boolean;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface Threads {
+  /** starts a kernel-tracked task in this domain; a rejection crashes the domain */
+  spawn(name: string, body: () => Promise<void>): number;
+  /** names of this domain's running threads */
+  list(): string[];
+}
+
+export interface Irq {
+  /** routes interrupt `line` to `handler` (one handler per line) */
+  register(line: number, handler: () => void): void;
+  unregister(line: number): boolean;
+}
+
+/** Privileged: create domains from bundles the kernel has loaded. */
+export interface Domains {
+  /** creates a domain from a loaded bundle, handing it `imports` (capabilities this domain holds);
+   *  returns the interface it exports, proxied for this domain */
+  create<I>(bundle: string, imports?: Readonly<Record<string, unknown>>, config?: Config): RpcResult<I>;
+}
+
+export interface Sys {
+  readonly self: { readonly id: number; readonly name: string };
+  readonly log: Log;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly threads: Threads;
+  readonly heap: HeapCap;
+  readonly irq?: Irq;
+  readonly domains?: Domains;
+}
+
+/** Plain data a domain is created with (its "command line"): copied in, frozen. */
+export type Config = null | boolean | number | string | readonly Config[] | { readonly [k: string]: Config };
+
+/** What a domain's index.ts exports: `init(sys, imports, config)` returns the interface it implements. */
+export type DomainInit<Imports, Export> = (sys: Sys, imports: Imports, config: Config) => Export;

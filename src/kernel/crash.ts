@@ -1,0 +1,94 @@
+// Crash reports: what died, why, where (TypeScript file:line), and what the kernel reclaimed.
+//
+// Describing a thrown value must not run the crashed domain's code: a Proxy's traps, a getter on
+// `stack` or `message`, or a toString could loop or throw inside the kernel. So only genuine
+// Errors are read, and only through their own data properties.
+import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
+import type { Host } from './host.ts';
+
+export interface Described { readonly message: string; readonly stack: string[] }
+
+function ownData(o: object, key: string): unknown {
+  const d = Object.getOwnPropertyDescriptor(o, key);
+  return d && 'value' in d ? d.value : undefined;
+}
+
+export function describe(host: Host, v: unknown): Described {
+  try {
+    if (v === null || (typeof v !== 'object' && typeof v !== 'function')) {
+      return { message: `thrown value: ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`, stack: [] };
+    }
+    if (host.isProxy(v)) return { message: 'thrown value: a Proxy (not inspected)', stack: [] };
+    if (!host.isError(v)) return { message: `thrown value: a non-Error ${typeof v}`, stack: [] };
+    const stack = ownData(v as object, 'stack');
+    const message = ownData(v as object, 'message');
+    const lines = typeof stack === 'string' ? stack.split('\n') : [];
+    const frames = lines.filter((l) => /^\s+at /.test(l)).map((l) => l.trim());
+    const head = lines.length && !/^\s+at /.test(lines[0]) ? lines[0] : `Error: ${typeof message === 'string' ? message : ''}`;
+    return { message: head, stack: frames };
+  } catch {
+    return { message: 'thrown value: (could not be described)', stack: [] };
+  }
+}
+
+const FRAME = /frond-domain:\/\/([^/\s]+)\/(\d+):(\d+):(\d+)/;
+
+/** Source maps of loaded bundles, parsed on first use. */
+export class SourceMaps {
+  private readonly maps = new Map<string, TraceMap | null>();
+  private readonly raw = new Map<string, string>();
+
+  add(bundle: string, map: string | undefined): void {
+    if (map) this.raw.set(bundle, map);
+    this.maps.delete(bundle);
+  }
+
+  private get(bundle: string): TraceMap | null {
+    let m = this.maps.get(bundle);
+    if (m === undefined) {
+      const raw = this.raw.get(bundle);
+      try { m = raw ? new TraceMap(raw) : null; } catch { m = null; }
+      this.maps.set(bundle, m);
+    }
+    return m;
+  }
+
+  /** Rewrites `frond-domain://name/id:L:C` positions to the TypeScript source they came from. */
+  frame(line: string): string {
+    const f = FRAME.exec(line);
+    if (!f) return line;
+    const m = this.get(f[1]);
+    if (!m) return line;
+    const pos = originalPositionFor(m, { line: Number(f[3]), column: Number(f[4]) - 1 });
+    if (pos.source === null || pos.line === null) return line;
+    return line.replace(f[0], `${pos.source}:${pos.line}:${pos.column + 1}`);
+  }
+}
+
+export interface Reclaimed {
+  objects: number;
+  bytes: number;
+  deferred: number;
+  timers: number;
+  threads: number;
+  irqs: number;
+  inflight: number;
+  revoked: number;
+}
+
+export interface CrashReport {
+  readonly domain: string;
+  readonly id: number;
+  readonly cause: string;
+  readonly error: Described;
+  readonly reclaimed: Reclaimed;
+  readonly text: string;
+}
+
+export function formatReport(domain: string, id: number, cause: string, error: Described, r: Reclaimed): string {
+  const lines = [`domain ${domain}#${id} crashed (${cause}): ${error.message}`];
+  for (const f of error.stack.slice(0, 12)) lines.push(`    ${f}`);
+  lines.push(`  reclaimed: ${r.objects} exchange objects (${r.bytes} bytes)${r.deferred ? `, ${r.deferred} lent out (freed when returned)` : ''}, `
+    + `${r.timers} timers, ${r.threads} threads, ${r.irqs} interrupt lines, ${r.inflight} calls in flight failed, ${r.revoked} capabilities revoked`);
+  return lines.join('\n');
+}

@@ -1,0 +1,574 @@
+// The exchange heap: one SharedArrayBuffer arena in which domains exchange data without copying.
+//
+// Objects are allocated by type (idl/layout.ts gives the layout) and reached only through handles.
+// A handle is a number `generation * SLOTS + slot`; the kernel-side slot table says which object a
+// slot names, which domain may use it, and how:
+//
+//   OWNED    the owner may read, write, move, free, take and put children
+//   LENT     owned, but lent out to a running call: read-only until every borrow has returned
+//   BORROW   a read-only alias held by a callee for the duration of one call
+//
+// Invariants:
+//   - a live object is named by exactly one OWNED/LENT slot (its root owner), or by none when it is
+//     a child of another object (its header owner is then CHILD); only roots have owners;
+//   - every use of a handle checks `hnd[slot] === handle` and `own[slot] === domain`, so a moved,
+//     freed, stale, forged or foreign handle is refused, and each refusal is a runtime violation
+//     reported to the kernel (which crashes the offending domain) before the error is thrown;
+//   - moving bumps the slot's generation, so the sender's handle goes stale at once;
+//   - domains never see the arena: they read and write through accessors that bounds-check against
+//     the object's data region, or copy in and out of their own Uint8Arrays.
+//
+// Hot paths use DataView and plain JS arrays: after SES lockdown, indexed stores into typed arrays
+// are an order of magnitude slower on V8 11.
+import { ArenaAllocator } from './alloc.ts';
+import { table } from './table.ts';
+import { HEADER_BYTES, payloadBytes, type TypeInfo } from '../idl/lib/layout.ts';
+
+export const SLOTS = 1 << 20;
+const MASK = SLOTS - 1;
+
+const OWNED = 0;
+const LENT = 1;
+const BORROW = 2;
+
+/** Header owner values that are not domain ids. */
+export const OWNER_FREE = 0;
+export const OWNER_CHILD = 0xfffffffe;
+/** Slot owner of a root whose owner died while it was lent out: freed when the last borrow returns. */
+const ORPHAN = -2;
+
+/** Thrown in the domain that misused a handle. */
+export class HeapViolation extends Error {
+  override name = 'HeapViolation';
+}
+/** Thrown when an allocation cannot be satisfied; a domain may catch it and go on. */
+export class HeapExhausted extends Error {
+  override name = 'HeapExhausted';
+}
+
+export interface OwnerStats { objects: number; bytes: number }
+export interface HeapStats {
+  capacity: number;
+  objects: number;
+  bytes: number;
+  handles: number;
+  nested: OwnerStats;
+  perOwner: Map<number, OwnerStats>;
+  largestFree: number;
+}
+
+// Intrinsics captured before any domain runs, so a domain cannot substitute its own.
+const TypedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+const taLength = Object.getOwnPropertyDescriptor(TypedArrayProto, 'length')!.get!;
+const taTag = Object.getOwnPropertyDescriptor(TypedArrayProto, Symbol.toStringTag)!.get!;
+const taSet: (this: Uint8Array, src: ArrayLike<number>, off?: number) => void = TypedArrayProto.set;
+const taSubarray: (this: Uint8Array, a: number, b: number) => Uint8Array = TypedArrayProto.subarray;
+
+function isIndex(n: unknown): n is number {
+  return typeof n === 'number' && (n >>> 0) === n;
+}
+
+export class ExchangeHeap {
+  readonly buffer: SharedArrayBuffer;
+  private readonly dv: DataView;
+  private readonly mem: Uint8Array;
+  private readonly alloc: ArenaAllocator;
+  private readonly types: readonly TypeInfo[];
+
+  // The slot table (parallel arrays; a slot is free when hnd[slot] <= 0).
+  // Null-prototype arrays (table.ts): keyed stores stay fast after lockdown.
+  private readonly hnd = table(0, 0);
+  private readonly own = table(0, 0);
+  private readonly mode = table(0, 0);
+  private readonly hdr = table(0, 0);
+  private readonly dat = table(0, 0);
+  private readonly len = table(0, 0);
+  private readonly link = table(0, 0); // BORROW: the root slot it aliases
+  private readonly freeSlots = table(0, 0);
+  private freeTop = 0;
+
+  private objects = 0;
+  private bytes = 0;
+  private nestedObjects = 0;
+  private nestedBytes = 0;
+  private readonly ownerObjects = new Map<number, number>();
+  private readonly ownerBytes = new Map<number, number>();
+
+  /** Called with the offending domain before a HeapViolation is thrown in it. */
+  onViolation: (domain: number, error: HeapViolation) => void = () => {};
+
+  constructor(capacity: number, types: readonly TypeInfo[]) {
+    this.buffer = new SharedArrayBuffer(capacity);
+    this.dv = new DataView(this.buffer);
+    this.mem = new Uint8Array(this.buffer);
+    this.alloc = new ArenaAllocator(capacity);
+    // Offset 0 would be indistinguishable from "no child": reserve the first block.
+    if (this.alloc.alloc(16) !== 0) throw new Error('exchange heap: offset 0 must be reserved first');
+    this.types = types;
+    types.forEach((t, i) => {
+      if (t.id !== i) throw new Error(`exchange heap: type table out of order at ${t.name}`);
+    });
+  }
+
+  // ---- handles ---------------------------------------------------------------------------
+
+  /** The slot of a handle `dom` may read through (owned, lent or borrowed). */
+  private readable(dom: number, h: unknown): number {
+    if (typeof h === 'number') {
+      const s = h & MASK;
+      if (this.hnd[s] === h && this.own[s] === dom) return s;
+    }
+    throw this.refuse(dom, h);
+  }
+
+  /** The slot of a handle `dom` owns outright and may write, move or free. */
+  private writable(dom: number, h: unknown): number {
+    if (typeof h === 'number') {
+      const s = h & MASK;
+      if (this.hnd[s] === h && this.own[s] === dom && this.mode[s] === OWNED) return s;
+    }
+    throw this.refuse(dom, h);
+  }
+
+  private refuse(dom: number, h: unknown): HeapViolation {
+    let why: string;
+    if (typeof h !== 'number' || !Number.isSafeInteger(h) || h <= 0) {
+      why = `not an RRef handle (${typeof h === 'number' ? String(h) : typeof h})`;
+    } else {
+      const s = h & MASK;
+      const cur = this.hnd[s];
+      if (cur === h && this.own[s] === dom) {
+        why = this.mode[s] === BORROW
+          ? 'a borrowed RRef is read-only: it cannot be written, moved, freed or kept'
+          : 'this RRef is lent to a call in progress: it cannot be written, moved or freed until the call returns';
+      } else if (cur === h) {
+        why = 'this handle belongs to another domain';
+      } else if (cur !== undefined && Math.abs(cur) > h && (h - s) % SLOTS === 0) {
+        why = 'stale handle: the RRef was moved or freed (use after move)';
+      } else {
+        why = 'forged handle: no such RRef';
+      }
+    }
+    const e = new HeapViolation(`exchange heap: ${why}`);
+    this.onViolation(dom, e);
+    return e;
+  }
+
+  private newSlot(owner: number, mode: number, hdrOff: number, link: number): number {
+    let s: number;
+    let h: number;
+    if (this.freeTop > 0) {
+      s = this.freeSlots[--this.freeTop];
+      h = -this.hnd[s] + SLOTS;
+    } else {
+      s = this.hnd.length;
+      if (s >= SLOTS) throw new HeapExhausted('exchange heap: out of handles');
+      h = SLOTS + s;
+    }
+    const t = this.types[this.dv.getUint32(hdrOff + 4, true)];
+    this.hnd[s] = h;
+    this.own[s] = owner;
+    this.mode[s] = mode;
+    this.hdr[s] = hdrOff;
+    this.dat[s] = hdrOff + HEADER_BYTES + t.meta + 4 * t.children.length;
+    this.len[s] = t.data;
+    this.link[s] = link;
+    return h;
+  }
+
+  private releaseSlot(s: number): void {
+    this.hnd[s] = -this.hnd[s];
+    this.own[s] = 0;
+    this.freeSlots[this.freeTop++] = s;
+  }
+
+  private account(owner: number, objects: number, bytes: number): void {
+    this.ownerObjects.set(owner, (this.ownerObjects.get(owner) ?? 0) + objects);
+    this.ownerBytes.set(owner, (this.ownerBytes.get(owner) ?? 0) + bytes);
+  }
+
+  // ---- allocation and ownership --------------------------------------------------------
+
+  allocate(dom: number, typeId: number): number {
+    const t = this.types[typeId];
+    if (!isIndex(typeId) || t === undefined) throw this.refuseType(dom, typeId);
+    const size = payloadBytes(t);
+    const off = this.alloc.alloc(HEADER_BYTES + size);
+    if (off < 0) throw new HeapExhausted(`exchange heap: cannot allocate ${t.name} (${size} bytes): arena full`);
+    this.mem.fill(0, off, off + HEADER_BYTES + size);
+    this.dv.setUint32(off, dom, true);
+    this.dv.setUint32(off + 4, typeId, true);
+    this.dv.setUint32(off + 12, size, true);
+    this.objects++;
+    this.bytes += size;
+    this.account(dom, 1, size);
+    return this.newSlot(dom, OWNED, off, 0);
+  }
+
+  private refuseType(dom: number, typeId: unknown): HeapViolation {
+    const e = new HeapViolation(`exchange heap: no exchange type with id ${String(typeId)}`);
+    this.onViolation(dom, e);
+    return e;
+  }
+
+  /** Frees a root and, through the type table, everything it owns. */
+  free(dom: number, h: unknown): void {
+    const s = this.writable(dom, h);
+    const off = this.hdr[s];
+    this.releaseSlot(s);
+    this.dropRoot(dom, off);
+  }
+
+  private dropRoot(owner: number, off: number): void {
+    const size = this.dv.getUint32(off + 12, true);
+    this.account(owner, -1, -size);
+    this.objects--;
+    this.bytes -= size;
+    this.dropChildren(off);
+    this.release(off);
+  }
+
+  /** Frees every descendant of the object at `off` (iteratively: depth is unbounded). */
+  private dropChildren(off: number): void {
+    const stack = [off];
+    while (stack.length > 0) {
+      const o = stack.pop()!;
+      const t = this.types[this.dv.getUint32(o + 4, true)];
+      const base = o + HEADER_BYTES + t.meta;
+      for (let i = 0; i < t.children.length; i++) {
+        const c = this.dv.getUint32(base + 4 * i, true);
+        if (c === 0) continue;
+        const size = this.dv.getUint32(c + 12, true);
+        this.objects--;
+        this.bytes -= size;
+        this.nestedObjects--;
+        this.nestedBytes -= size;
+        stack.push(c);
+      }
+      if (o !== off) this.release(o);
+    }
+  }
+
+  private release(off: number): void {
+    this.dv.setUint32(off, OWNER_FREE, true);
+    this.alloc.free(off);
+  }
+
+  /** Moves a root from one domain to another; the old handle goes stale. */
+  move(h: unknown, from: number, to: number): number {
+    const s = this.writable(from, h);
+    const next = (h as number) + SLOTS;
+    this.hnd[s] = next;
+    this.own[s] = to;
+    const off = this.hdr[s];
+    this.dv.setUint32(off, to, true);
+    const size = this.dv.getUint32(off + 12, true);
+    this.account(from, -1, -size);
+    this.account(to, 1, size);
+    return next;
+  }
+
+  /** Lends a root (or re-lends a borrow) read-only to `to`; returns the borrow handle. */
+  borrow(h: unknown, from: number, to: number): number {
+    const s = this.readable(from, h);
+    const root = this.mode[s] === BORROW ? this.link[s] : s;
+    const off = this.hdr[s];
+    this.dv.setUint32(off + 8, this.dv.getUint32(off + 8, true) + 1, true);
+    this.mode[root] = this.mode[root] === OWNED ? LENT : this.mode[root];
+    return this.newSlot(to, BORROW, off, root);
+  }
+
+  /** Ends a borrow. A borrow already ended (its holder died) is ignored. */
+  unborrow(bh: number): void {
+    const s = bh & MASK;
+    if (this.hnd[s] !== bh || this.mode[s] !== BORROW) return;
+    this.endBorrow(s);
+  }
+
+  private endBorrow(s: number): void {
+    const root = this.link[s];
+    const off = this.hdr[s];
+    this.releaseSlot(s);
+    const n = this.dv.getUint32(off + 8, true) - 1;
+    this.dv.setUint32(off + 8, n, true);
+    if (n > 0) return;
+    if (this.own[root] === ORPHAN) {
+      this.releaseSlot(root);
+      this.dropRoot(ORPHAN, off);
+    } else {
+      this.mode[root] = OWNED;
+    }
+  }
+
+  // ---- children and containers ---------------------------------------------------------
+
+  private childAt(s: number, index: unknown, dom: number): number {
+    const off = this.hdr[s];
+    const t = this.types[this.dv.getUint32(off + 4, true)];
+    if (!isIndex(index) || index >= t.children.length) {
+      const e = new HeapViolation(`exchange heap: ${t.name} has no child slot ${String(index)}`);
+      this.onViolation(dom, e);
+      throw e;
+    }
+    return off + HEADER_BYTES + t.meta + 4 * index;
+  }
+
+  /** Takes child `index` out of its parent: the caller owns it (or gets null for None). */
+  take(dom: number, h: unknown, index: unknown): number | null {
+    const s = this.writable(dom, h);
+    return this.detach(dom, this.childAt(s, index, dom));
+  }
+
+  private detach(dom: number, p: number): number | null {
+    const c = this.dv.getUint32(p, true);
+    if (c === 0) return null;
+    this.dv.setUint32(p, 0, true);
+    this.dv.setUint32(c, dom, true);
+    const size = this.dv.getUint32(c + 12, true);
+    this.nestedObjects--;
+    this.nestedBytes -= size;
+    this.account(dom, 1, size);
+    return this.newSlot(dom, OWNED, c, 0);
+  }
+
+  /** Puts `child` (moved in; null for None) into slot `index`; returns the previous child. */
+  put(dom: number, h: unknown, index: unknown, child: unknown): number | null {
+    const s = this.writable(dom, h);
+    const p = this.childAt(s, index, dom);
+    const cs = child === null ? -1 : this.writable(dom, child);
+    if (cs >= 0) this.checkChildType(dom, s, cs, index as number);
+    const prev = this.detach(dom, p);
+    if (cs >= 0) this.attach(dom, p, cs);
+    return prev;
+  }
+
+  private checkChildType(dom: number, s: number, cs: number, index: number): void {
+    const parent = this.types[this.dv.getUint32(this.hdr[s] + 4, true)];
+    const want = parent.children[index];
+    const got = this.dv.getUint32(this.hdr[cs] + 4, true);
+    let why = '';
+    if (cs === s) why = `cannot put ${parent.name} inside itself`;
+    else if (got !== want) why = `${parent.name} holds ${this.types[want].name} here, not ${this.types[got].name}`;
+    if (why === '') return;
+    const e = new HeapViolation(`exchange heap: ${why}`);
+    this.onViolation(dom, e);
+    throw e;
+  }
+
+  private attach(dom: number, p: number, cs: number): void {
+    const c = this.hdr[cs];
+    this.releaseSlot(cs);
+    this.dv.setUint32(c, OWNER_CHILD, true);
+    this.dv.setUint32(p, c, true);
+    const size = this.dv.getUint32(c + 12, true);
+    this.account(dom, -1, -size);
+    this.nestedObjects++;
+    this.nestedBytes += size;
+  }
+
+  /** Appends `child` to a deque; false (and the child stays with the caller) when full. */
+  push(dom: number, h: unknown, child: unknown): boolean {
+    const s = this.writable(dom, h);
+    const off = this.hdr[s];
+    const t = this.dequeType(dom, off);
+    const cs = this.writable(dom, child);
+    this.checkChildType(dom, s, cs, 0);
+    const head = this.dv.getUint32(off + HEADER_BYTES, true);
+    const count = this.dv.getUint32(off + HEADER_BYTES + 4, true);
+    const n = t.children.length;
+    if (count === n) return false;
+    this.attach(dom, off + HEADER_BYTES + t.meta + 4 * ((head + count) % n), cs);
+    this.dv.setUint32(off + HEADER_BYTES + 4, count + 1, true);
+    return true;
+  }
+
+  /** Removes the oldest child of a deque; null when empty. */
+  pop(dom: number, h: unknown): number | null {
+    const s = this.writable(dom, h);
+    const off = this.hdr[s];
+    const t = this.dequeType(dom, off);
+    const head = this.dv.getUint32(off + HEADER_BYTES, true);
+    const count = this.dv.getUint32(off + HEADER_BYTES + 4, true);
+    if (count === 0) return null;
+    this.dv.setUint32(off + HEADER_BYTES, (head + 1) % t.children.length, true);
+    this.dv.setUint32(off + HEADER_BYTES + 4, count - 1, true);
+    return this.detach(dom, off + HEADER_BYTES + t.meta + 4 * head);
+  }
+
+  /** Number of children in a deque. */
+  count(dom: number, h: unknown): number {
+    const s = this.readable(dom, h);
+    this.dequeType(dom, this.hdr[s]);
+    return this.dv.getUint32(this.hdr[s] + HEADER_BYTES + 4, true);
+  }
+
+  private dequeType(dom: number, off: number): TypeInfo {
+    const t = this.types[this.dv.getUint32(off + 4, true)];
+    if (t.kind === 'deque') return t;
+    const e = new HeapViolation(`exchange heap: ${t.name} is not an RRefDeque`);
+    this.onViolation(dom, e);
+    throw e;
+  }
+
+  /** Whether `dom` could move `h` now, and it is a `typeId` (an unusable handle is a violation). */
+  movableAs(dom: number, h: unknown, typeId: number): boolean {
+    return this.dv.getUint32(this.hdr[this.writable(dom, h)] + 4, true) === typeId;
+  }
+
+  // ---- data access ---------------------------------------------------------------------
+
+  typeOf(dom: number, h: unknown): number {
+    return this.dv.getUint32(this.hdr[this.readable(dom, h)] + 4, true);
+  }
+
+  /** Size in bytes of the object's data region. */
+  size(dom: number, h: unknown): number {
+    return this.len[this.readable(dom, h)];
+  }
+
+  /** Absolute offset of `n` data bytes at `off` in a readable object (bounds-checked). */
+  private rd(dom: number, h: unknown, off: unknown, n: number): number {
+    const s = this.readable(dom, h);
+    if (isIndex(off) && off + n <= this.len[s]) return this.dat[s] + off;
+    throw this.outOfBounds(dom, s, off, n);
+  }
+
+  private wr(dom: number, h: unknown, off: unknown, n: number): number {
+    const s = this.writable(dom, h);
+    if (isIndex(off) && off + n <= this.len[s]) return this.dat[s] + off;
+    throw this.outOfBounds(dom, s, off, n);
+  }
+
+  private outOfBounds(dom: number, s: number, off: unknown, n: unknown): HeapViolation {
+    const t = this.types[this.dv.getUint32(this.hdr[s] + 4, true)];
+    const e = new HeapViolation(
+      `exchange heap: access of ${String(n)} bytes at ${String(off)} is outside ${t.name} (${this.len[s]} data bytes)`);
+    this.onViolation(dom, e);
+    return e;
+  }
+
+  u8(dom: number, h: unknown, off: unknown): number { return this.dv.getUint8(this.rd(dom, h, off, 1)); }
+  i8(dom: number, h: unknown, off: unknown): number { return this.dv.getInt8(this.rd(dom, h, off, 1)); }
+  u16(dom: number, h: unknown, off: unknown): number { return this.dv.getUint16(this.rd(dom, h, off, 2), true); }
+  i16(dom: number, h: unknown, off: unknown): number { return this.dv.getInt16(this.rd(dom, h, off, 2), true); }
+  u32(dom: number, h: unknown, off: unknown): number { return this.dv.getUint32(this.rd(dom, h, off, 4), true); }
+  i32(dom: number, h: unknown, off: unknown): number { return this.dv.getInt32(this.rd(dom, h, off, 4), true); }
+  f64(dom: number, h: unknown, off: unknown): number { return this.dv.getFloat64(this.rd(dom, h, off, 8), true); }
+  u64(dom: number, h: unknown, off: unknown): bigint { return this.dv.getBigUint64(this.rd(dom, h, off, 8), true); }
+  i64(dom: number, h: unknown, off: unknown): bigint { return this.dv.getBigInt64(this.rd(dom, h, off, 8), true); }
+
+  // Stores coerce like the typed-array element types do (ToNumber / ToBigInt, then wrap).
+  setU8(dom: number, h: unknown, off: unknown, v: number): void { this.dv.setUint8(this.wr(dom, h, off, 1), num(v)); }
+  setI8(dom: number, h: unknown, off: unknown, v: number): void { this.dv.setInt8(this.wr(dom, h, off, 1), num(v)); }
+  setU16(dom: number, h: unknown, off: unknown, v: number): void { this.dv.setUint16(this.wr(dom, h, off, 2), num(v), true); }
+  setI16(dom: number, h: unknown, off: unknown, v: number): void { this.dv.setInt16(this.wr(dom, h, off, 2), num(v), true); }
+  setU32(dom: number, h: unknown, off: unknown, v: number): void { this.dv.setUint32(this.wr(dom, h, off, 4), num(v), true); }
+  setI32(dom: number, h: unknown, off: unknown, v: number): void { this.dv.setInt32(this.wr(dom, h, off, 4), num(v), true); }
+  setF64(dom: number, h: unknown, off: unknown, v: number): void { this.dv.setFloat64(this.wr(dom, h, off, 8), num(v), true); }
+  setU64(dom: number, h: unknown, off: unknown, v: bigint): void { this.dv.setBigUint64(this.wr(dom, h, off, 8), big(v), true); }
+  setI64(dom: number, h: unknown, off: unknown, v: bigint): void { this.dv.setBigInt64(this.wr(dom, h, off, 8), big(v), true); }
+
+  /** Copy-out: `len` data bytes at `off` into the domain's own Uint8Array at `dstOff`. */
+  read(dom: number, h: unknown, off: unknown, dst: unknown, dstOff: unknown, len: unknown): void {
+    const n = this.checkBytes(dom, dst, dstOff, len);
+    const a = this.rd(dom, h, off, n);
+    taSet.call(dst as Uint8Array, taSubarray.call(this.mem, a, a + n), dstOff as number);
+  }
+
+  /** Copy-in: `len` bytes of the domain's Uint8Array at `srcOff` into data bytes at `off`. */
+  write(dom: number, h: unknown, off: unknown, src: unknown, srcOff: unknown, len: unknown): void {
+    const n = this.checkBytes(dom, src, srcOff, len);
+    const a = this.wr(dom, h, off, n);
+    taSet.call(this.mem, taSubarray.call(src as Uint8Array, srcOff as number, (srcOff as number) + n), a);
+  }
+
+  /** Copy between two exchange objects (the source may be borrowed). */
+  copy(dom: number, dst: unknown, dstOff: unknown, src: unknown, srcOff: unknown, len: unknown): void {
+    if (!isIndex(len)) throw this.badArg(dom, 'copy length must be a non-negative integer');
+    const from = this.rd(dom, src, srcOff, len);
+    const to = this.wr(dom, dst, dstOff, len);
+    this.mem.copyWithin(to, from, from + len);
+  }
+
+  fill(dom: number, h: unknown, off: unknown, byte: unknown, len: unknown): void {
+    if (!isIndex(len)) throw this.badArg(dom, 'fill length must be a non-negative integer');
+    const a = this.wr(dom, h, off, len);
+    this.mem.fill(num(byte as number) & 0xff, a, a + len);
+  }
+
+  /** Checks a domain-supplied byte array (a genuine Uint8Array, not a look-alike) and a range in it. */
+  private checkBytes(dom: number, arr: unknown, at: unknown, len: unknown): number {
+    let size = -1;
+    try {
+      if (taTag.call(arr) === 'Uint8Array') size = taLength.call(arr);
+    } catch { /* not a typed array */ }
+    if (size < 0) throw this.badArg(dom, 'expected a Uint8Array');
+    if (!isIndex(at) || !isIndex(len) || at + len > size) {
+      throw this.badArg(dom, `range ${String(at)}+${String(len)} is outside the Uint8Array (${size} bytes)`);
+    }
+    return len;
+  }
+
+  private badArg(dom: number, msg: string): HeapViolation {
+    const e = new HeapViolation(`exchange heap: ${msg}`);
+    this.onViolation(dom, e);
+    return e;
+  }
+
+  // ---- crash cleanup and statistics ----------------------------------------------------
+
+  /** Frees everything `dom` owns and ends the borrows it holds; roots lent out are freed when
+   *  their borrows return. Returns what was reclaimed now (children included). */
+  reclaim(dom: number): { objects: number; bytes: number; deferred: number } {
+    const before = { objects: this.objects, bytes: this.bytes };
+    let deferred = 0;
+    for (let s = 0; s < this.hnd.length; s++) {
+      if (this.hnd[s] <= 0 || this.own[s] !== dom) continue;
+      if (this.mode[s] === BORROW) {
+        this.endBorrow(s);
+      } else if (this.mode[s] === LENT) {
+        this.account(dom, -1, -this.dv.getUint32(this.hdr[s] + 12, true));
+        this.account(ORPHAN, 1, this.dv.getUint32(this.hdr[s] + 12, true));
+        this.own[s] = ORPHAN;
+        deferred++;
+      } else {
+        const off = this.hdr[s];
+        this.releaseSlot(s);
+        this.dropRoot(dom, off);
+      }
+    }
+    this.ownerObjects.delete(dom);
+    this.ownerBytes.delete(dom);
+    return { objects: before.objects - this.objects, bytes: before.bytes - this.bytes, deferred };
+  }
+
+  stats(): HeapStats {
+    const perOwner = new Map<number, OwnerStats>();
+    for (const [d, n] of this.ownerObjects) {
+      if (n !== 0) perOwner.set(d, { objects: n, bytes: this.ownerBytes.get(d) ?? 0 });
+    }
+    return {
+      capacity: this.buffer.byteLength,
+      objects: this.objects,
+      bytes: this.bytes,
+      handles: this.hnd.length - this.freeTop,
+      nested: { objects: this.nestedObjects, bytes: this.nestedBytes },
+      perOwner,
+      largestFree: this.alloc.stats().largestFree,
+    };
+  }
+
+  /** Kernel-only view for device models (DMA): the header offset of a root the kernel owns. */
+  offsetOf(dom: number, h: unknown): number {
+    return this.hdr[this.readable(dom, h)];
+  }
+}
+
+function num(v: number): number {
+  if (typeof v !== 'number') throw new TypeError(`exchange heap: expected a number, got ${typeof v}`);
+  return v;
+}
+function big(v: bigint): bigint {
+  if (typeof v !== 'bigint') throw new TypeError(`exchange heap: expected a bigint, got ${typeof v}`);
+  return v;
+}

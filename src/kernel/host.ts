@@ -1,0 +1,25 @@
+// What the kernel needs from the machine it runs on. The kernel is runtime-neutral: the Node back
+// end (machine/node/host.ts) and, later, a browser back end implement this.
+
+export interface Host {
+  /** milliseconds, monotonic, sub-millisecond resolution */
+  now(): number;
+  setTimer(ms: number, fn: () => void): unknown;
+  clearTimer(t: unknown): void;
+  /** one line of kernel log output */
+  write(line: string): void;
+  /** true for a Proxy exotic object (so the kernel can describe values without running traps) */
+  isProxy(v: unknown): boolean;
+  /** true for a genuine Error object */
+  isError(v: unknown): boolean;
+  /** starts reporting uncaught exceptions, unhandled rejections and promise creation */
+  attach(hooks: HostHooks): void;
+  detach(): void;
+}
+
+export interface HostHooks {
+  /** an exception nobody caught, or a rejection nobody handled */
+  uncaught(kind: 'exception' | 'rejection', reason: unknown, promise: object | null): void;
+  /** a promise was created (to attribute unhandled rejections to the domain that made them) */
+  promiseInit(promise: object, parent: object | undefined): void;
+}

@@ -1,0 +1,43 @@
+// The kernel's host on Node.js: clock, timers, log output, and the process-wide hooks that report
+// uncaught exceptions and unhandled rejections (installed after SES lockdown, which installs its
+// own) and promise creation (v8 promise hooks, to attribute rejections to domains).
+import { performance } from 'node:perf_hooks';
+import { types } from 'node:util';
+import { promiseHooks } from 'node:v8';
+import type { Host, HostHooks } from '../../kernel/host.ts';
+
+export class NodeHost implements Host {
+  private off: (() => void) | null = null;
+  private readonly t0 = performance.now();
+
+  constructor(private readonly sink: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
+
+  now(): number { return performance.now() - this.t0; }
+  setTimer(ms: number, fn: () => void): unknown { return setTimeout(fn, ms); }
+  clearTimer(t: unknown): void { clearTimeout(t as NodeJS.Timeout); }
+  write(line: string): void { this.sink(line); }
+  isProxy(v: unknown): boolean { return types.isProxy(v); }
+  isError(v: unknown): boolean { return types.isNativeError(v); }
+
+  attach(hooks: HostHooks): void {
+    this.detach();
+    const onRejection = (reason: unknown, p: Promise<unknown>): void => hooks.uncaught('rejection', reason, p);
+    const onException = (e: unknown): void => hooks.uncaught('exception', e, null);
+    // SES lockdown registers handlers that only print; ours decide, so drop theirs.
+    for (const l of process.listeners('unhandledRejection')) if (/SES|ses/.test(String(l))) process.off('unhandledRejection', l);
+    for (const l of process.listeners('uncaughtException')) if (/SES|ses/.test(String(l))) process.off('uncaughtException', l);
+    process.on('unhandledRejection', onRejection);
+    process.on('uncaughtException', onException);
+    const stopHook = promiseHooks.onInit((p, parent) => hooks.promiseInit(p, parent as object | undefined));
+    this.off = () => {
+      process.off('unhandledRejection', onRejection);
+      process.off('uncaughtException', onException);
+      stopHook();
+    };
+  }
+
+  detach(): void {
+    this.off?.();
+    this.off = null;
+  }
+}
