@@ -4,7 +4,7 @@
 // `stack` or `message`, or a toString could loop or throw inside the kernel. So only genuine
 // Errors are read, and only through their own data properties.
 import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
-import type { Host } from './host.ts';
+import type { Host } from '../machine/common/host.ts';
 
 export interface Described { readonly message: string; readonly stack: string[] }
 

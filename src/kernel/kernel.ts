@@ -18,7 +18,7 @@ import { TYPES } from '../idl/generated/types.ts';
 import { formatReport, describe, SourceMaps, type CrashReport, type Reclaimed } from './crash.ts';
 import { CALLEE_DEAD, CALLER_DEAD, Domain, type Bundle, type CreateArgs } from './domain.ts';
 import { ExchangeHeap, type HeapStats } from './heap.ts';
-import type { Host } from './host.ts';
+import type { Host } from '../machine/common/host.ts';
 import { ensureLockdown } from './lockdown.ts';
 import { DomainAbort, KERNEL_ID, Rpc } from './rpc.ts';
 import { makeSys } from './services.ts';

@@ -8,7 +8,7 @@
 import type { Domains, HeapCap, Irq, LogArg, Sys, Threads, Timers } from '../idl/lib/sys.ts';
 import type { Domain } from './domain.ts';
 import type { ExchangeHeap } from './heap.ts';
-import type { Host } from './host.ts';
+import type { Host } from '../machine/common/host.ts';
 import { DomainAbort, type Rpc } from './rpc.ts';
 
 export interface ServiceKernel {

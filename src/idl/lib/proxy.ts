@@ -7,6 +7,7 @@ export interface Link {
   /** 0 while both ends are alive; otherwise the proxy takes the slow path. */
   state: number;
   /** The callee's implementation object; null once the link is dead. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the callee's object, called only by generated code
   impl: any;
   readonly caller: number;
   readonly callee: number;

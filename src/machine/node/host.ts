@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 import { promiseHooks } from 'node:v8';
-import type { Host, HostHooks } from '../../kernel/host.ts';
+import type { Host, HostHooks } from '../common/host.ts';
 
 export class NodeHost implements Host {
   private off: (() => void) | null = null;

@@ -1,4 +1,5 @@
-// What the kernel needs from the machine it runs on. The kernel is runtime-neutral: the Node back
+// What the kernel needs from the machine it runs on (shared by kernel/ and machine/*, so it lives in
+// machine/common).
 // end (machine/node/host.ts) and, later, a browser back end implement this.
 
 export interface Host {
