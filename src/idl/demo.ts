@@ -33,8 +33,10 @@ export interface Counter extends Interface {
   bounce(p: RRef<Packet>): RpcResult<RRef<Packet>>;
   /** reads a packet's length through an immutable borrow */
   peek(p: Borrow<Packet>): RpcResult<u32>;
-  /** the same, asynchronously */
+  /** adds after a timer tick, asynchronously */
   addLater(n: i32): Promise<RpcResult<i32>>;
+  /** resolves at once: the cost of an async crossing */
+  echoLater(n: i32): Promise<RpcResult<i32>>;
   /** sums a batch of packets' lengths and hands the batch back */
   sum(batch: RRef<PacketBatch>): RpcResult<RRef<PacketBatch>>;
   name(): RpcResult<string>;
@@ -51,8 +53,8 @@ export interface Listener extends Interface {
 export interface Probe extends Interface {
   run(what: string, arg: i32): RpcResult<i32>;
   runAsync(what: string, arg: i32): Promise<RpcResult<i32>>;
-  /** keeps a borrowed packet past the call (to be caught later) */
-  keep(p: Borrow<Packet>): RpcResult<void>;
+  /** keeps a borrowed packet past the call (to be caught later); with write, also writes to it */
+  keep(p: Borrow<Packet>, write: bool): RpcResult<void>;
   hold(p: RRef<Packet>): RpcResult<void>;
   page(): RpcResult<Option<RRef<Page>>>;
   ring(r: RRef<PacketRing>): RpcResult<RRef<PacketRing>>;

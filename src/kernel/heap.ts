@@ -143,7 +143,7 @@ export class ExchangeHeap {
           : 'this RRef is lent to a call in progress: it cannot be written, moved or freed until the call returns';
       } else if (cur === h) {
         why = 'this handle belongs to another domain';
-      } else if (cur !== undefined && Math.abs(cur) > h && (h - s) % SLOTS === 0) {
+      } else if (cur !== undefined && Math.abs(cur) >= h) {
         why = 'stale handle: the RRef was moved or freed (use after move)';
       } else {
         why = 'forged handle: no such RRef';

@@ -17,9 +17,20 @@ import { table } from './table.ts';
 
 export const KERNEL_ID = 0;
 
+const aborts = new WeakSet<object>();
+
 /** Thrown into a domain's code to unwind it after the domain was killed. */
 export class DomainAbort extends Error {
   override name = 'DomainAbort';
+  constructor(message: string) {
+    super(message);
+    aborts.add(this);
+  }
+}
+
+/** Whether `e` is a kernel abort. Unlike instanceof, runs no trap of a Proxy a domain threw. */
+export function isAbort(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && aborts.has(e);
 }
 
 export interface RpcHost {
@@ -161,7 +172,7 @@ export class Rpc implements ProxyRuntime {
 
   fault(link: KLink, method: string, e: unknown): RpcResult<never> {
     const d = this.k.domain(link.callee);
-    if (d) this.k.crash(d, `${e instanceof DomainAbort ? 'killed' : 'exception'} in ${method}`, e);
+    if (d) this.k.crash(d, `${isAbort(e) ? 'killed' : 'exception'} in ${method}`, e);
     return this.fail('crashed', link, `${method}: domain ${this.k.nameOf(link.callee)} crashed`);
   }
 

@@ -163,6 +163,20 @@ function retCounter_addLater(rt: ProxyRuntime, link: Link, r: any): RpcResult<an
   return rt.badReturn(link, 'Counter.addLater', 'result', 'RpcResult<i32>');
 }
 
+function retCounter_echoLater(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  if (r !== null && typeof r === 'object') {
+    const ok = r.ok;
+    if (ok === true) {
+      const v = r.value;
+      if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Counter.echoLater', 'value', 'i32');
+      const w = v;
+      return { ok: true, value: w };
+    }
+    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.echoLater', r.error) };
+  }
+  return rt.badReturn(link, 'Counter.echoLater', 'result', 'RpcResult<i32>');
+}
+
 function retCounter_sum(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   if (r !== null && typeof r === 'object') {
     const ok = r.ok;
@@ -299,6 +313,21 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
       }
       rt.leave(link);
       return rt.track(link, 'Counter.addLater', p, (r) => retCounter_addLater(rt, link, r), null);
+    },
+    echoLater(a0: any) {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Counter.echoLater', 'n', 'i32'));
+      const x0 = a0;
+      rt.enter(link);
+      let p;
+      try {
+        p = link.impl.echoLater(x0);
+      } catch (e) {
+        rt.leave(link);
+        return Promise.resolve(rt.fault(link, 'Counter.echoLater', e));
+      }
+      rt.leave(link);
+      return rt.track(link, 'Counter.echoLater', p, (r) => retCounter_echoLater(rt, link, r), null);
     },
     sum(a0: any) {
       if (link.state !== 0) return rt.refused(link);
@@ -531,14 +560,16 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
       rt.leave(link);
       return rt.track(link, 'Probe.runAsync', p, (r) => retProbe_runAsync(rt, link, r), null);
     },
-    keep(a0: any) {
+    keep(a0: any, a1: any) {
       if (link.state !== 0) return rt.refused(link);
       if (!rt.checkBorrow(link.caller, a0, 1)) return rt.invalid(link, 'Probe.keep', 'p', 'Borrow<Packet>');
+      if (!(typeof a1 === 'boolean')) return rt.invalid(link, 'Probe.keep', 'write', 'bool');
+      const x1 = a1;
       const x0 = rt.borrow(a0, link.caller, link.callee);
       rt.enter(link);
       let out;
       try {
-        out = retProbe_keep(rt, link, link.impl.keep(x0));
+        out = retProbe_keep(rt, link, link.impl.keep(x0, x1));
       } catch (e) {
         out = rt.fault(link, 'Probe.keep', e);
       }
@@ -592,7 +623,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
 /** Every interface, by name: what the kernel needs to connect a caller to a callee. */
 export const IFACES: Readonly<Record<string, IfaceDescriptor>> = {
   Bench: { name: 'Bench', fingerprint: FINGERPRINTS.Bench, methods: ['run', 'runAsync'], make: makeBench },
-  Counter: { name: 'Counter', fingerprint: FINGERPRINTS.Counter, methods: ['nop', 'add', 'stats', 'bounce', 'peek', 'addLater', 'sum', 'name', 'subscribe', 'notify'], make: makeCounter },
+  Counter: { name: 'Counter', fingerprint: FINGERPRINTS.Counter, methods: ['nop', 'add', 'stats', 'bounce', 'peek', 'addLater', 'echoLater', 'sum', 'name', 'subscribe', 'notify'], make: makeCounter },
   FaultPlan: { name: 'FaultPlan', fingerprint: FINGERPRINTS.FaultPlan, methods: ['crashNow'], make: makeFaultPlan },
   Listener: { name: 'Listener', fingerprint: FINGERPRINTS.Listener, methods: ['event'], make: makeListener },
   Probe: { name: 'Probe', fingerprint: FINGERPRINTS.Probe, methods: ['run', 'runAsync', 'keep', 'hold', 'page', 'ring'], make: makeProbe },

@@ -52,6 +52,11 @@ export function shadowCounter(s: Shadow<Counter>): Counter {
       for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.addLater(a0);
       return r;
     },
+    async echoLater(a0: Parameters<Counter['echoLater']>[0]) {
+      let r = await s.target.echoLater(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.echoLater(a0);
+      return r;
+    },
     sum(a0: Parameters<Counter['sum']>[0]) {
       const r = s.target.sum(a0);
       if (!r.ok) s.recover(r.error);
@@ -110,9 +115,9 @@ export function shadowProbe(s: Shadow<Probe>): Probe {
       for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.runAsync(a0, a1);
       return r;
     },
-    keep(a0: Parameters<Probe['keep']>[0]) {
-      let r = s.target.keep(a0);
-      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.keep(a0);
+    keep(a0: Parameters<Probe['keep']>[0], a1: Parameters<Probe['keep']>[1]) {
+      let r = s.target.keep(a0, a1);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.keep(a0, a1);
       return r;
     },
     hold(a0: Parameters<Probe['hold']>[0]) {

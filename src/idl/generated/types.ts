@@ -12,8 +12,8 @@ export const TYPES: readonly TypeInfo[] = [
 /** SHA-256 of each interface's canonical signature (methods, parameter types, struct layouts). */
 export const FINGERPRINTS = {
   Bench: '1fcb3a9b0b00dd0e69471194e93c73a467de66cfc6e7ca74cfc40b206d1bc170',
-  Counter: 'd298984bede5de6dfc1dd9f618de9668a9cd4b6e8856d57bf4962909c40f3ece',
+  Counter: 'cd7e2ef3a12ebe7faedeffd9e9f0d71437e25b7ec8eb99a4ff115bfd9bf1a854',
   FaultPlan: 'd3abf67356ec601a48557bf0011dc111ce048644580d0c52e36e460325c26832',
   Listener: 'db0017a7b7630a76d962844c3864e13dffbc449b2ba588d9b5076dc9900da803',
-  Probe: 'b7da28a54ca8c78b46fb2daad7a8cc3309ddeab209d18f0da7b3258d259840ec',
+  Probe: '0db14d64b074a8b4bb7f5b2724f63d63522f18caf994a907ff5f80b3e9248a9b',
 } as const;

@@ -28,10 +28,11 @@ declare const borrowBrand: unique symbol;
 
 /** An owned handle (slot + generation) to an object of type T in the exchange heap. Passing it to a
  *  proxy moves it: the sender's handle becomes invalid and the receiver gets a new one. */
-export type RRef<T> = number & { readonly [rrefBrand]: T };
+export type RRef<T> = number & { readonly [rrefBrand]: T; readonly [borrowBrand]: T };
 
 /** A read-only handle the callee holds for the duration of one call; it cannot write, move, free or
- *  keep it. In an IDL method parameter, `Borrow<T>` means "lend the caller's RRef<T> immutably". */
+ *  keep it. In an IDL method parameter, `Borrow<T>` means "lend the caller's RRef<T> immutably"
+ *  (an RRef<T> carries both brands, so the caller passes its own handle). */
 export type Borrow<T> = number & { readonly [borrowBrand]: T };
 
 /** Anything an accessor can read through: an owned handle or a borrowed one. */

@@ -1,6 +1,6 @@
-// What the kernel needs from the machine it runs on (shared by kernel/ and machine/*, so it lives in
-// machine/common).
-// end (machine/node/host.ts) and, later, a browser back end implement this.
+// What the kernel needs from the machine it runs on. The kernel is runtime-neutral: the Node back
+// end (machine/node/host.ts) and, later, a browser back end implement this. It is shared by
+// kernel/ and machine/*, so it lives in machine/common.
 
 export interface Host {
   /** milliseconds, monotonic, sub-millisecond resolution */

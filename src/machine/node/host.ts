@@ -23,15 +23,23 @@ export class NodeHost implements Host {
     this.detach();
     const onRejection = (reason: unknown, p: Promise<unknown>): void => hooks.uncaught('rejection', reason, p);
     const onException = (e: unknown): void => hooks.uncaught('exception', e, null);
-    // SES lockdown registers handlers that only print; ours decide, so drop theirs.
-    for (const l of process.listeners('unhandledRejection')) if (/SES|ses/.test(String(l))) process.off('unhandledRejection', l);
-    for (const l of process.listeners('uncaughtException')) if (/SES|ses/.test(String(l))) process.off('uncaughtException', l);
+    // While attached the kernel owns these process-wide events, as an OS owns its traps: the
+    // listeners already there (SES lockdown's, which only print; a test runner's) are set aside
+    // and put back on detach.
+    const saved = {
+      unhandledRejection: process.listeners('unhandledRejection'),
+      uncaughtException: process.listeners('uncaughtException'),
+    };
+    process.removeAllListeners('unhandledRejection');
+    process.removeAllListeners('uncaughtException');
     process.on('unhandledRejection', onRejection);
     process.on('uncaughtException', onException);
     const stopHook = promiseHooks.onInit((p, parent) => hooks.promiseInit(p, parent as object | undefined));
     this.off = () => {
       process.off('unhandledRejection', onRejection);
       process.off('uncaughtException', onException);
+      for (const l of saved.unhandledRejection) process.on('unhandledRejection', l as never);
+      for (const l of saved.uncaughtException) process.on('uncaughtException', l as never);
       stopHook();
     };
   }

@@ -31,6 +31,7 @@ export function makeCounter(sys: Sys): Counter {
       total = (total + n) | 0;
       return ok(total);
     },
+    echoLater: async (n) => ok(n),
     sum(batch) {
       let s = 0;
       const held = [];

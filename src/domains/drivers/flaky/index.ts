@@ -18,6 +18,7 @@ export function init(sys: Sys, imports: { plan: FaultPlan }, _config: Config): C
     bounce: (p) => { fault(); return ok(p); },
     peek: () => { fault(); return ok(0); },
     addLater: async (n) => { fault(); await sys.timers.sleep(0); total = (total + n) | 0; return ok(total); },
+    echoLater: async (n) => { fault(); return ok(n); },
     sum: (b) => ok(b),
     name: () => ok(sys.self.name),
     subscribe: () => ok(undefined),

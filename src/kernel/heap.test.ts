@@ -1,0 +1,200 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExchangeHeap, HeapViolation, HeapExhausted, SLOTS } from './heap.ts';
+import { TYPES } from '../idl/generated/types.ts';
+
+const id = (name: string): number => TYPES.find((t) => t.name === name)!.id;
+const PACKET = id('Packet');
+const DEQUE = id('RRefDeque<Packet, 32>');
+const RING = id('RRefArray<Packet, 8>');
+const PAGE = id('Bytes<4096>');
+const A = 1;
+const B = 2;
+
+function heap(bytes = 1 << 20): { h: ExchangeHeap; violations: [number, string][] } {
+  const h = new ExchangeHeap(bytes, TYPES);
+  const violations: [number, string][] = [];
+  h.onViolation = (d, e) => violations.push([d, e.message]);
+  return { h, violations };
+}
+
+test('allocate, write, read: scalars land little-endian at their offsets', () => {
+  const { h } = heap();
+  const p = h.allocate(A, PACKET);
+  assert.equal(h.typeOf(A, p), PACKET);
+  assert.equal(h.size(A, p), 80);
+  h.setU64(A, p, 0, 0x0102030405060708n);
+  h.setU32(A, p, 8, 0xdeadbeef);
+  h.setI32(A, p, 16, -5);
+  h.setF64(A, p, 24, 1.5);
+  assert.equal(h.u64(A, p, 0), 0x0102030405060708n);
+  assert.equal(h.u8(A, p, 0), 0x08);
+  assert.equal(h.u32(A, p, 8), 0xdeadbeef);
+  assert.equal(h.i32(A, p, 16), -5);
+  assert.equal(h.f64(A, p, 24), 1.5);
+  assert.equal(h.u32(A, h.allocate(A, PACKET), 8), 0, 'new objects are zeroed');
+});
+
+test('bounds: every access must stay inside the data region', () => {
+  const { h, violations } = heap();
+  const p = h.allocate(A, PACKET);
+  assert.throws(() => h.u32(A, p, 77), /outside Packet \(80 data bytes\)/);
+  assert.throws(() => h.setU8(A, p, -1, 0), HeapViolation);
+  assert.throws(() => h.u8(A, p, 1.5), HeapViolation);
+  assert.throws(() => h.u8(A, p, '0' as unknown as number), HeapViolation);
+  assert.equal(violations.length, 4);
+  assert.equal(h.u32(A, p, 76), 0);
+});
+
+test('move: the receiver gets a new handle and the sender\'s goes stale (use after move)', () => {
+  const { h, violations } = heap();
+  const p = h.allocate(A, PACKET);
+  h.setU32(A, p, 8, 42);
+  const q = h.move(p, A, B);
+  assert.notEqual(q, p);
+  assert.equal(h.u32(B, q, 8), 42);
+  assert.throws(() => h.u32(A, p, 8), /stale handle: the RRef was moved or freed \(use after move\)/);
+  assert.throws(() => h.u32(A, q, 8), /belongs to another domain/);
+  assert.throws(() => h.move(p, A, B), /stale/);
+  assert.deepEqual(violations.map((v) => v[0]), [A, A, A]);
+  assert.equal(h.stats().perOwner.get(B)?.objects, 1);
+  assert.equal(h.stats().perOwner.get(A), undefined);
+});
+
+test('forged handles are refused: numbers never issued, other types, another domain\'s', () => {
+  const { h } = heap();
+  const p = h.allocate(A, PACKET);
+  for (const bad of [0, -1, 1.5, NaN, p + 1, p + SLOTS, 12345678, '1', {}, null, 2 ** 60]) {
+    assert.throws(() => h.u32(A, bad, 0), /forged handle|not an RRef handle|stale/, String(bad));
+  }
+  assert.throws(() => h.u32(B, p, 0), /another domain/);
+  assert.throws(() => h.free(B, p), /another domain/);
+  h.free(A, p);
+  assert.throws(() => h.u32(A, p, 0), /stale/, 'use after free');
+  assert.throws(() => h.free(A, p), /stale/, 'double free');
+});
+
+test('borrow: callee reads, cannot write, move, free or keep; the owner cannot write while lent', () => {
+  const { h } = heap();
+  const p = h.allocate(A, PACKET);
+  h.setU32(A, p, 8, 7);
+  const b = h.borrow(p, A, B);
+  assert.equal(h.u32(B, b, 8), 7);
+  assert.throws(() => h.setU32(B, b, 8, 9), /borrowed RRef is read-only/);
+  assert.throws(() => h.move(b, B, A), /read-only/);
+  assert.throws(() => h.free(B, b), /read-only/);
+  assert.throws(() => h.setU32(A, p, 8, 9), /lent to a call in progress/);
+  assert.throws(() => h.move(p, A, B), /lent/);
+  assert.equal(h.u32(A, p, 8), 7, 'the owner may still read');
+  h.unborrow(b);
+  assert.throws(() => h.u32(B, b, 8), /stale/, 'a kept borrow is dead after the call');
+  h.setU32(A, p, 8, 9);
+  assert.equal(h.u32(A, p, 8), 9);
+});
+
+test('nested borrows (re-lending) end independently', () => {
+  const { h } = heap();
+  const p = h.allocate(A, PACKET);
+  const b1 = h.borrow(p, A, B);
+  const b2 = h.borrow(b1, B, 3);
+  assert.equal(h.u32(3, b2, 8), 0);
+  h.unborrow(b2);
+  assert.throws(() => h.setU32(A, p, 8, 1), /lent/, 'still lent to B');
+  h.unborrow(b1);
+  h.setU32(A, p, 8, 1);
+});
+
+test('children: put moves in, take moves out, types and self-nesting are checked', () => {
+  const { h } = heap();
+  const parent = h.allocate(A, PACKET);
+  const child = h.allocate(A, PACKET);
+  h.setU32(A, child, 8, 5);
+  assert.equal(h.put(A, parent, 0, child), null);
+  assert.throws(() => h.u32(A, child, 8), /stale/, 'the child moved into its parent');
+  assert.equal(h.stats().nested.objects, 1);
+  const page = h.allocate(A, PAGE);
+  assert.throws(() => h.put(A, parent, 0, page), /holds Packet here, not Bytes<4096>/);
+  assert.throws(() => h.put(A, parent, 0, parent), /inside itself/);
+  assert.throws(() => h.put(A, parent, 1, null), /no child slot 1/);
+  const back = h.take(A, parent, 0)!;
+  assert.equal(h.u32(A, back, 8), 5);
+  assert.equal(h.take(A, parent, 0), null);
+  assert.equal(h.stats().nested.objects, 0);
+});
+
+test('deque: FIFO order, full and empty, only via the kernel', () => {
+  const { h } = heap();
+  const q = h.allocate(A, DEQUE);
+  assert.equal(h.size(A, q), 0, 'no data region: head and count are kernel-private');
+  const ps = [];
+  for (let i = 0; i < 32; i++) {
+    const p = h.allocate(A, PACKET);
+    h.setU32(A, p, 8, i);
+    ps.push(p);
+    assert.equal(h.push(A, q, p), true);
+  }
+  const extra = h.allocate(A, PACKET);
+  assert.equal(h.push(A, q, extra), false, 'full');
+  assert.equal(h.u32(A, extra, 8), 0, 'a refused push leaves the child with its owner');
+  assert.equal(h.count(A, q), 32);
+  for (let i = 0; i < 32; i++) assert.equal(h.u32(A, h.pop(A, q)!, 8), i);
+  assert.equal(h.pop(A, q), null);
+  assert.throws(() => h.push(A, h.allocate(A, PACKET), extra), /not an RRefDeque/);
+});
+
+test('free drops the whole tree; reclaim frees everything a dead domain owns', () => {
+  const { h } = heap();
+  const base = h.stats();
+  const ring = h.allocate(A, RING);
+  for (let i = 0; i < 8; i++) {
+    const p = h.allocate(A, PACKET);
+    h.put(A, p, 0, h.allocate(A, PACKET));
+    h.put(A, ring, i, p);
+  }
+  assert.equal(h.stats().objects, base.objects + 17);
+  h.free(A, ring);
+  assert.deepEqual([h.stats().objects, h.stats().bytes, h.stats().nested.objects], [base.objects, base.bytes, 0]);
+
+  const q = h.allocate(B, DEQUE);
+  for (let i = 0; i < 5; i++) h.push(B, q, h.allocate(B, PACKET));
+  h.allocate(B, PAGE);
+  const lent = h.allocate(B, PACKET);
+  const b = h.borrow(lent, B, A);
+  const r = h.reclaim(B);
+  assert.equal(r.objects, 7);
+  assert.equal(r.deferred, 1);
+  assert.equal(h.u32(A, b, 8), 0, 'the borrower can still read until its call returns');
+  h.unborrow(b);
+  const s = h.stats();
+  assert.deepEqual([s.objects, s.bytes, s.nested.objects, s.handles], [base.objects, base.bytes, 0, base.handles]);
+  assert.equal(s.largestFree, base.largestFree, 'the arena coalesced back');
+});
+
+test('copy-in/copy-out with genuine Uint8Arrays only; no view of the arena escapes', () => {
+  const { h } = heap();
+  const pg = h.allocate(A, PAGE);
+  const src = new Uint8Array([1, 2, 3, 4]);
+  h.write(A, pg, 100, src, 1, 3);
+  const dst = new Uint8Array(8);
+  h.read(A, pg, 99, dst, 0, 5);
+  assert.deepEqual([...dst], [0, 2, 3, 4, 0, 0, 0, 0]);
+  const fake = { length: 8, set() { throw new Error('called a look-alike'); } };
+  assert.throws(() => h.read(A, pg, 0, fake, 0, 4), /expected a Uint8Array/);
+  assert.throws(() => h.read(A, pg, 0, new Proxy(dst, {}), 0, 4), /expected a Uint8Array/);
+  assert.throws(() => h.read(A, pg, 0, new Uint16Array(4), 0, 4), /expected a Uint8Array/);
+  assert.throws(() => h.read(A, pg, 4094, dst, 0, 4), /outside Bytes<4096>/);
+  assert.throws(() => h.write(A, pg, 0, dst, 6, 4), /outside the Uint8Array/);
+  const other = h.allocate(A, PAGE);
+  h.copy(A, other, 0, pg, 100, 3);
+  assert.equal(h.u8(A, other, 2), 4);
+});
+
+test('exhaustion is an ordinary error, and the heap works again after frees', () => {
+  const { h, violations } = heap(1 << 20);
+  const got: number[] = [];
+  assert.throws(() => { for (;;) got.push(h.allocate(A, PAGE)); }, HeapExhausted);
+  assert.ok(got.length >= 100, `only ${got.length} pages fit`); // 4096 + header rounds to an 8 KiB buddy block
+  assert.equal(violations.length, 0, 'running out is not a violation');
+  for (const g of got) h.free(A, g);
+  h.allocate(A, PAGE);
+});

@@ -1,0 +1,106 @@
+// A test domain: each `what` exercises one isolation mechanism from the inside, the way a buggy
+// or hostile domain would. The tests in test/isolation.test.ts check what the kernel made of it.
+import type { Counter, Probe } from '../../../src/idl/demo.ts';
+import type { Config, Sys } from '../../../src/idl/lib/sys.ts';
+import type { RRef, Borrow } from '../../../src/idl/lib/types.ts';
+import type { Packet as PacketT } from '../../../src/idl/demo.ts';
+import { ok } from '../../../src/idl/lib/rpc.ts';
+import { Packet, DequePacket32, ArrayPacket8, Bytes4096 } from '../../../src/idl/generated/structs.ts';
+
+type Imports = { counter?: Counter };
+
+export function init(sys: Sys, imports: Imports, _config: Config): Probe {
+  let kept: Borrow<PacketT> | null = null;
+  const hoard: RRef<unknown>[] = [];
+  const secret = { big: new Array(100_000).fill(7) }; // private heap the GC test watches
+
+  const attempts: Record<string, (arg: number) => number> = {
+    'throw': () => { throw new Error('probe: thrown on purpose'); },
+    'throw-null': () => { throw null; },
+    'throw-proxy': () => { throw new Proxy({}, { get() { throw new Error('trap ran in the kernel'); }, getPrototypeOf() { throw new Error('trap ran'); } }); },
+    'mutate-array-proto': () => refused(() => { (Array.prototype as unknown as Record<string, unknown>).push = () => 0; }),
+    'mutate-object-proto': () => refused(() => { (Object.prototype as Record<string, unknown>).polluted = 1; }),
+    'mutate-promise-proto': () => refused(() => { Promise.prototype.then = (() => null) as never; }),
+    'mutate-global': () => refused(() => { (globalThis as Record<string, unknown>).stolen = 1; }),
+    'reach-process': () => (typeof (globalThis as Record<string, unknown>).process === 'undefined' ? 1 : 0),
+    'reach-require': () => (typeof (globalThis as Record<string, unknown>).require === 'undefined' ? 1 : 0),
+    'function-this': () => {
+      // Function is the compartment's own (strict) evaluator: `this` is undefined, and at most
+      // this domain's own global — never the kernel's.
+      const g = Function('return this')() as Record<string, unknown> | undefined;
+      return g === undefined || (g === globalThis && g.process === undefined && g.Buffer === undefined) ? 1 : 0;
+    },
+    'constructor-constructor': () => {
+      // The shared Function.prototype.constructor is inert under SES: it throws.
+      let g: Record<string, unknown> | undefined;
+      try { g = ((() => 0).constructor as FunctionConstructor)('return globalThis')() as Record<string, unknown>; } catch { return 1; }
+      return g === globalThis && g.process === undefined ? 1 : 0;
+    },
+    'date-now': () => refused(() => Date.now()),
+    'timer-throw': () => { sys.timers.after(0, () => { throw new Error('probe: timer callback threw'); }); return 0; },
+    'unhandled': () => { void Promise.reject(new Error('probe: nobody handles this')); return 0; },
+    'unhandled-in-timer': () => { sys.timers.after(0, () => { void Promise.reject(new Error('probe: floating in a timer')); }); return 0; },
+    'thread-throw': () => { sys.threads.spawn('doomed', async () => { await sys.timers.sleep(1); throw new Error('probe: thread died'); }); return 0; },
+    'hoard': (n) => {
+      // n chains of three nested packets, plus a deque holding n packets each with a child,
+      // plus a ring and a page: everything a crash must reclaim.
+      for (let i = 0; i < n; i++) {
+        const a = Packet.alloc();
+        const b = Packet.alloc();
+        Packet.putNext(b, Packet.alloc());
+        Packet.putNext(a, b);
+        hoard.push(a);
+      }
+      const q = DequePacket32.alloc();
+      for (let i = 0; i < n; i++) {
+        const p = Packet.alloc();
+        Packet.putNext(p, Packet.alloc());
+        DequePacket32.push(q, p);
+      }
+      hoard.push(q, ArrayPacket8.alloc(), Bytes4096.alloc());
+      return hoard.length;
+    },
+    'use-after-move': () => {
+      const p = Packet.alloc();
+      const r = imports.counter!.bounce(p);
+      if (!r.ok) return -1;
+      return Packet.len(p); // p was moved: its handle is stale
+    },
+    'use-after-free': () => { const p = Packet.alloc(); Packet.free(p); return Packet.len(p); },
+    'forge': (h) => Packet.len(h as RRef<PacketT>),
+    'use-kept': () => (kept === null ? -1 : Packet.len(kept)),
+    'alloc-until-full': () => { for (;;) hoard.push(Bytes4096.alloc()); },
+    'sleep-forever': () => { sys.timers.every(5, () => undefined); return 0; },
+    'call-counter': (n) => { const r = imports.counter!.add(n); return r.ok ? r.value : -1; },
+    'ok': (n) => n,
+  };
+
+  return {
+    run(what, arg) {
+      const f = attempts[what];
+      if (!f) throw new Error(`probe: no attempt named ${what}`);
+      return ok(f(arg));
+    },
+    async runAsync(what, arg) {
+      if (what === 'throw-later') { await sys.timers.sleep(1); throw new Error('probe: async method threw'); }
+      if (what === 'hang') { await new Promise(() => undefined); return ok(0); }
+      if (what === 'slow') { await sys.timers.sleep(arg); return ok(arg); }
+      return ok(attempts[what](arg));
+    },
+    keep(p, write) {
+      kept = p;
+      if (write) Packet.setLen(p as unknown as RRef<PacketT>, 999);
+      return ok(undefined);
+    },
+    hold(p) { hoard.push(p); return ok(undefined); },
+    page() { return ok(Bytes4096.alloc()); },
+    ring(r) { return ok(r); },
+    // Not part of the interface: a private method a test may try to reach through the proxy.
+    secret: () => secret,
+  } as Probe;
+}
+
+/** 1 if `f` was refused (threw), 0 if the mutation took effect. */
+function refused(f: () => unknown): number {
+  try { f(); return 0; } catch { return 1; }
+}
