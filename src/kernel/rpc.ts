@@ -160,12 +160,12 @@ export class Rpc implements ProxyRuntime {
   }
 
   invalid(link: KLink, method: string, what: string, want: string): RpcResult<never> {
-    return this.fail('invalid-argument', link, `${method}: argument ${what} is not a ${want}`);
+    return this.fail('invalid-argument', link, `${method}: argument ${what} is not of type ${want}`);
   }
 
   badReturn(link: KLink, method: string, what: string, want: string): RpcResult<never> {
     const d = this.k.domain(link.callee);
-    const msg = `${method} returned a ${what} that is not a ${want}`;
+    const msg = `${method} returned a ${what} that is not of type ${want}`;
     if (d) this.k.crash(d, `bad return from ${method}`, new TypeError(msg));
     return this.fail('bad-return', link, msg);
   }
