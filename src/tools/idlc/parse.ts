@@ -149,6 +149,7 @@ export function parseIdl(files: string[], root: string): Model {
       return { k: 'struct', name };
     }
     if (d) at(node, `${name} is ${d.kind === 'copy' ? 'a Copy record' : 'an Interface'}, not an exchange-heap type: RRef<T> needs a Struct, Bytes<N>, RRefArray or RRefDeque`);
+    else if ((SCALARS as readonly string[]).includes(name)) at(node, `${name} cannot live in the exchange heap on its own: use a Struct, Bytes<N>, RRefArray or RRefDeque`);
     else at(node, unknownMsg(name));
     return null;
   }
@@ -232,7 +233,7 @@ export function parseIdl(files: string[], root: string): Model {
   }
 
   function memberName(m: ts.TypeElement): string | null {
-    if (m.name && (ts.isIdentifier(m.name) || ts.isStringLiteral(m.name))) return m.name.text;
+    if (m.name && ts.isIdentifier(m.name)) return m.name.text;
     at(m, 'member names must be plain identifiers');
     return null;
   }
@@ -257,11 +258,11 @@ export function parseIdl(files: string[], root: string): Model {
       if (t) params.push({ name: pn, type: t });
     }
     if (!m.type) { at(m, `${iface}.${name}: methods must return RpcResult<T> or Promise<RpcResult<T>>`); return null; }
-    let ret = m.type;
+    let ret = unalias(m.type);
     let isAsync = false;
     if (refName(ret) === 'Promise') {
       const a = typeArgs(ret as ts.TypeReferenceNode, 1, 'Promise'); if (!a) return null;
-      ret = a[0];
+      ret = unalias(a[0]);
       isAsync = true;
     }
     if (refName(ret) !== 'RpcResult') {
@@ -326,6 +327,7 @@ export function parseIdl(files: string[], root: string): Model {
     } else if (d.kind === 'struct') {
       const fields = ms.map((m) => field(m, name)).filter((f): f is Field => f !== null);
       if (ms.length === 0) at(d.node.name, `${name}: a struct needs at least one field`);
+      checkAccessorNames(name, fields, ms);
       structs.push({ name, file: d.file, fields });
     } else {
       const fields: CopyDef['fields'] = [];
@@ -340,6 +342,22 @@ export function parseIdl(files: string[], root: string): Model {
       }
       copies.push({ name, file: d.file, fields });
     }
+  }
+
+  /** Generated accessor objects hold typeId/alloc/free plus per-field names: none may collide. */
+  function checkAccessorNames(struct: string, fields: Field[], ms: ts.TypeElement[]): void {
+    const cap = (x: string): string => x[0].toUpperCase() + x.slice(1);
+    const taken = new Map<string, string>([['typeId', 'the type id'], ['alloc', 'alloc()'], ['free', 'free()']]);
+    fields.forEach((f, i) => {
+      const names = f.type.k === 'scalar' ? [f.name, `set${cap(f.name)}`]
+        : f.type.k === 'bytes' ? [`${f.name}Offset`, `${f.name}Length`, `read${cap(f.name)}`, `write${cap(f.name)}`, `${f.name}Byte`, `set${cap(f.name)}Byte`]
+          : [`take${cap(f.name)}`, `put${cap(f.name)}`];
+      for (const n of names) {
+        const prev = taken.get(n);
+        if (prev) { at(ms[i], `${struct}.${f.name}: its accessor ${n} collides with ${prev}`); return; }
+        taken.set(n, `the accessor of field ${f.name}`);
+      }
+    });
   }
 
   function checkUnique(names: string[], node: ts.InterfaceDeclaration, owner: string): void {
