@@ -1,0 +1,17 @@
+// Smoke test of the call benchmark: a tiny run of every kind yields sane figures, and a proxied
+// call beats a round trip to another thread (the point of isolating domains in one process).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { calls } from '../bench/calls.ts';
+
+test('calls benchmark: every figure is finite and positive; a proxied call beats a Worker round trip', async () => {
+  const f = await calls({ quick: true, scale: 0.2 });
+  for (const name of ['direct_ns', 'proxy_ns', 'proxy_rref_ns', 'proxy_borrow_ns', 'proxy_async_ns', 'shadow_ns',
+    'worker_rtt_ns', 'ratio_worker_over_proxy']) {
+    assert.ok(name in f, `${name} is reported`);
+  }
+  for (const [name, v] of Object.entries(f)) {
+    assert.ok(Number.isFinite(v) && v > 0, `${name} = ${v} is a finite positive number`);
+  }
+  assert.ok(f.proxy_ns < f.worker_rtt_ns, `proxy_ns ${f.proxy_ns} < worker_rtt_ns ${f.worker_rtt_ns}`);
+});
