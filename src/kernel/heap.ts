@@ -91,8 +91,9 @@ export class ExchangeHeap {
   private bytes = 0;
   private nestedObjects = 0;
   private nestedBytes = 0;
-  private readonly ownerObjects = new Map<number, number>();
-  private readonly ownerBytes = new Map<number, number>();
+  // Per-owner counts, indexed by domain id (null-prototype tables: this is on the move path).
+  private readonly ownerObjects = table(0, 0);
+  private readonly ownerBytes = table(0, 0);
 
   /** Called with the offending domain before a HeapViolation is thrown in it. */
   onViolation: (domain: number, error: HeapViolation) => void = () => {};
@@ -183,8 +184,13 @@ export class ExchangeHeap {
   }
 
   private account(owner: number, objects: number, bytes: number): void {
-    this.ownerObjects.set(owner, (this.ownerObjects.get(owner) ?? 0) + objects);
-    this.ownerBytes.set(owner, (this.ownerBytes.get(owner) ?? 0) + bytes);
+    const i = owner === ORPHAN ? 0 : owner + 1; // index 0 holds roots orphaned while lent
+    while (this.ownerObjects.length <= i) {
+      this.ownerObjects[this.ownerObjects.length] = 0;
+      this.ownerBytes[this.ownerBytes.length] = 0;
+    }
+    this.ownerObjects[i] += objects;
+    this.ownerBytes[i] += bytes;
   }
 
   // ---- allocation and ownership --------------------------------------------------------
@@ -537,15 +543,14 @@ export class ExchangeHeap {
         this.dropRoot(dom, off);
       }
     }
-    this.ownerObjects.delete(dom);
-    this.ownerBytes.delete(dom);
     return { objects: before.objects - this.objects, bytes: before.bytes - this.bytes, deferred };
   }
 
   stats(): HeapStats {
     const perOwner = new Map<number, OwnerStats>();
-    for (const [d, n] of this.ownerObjects) {
-      if (n !== 0) perOwner.set(d, { objects: n, bytes: this.ownerBytes.get(d) ?? 0 });
+    for (let i = 0; i < this.ownerObjects.length; i++) {
+      const n = this.ownerObjects[i];
+      if (n !== 0) perOwner.set(i === 0 ? ORPHAN : i - 1, { objects: n, bytes: this.ownerBytes[i] });
     }
     return {
       capacity: this.buffer.byteLength,

@@ -224,11 +224,6 @@ export class Rpc implements ProxyRuntime {
     return new Promise((resolve) => {
       const rec: Pending = { link, resolve, done };
       callee.inflight.add(rec);
-      const settle = (r: RpcResult<unknown>): void => {
-        if (rec.resolve === null) return; // already failed by the callee's crash
-        callee.inflight.delete(rec);
-        this.finish(rec, r);
-      };
       try {
         promiseThen.call(p as Promise<unknown>, (v) => {
           if (rec.resolve === null) return;
@@ -236,12 +231,19 @@ export class Rpc implements ProxyRuntime {
           this.enter(link);
           try { r = convert(v); } catch (e) { r = this.fault(link, method, e); }
           this.depth--;
-          settle(r);
-        }, (e) => settle(this.fault(link, method, e)));
+          this.settle(callee, rec, r);
+        }, (e) => this.settle(callee, rec, this.fault(link, method, e)));
       } catch {
-        settle(this.badReturn(link, method, 'result', 'Promise'));
+        this.settle(callee, rec, this.badReturn(link, method, 'result', 'Promise'));
       }
     });
+  }
+
+  /** (A method, not a per-call closure: closures cost a name definition each under tsx.) */
+  private settle(callee: Domain, rec: Pending, r: RpcResult<unknown>): void {
+    if (rec.resolve === null) return; // already failed by the callee's crash
+    callee.inflight.delete(rec);
+    this.finish(rec, r);
   }
 
   /** Settles a pending call once: ends its borrows, and resolves it unless the caller is dead. */
