@@ -33,6 +33,12 @@ export function describe(host: Host, v: unknown): Described {
 
 const FRAME = /frond-domain:\/\/([^/\s]+)\/(\d+):(\d+):(\d+)/;
 
+/** The id of the domain instance a stack frame ran in, if it ran in one. */
+export function frameDomain(line: string): number | undefined {
+  const f = FRAME.exec(line);
+  return f ? Number(f[2]) : undefined;
+}
+
 /** Source maps of loaded bundles, parsed on first use. */
 export class SourceMaps {
   private readonly maps = new Map<string, TraceMap | null>();

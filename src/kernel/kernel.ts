@@ -15,12 +15,12 @@
 //   restart   a new instance from the same bundle and the same creation arguments.
 import type { RpcResult } from '../idl/lib/types.ts';
 import { TYPES } from '../idl/generated/types.ts';
-import { formatReport, describe, SourceMaps, type CrashReport, type Reclaimed } from './crash.ts';
+import { formatReport, describe, frameDomain, SourceMaps, type CrashReport, type Reclaimed } from './crash.ts';
 import { CALLEE_DEAD, CALLER_DEAD, Domain, type Bundle, type CreateArgs } from './domain.ts';
 import { ExchangeHeap, type HeapStats } from './heap.ts';
 import type { Host } from '../machine/common/host.ts';
 import { ensureLockdown } from './lockdown.ts';
-import { DomainAbort, KERNEL_ID, Rpc } from './rpc.ts';
+import { DomainAbort, isAbort, KERNEL_ID, Rpc } from './rpc.ts';
 import { makeSys } from './services.ts';
 
 export interface KernelOptions {
@@ -248,18 +248,13 @@ export class Kernel {
   private uncaught(kind: 'exception' | 'rejection', reason: unknown, promise: object | null): void {
     let id = promise ? this.promiseOwner.get(promise) : undefined;
     const info = describe(this.host, reason);
-    if (id === undefined) {
-      for (const f of info.stack) {
-        const m = /frond-domain:\/\/[^/\s]+\/(\d+):/.exec(f);
-        if (m) { id = Number(m[1]); break; }
-      }
-    }
+    for (let i = 0; id === undefined && i < info.stack.length; i++) id = frameDomain(info.stack[i]);
     if (id !== undefined) {
       const d = this.domains.get(id);
       if (d) this.crash(d, kind === 'rejection' ? 'unhandled rejection' : 'uncaught exception', reason);
       return; // a dead domain's leftovers are not news
     }
-    if (info.message.startsWith('DomainAbort')) return;
+    if (isAbort(reason)) return;
     this.log(`kernel: unattributed ${kind === 'rejection' ? 'unhandled rejection' : 'uncaught exception'}: ${info.message}`);
   }
 
