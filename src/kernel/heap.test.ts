@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExchangeHeap, HeapViolation, HeapExhausted, SLOTS } from './heap.ts';
+import { ExchangeHeap, HeapViolation, HeapExhausted, SLOTS, GENERATIONS, REUSE_DISTANCE } from './heap.ts';
 import { TYPES } from '../idl/generated/types.ts';
 
 const id = (name: string): number => TYPES.find((t) => t.name === name)!.id;
@@ -59,6 +59,56 @@ test('move: the receiver gets a new handle and the sender\'s goes stale (use aft
   assert.deepEqual(violations.map((v) => v[0]), [A, A, A]);
   assert.equal(h.stats().perOwner.get(B)?.objects, 1);
   assert.equal(h.stats().perOwner.get(A), undefined);
+});
+
+test('handles stay small integers: a slot whose generations run out is retired, and no old handle comes back', () => {
+  const { h } = heap();
+  let p = h.allocate(A, PACKET);
+  h.setU32(A, p, 8, 7);
+  const seen = new Set<number>([p]);
+  const moves = 3 * GENERATIONS + 5; // the object passes through at least three slots
+  for (let i = 0; i < moves; i++) {
+    p = i % 2 === 0 ? h.moveAs(A, p, PACKET, B) : h.moveAs(B, p, PACKET, A);
+    assert.ok(p > 0 && p < 2 ** 31, `handle ${p} is not below 2^31`);
+    assert.ok(!seen.has(p), `handle ${p} was issued twice`);
+    seen.add(p);
+  }
+  const owner = moves % 2 === 1 ? B : A;
+  assert.equal(h.u32(owner, p, 8), 7, 'the data moved with it');
+  let stale = 0;
+  for (const old of seen) {
+    if (old === p) continue;
+    assert.throws(() => h.u32(owner, old, 8), /stale handle/);
+    stale++;
+  }
+  assert.equal(stale, moves);
+  assert.equal(h.stats().handles, 1, 'retired slots are free, not leaked');
+});
+
+test('a freed slot is reused only after REUSE_DISTANCE others were freed', () => {
+  const { h } = heap(1 << 24);
+  const first = h.allocate(A, PACKET);
+  h.free(A, first);
+  for (let i = 0; i < REUSE_DISTANCE; i++) {
+    const q = h.allocate(A, PACKET);
+    assert.notEqual(q % SLOTS, first % SLOTS, `slot reused after ${i} allocations`);
+    h.free(A, q);
+  }
+  const later = [];
+  for (let i = 0; i < 4; i++) later.push(h.allocate(A, PACKET));
+  assert.ok(later.some((q) => q % SLOTS === first % SLOTS), 'the oldest freed slot is reused first once the ring is full');
+  assert.ok(later.every((q) => q !== first), 'with a new generation');
+});
+
+test('moveAs: a handle of another type is not moved; an unusable one is a violation', () => {
+  const { h, violations } = heap();
+  const p = h.allocate(A, PACKET);
+  assert.equal(h.moveAs(A, p, PAGE, B), 0);
+  assert.equal(h.typeOf(A, p), PACKET, 'still with its owner');
+  const q = h.moveAs(A, p, PACKET, B);
+  assert.throws(() => h.moveAs(A, p, PACKET, B), /stale/);
+  assert.throws(() => h.moveAs(A, q, PACKET, B), /another domain/);
+  assert.deepEqual(violations.map((v) => v[0]), [A, A]);
 });
 
 test('forged handles are refused: numbers never issued, other types, another domain\'s', () => {

@@ -8,6 +8,15 @@
 //   LENT     owned, but lent out to a running call: read-only until every borrow has returned
 //   BORROW   a read-only alias held by a callee for the duration of one call
 //
+// Handles stay below 2^31, which V8 keeps as small integers (a larger number would be boxed in a
+// fresh heap number on every move): a slot has GENERATIONS generations. A move gives the object
+// the next generation of its slot, so the sender's handle goes stale; when a slot's generations
+// are used up the object moves to a fresh slot and the old one is retired. Allocations and borrows
+// take fresh slots. Freed and retired slots are reused first-in first-out, and only once
+// REUSE_DISTANCE others are waiting, so a handle value can only come back after its slot has been
+// through the whole ring. Isolation does not rest on generations: a slot is usable only by its
+// owner, so a stale handle that did come back would name an object its holder owns anyway.
+//
 // Invariants:
 //   - a live object is named by exactly one OWNED/LENT slot (its root owner), or by none when it is
 //     a child of another object (its header owner is then CHILD); only roots have owners;
@@ -24,8 +33,13 @@ import { ArenaAllocator } from './alloc.ts';
 import { table } from './table.ts';
 import { HEADER_BYTES, payloadBytes, type TypeInfo } from '../idl/lib/layout.ts';
 
-export const SLOTS = 1 << 20;
+const SLOT_BITS = 20;
+export const SLOTS = 1 << SLOT_BITS;
 const MASK = SLOTS - 1;
+/** The largest generation: GENERATIONS * SLOTS + MASK < 2^31. */
+export const GENERATIONS = (1 << (31 - SLOT_BITS)) - 1;
+/** How many freed slots wait before the oldest is reused. */
+export const REUSE_DISTANCE = 1 << 12;
 
 const OWNED = 0;
 const LENT = 1;
@@ -47,6 +61,12 @@ export class HeapExhausted extends Error {
 }
 
 export interface OwnerStats { objects: number; bytes: number }
+
+/** What one domain owns (roots and their children). */
+class Usage implements OwnerStats {
+  objects = 0;
+  bytes = 0;
+}
 export interface HeapStats {
   capacity: number;
   objects: number;
@@ -84,16 +104,17 @@ export class ExchangeHeap {
   private readonly dat = table(0, 0);
   private readonly len = table(0, 0);
   private readonly link = table(0, 0); // BORROW: the root slot it aliases
-  private readonly freeSlots = table(0, 0);
-  private freeTop = 0;
+  // Freed slots, oldest first: a ring of `ring.length` (a power of two) entries.
+  private ring = table(1024, 0);
+  private freeHead = 0;
+  private freeCount = 0;
 
   private objects = 0;
   private bytes = 0;
   private nestedObjects = 0;
   private nestedBytes = 0;
   // Per-owner counts, indexed by domain id (null-prototype tables: this is on the move path).
-  private readonly ownerObjects = table(0, 0);
-  private readonly ownerBytes = table(0, 0);
+  private readonly owners = table<Usage>(0, null as unknown as Usage);
 
   /** Called with the offending domain before a HeapViolation is thrown in it. */
   onViolation: (domain: number, error: HeapViolation) => void = () => {};
@@ -155,17 +176,30 @@ export class ExchangeHeap {
     return e;
   }
 
-  private newSlot(owner: number, mode: number, hdrOff: number, link: number): number {
-    let s: number;
-    let h: number;
-    if (this.freeTop > 0) {
-      s = this.freeSlots[--this.freeTop];
-      h = -this.hnd[s] + SLOTS;
-    } else {
-      s = this.hnd.length;
-      if (s >= SLOTS) throw new HeapExhausted('exchange heap: out of handles');
-      h = SLOTS + s;
+  /** A fresh handle for a slot taken from the free ring (or a never-used slot). */
+  private takeHandle(): number {
+    if (this.freeCount > REUSE_DISTANCE || (this.hnd.length >= SLOTS && this.freeCount > 0)) {
+      const s = this.ring[this.freeHead];
+      this.freeHead = (this.freeHead + 1) & (this.ring.length - 1);
+      this.freeCount--;
+      const g = -this.hnd[s] >> SLOT_BITS; // a freed slot holds its last handle, negated
+      return (g === GENERATIONS ? 1 : g + 1) * SLOTS + s;
     }
+    const s = this.hnd.length;
+    if (s >= SLOTS) throw new HeapExhausted('exchange heap: out of handles');
+    this.hnd[s] = 0;
+    this.own[s] = 0;
+    this.mode[s] = 0;
+    this.hdr[s] = 0;
+    this.dat[s] = 0;
+    this.len[s] = 0;
+    this.link[s] = 0;
+    return SLOTS + s;
+  }
+
+  private newSlot(owner: number, mode: number, hdrOff: number, link: number): number {
+    const h = this.takeHandle();
+    const s = h & MASK;
     const t = this.types[this.dv.getUint32(hdrOff + 4, true)];
     this.hnd[s] = h;
     this.own[s] = owner;
@@ -180,17 +214,31 @@ export class ExchangeHeap {
   private releaseSlot(s: number): void {
     this.hnd[s] = -this.hnd[s];
     this.own[s] = 0;
-    this.freeSlots[this.freeTop++] = s;
+    if (this.freeCount === this.ring.length) this.growFree();
+    this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = s;
+    this.freeCount++;
+  }
+
+  private growFree(): void {
+    const old = this.ring;
+    const next = table(old.length * 2, 0);
+    for (let i = 0; i < this.freeCount; i++) next[i] = old[(this.freeHead + i) & (old.length - 1)];
+    this.ring = next;
+    this.freeHead = 0;
   }
 
   private account(owner: number, objects: number, bytes: number): void {
     const i = owner === ORPHAN ? 0 : owner + 1; // index 0 holds roots orphaned while lent
-    while (this.ownerObjects.length <= i) {
-      this.ownerObjects[this.ownerObjects.length] = 0;
-      this.ownerBytes[this.ownerBytes.length] = 0;
+    if (i >= this.owners.length) this.addOwners(i);
+    const u = this.owners[i];
+    u.objects += objects;
+    u.bytes += bytes;
+  }
+
+  private addOwners(i: number): void {
+    while (this.owners.length <= i) {
+      this.owners[this.owners.length] = new Usage();
     }
-    this.ownerObjects[i] += objects;
-    this.ownerBytes[i] += bytes;
   }
 
   // ---- allocation and ownership --------------------------------------------------------
@@ -263,15 +311,56 @@ export class ExchangeHeap {
   /** Moves a root from one domain to another; the old handle goes stale. */
   move(h: unknown, from: number, to: number): number {
     const s = this.writable(from, h);
-    const next = (h as number) + SLOTS;
-    this.hnd[s] = next;
-    this.own[s] = to;
+    return this.transfer(s, h as number, from, to);
+  }
+
+  /**
+   * Moves `h` from `from` to `to` if it is a `typeId`, returning the new handle; returns 0 (and
+   * moves nothing) if it is another type. A handle `from` cannot move is a violation. The proxies'
+   * fused check-and-move.
+   */
+  moveAs(from: number, h: unknown, typeId: number, to: number): number {
+    if (typeof h === 'number') {
+      const s = h & MASK;
+      if (this.hnd[s] === h && this.own[s] === from && this.mode[s] === OWNED) {
+        if (this.dv.getUint32(this.hdr[s] + 4, true) !== typeId) return 0;
+        return this.transfer(s, h, from, to);
+      }
+    }
+    throw this.refuse(from, h);
+  }
+
+  private transfer(s: number, h: number, from: number, to: number): number {
     const off = this.hdr[s];
     this.dv.setUint32(off, to, true);
     const size = this.dv.getUint32(off + 12, true);
-    this.account(from, -1, -size);
-    this.account(to, 1, size);
-    return next;
+    if (to + 1 >= this.owners.length) this.addOwners(to + 1);
+    const a = this.owners[from + 1];
+    a.objects--;
+    a.bytes -= size;
+    const b = this.owners[to + 1];
+    b.objects++;
+    b.bytes += size;
+    if (h >= GENERATIONS * SLOTS) return this.relocate(s, to); // generations used up: retire the slot
+    const n = h + SLOTS; // the next generation of the same slot
+    this.hnd[s] = n;
+    this.own[s] = to;
+    return n;
+  }
+
+  /** Moves the root in slot `s` to a fresh slot owned by `to`, and frees `s`. */
+  private relocate(s: number, to: number): number {
+    const n = this.takeHandle();
+    const d = n & MASK;
+    this.hnd[d] = n;
+    this.own[d] = to;
+    this.mode[d] = OWNED;
+    this.hdr[d] = this.hdr[s];
+    this.dat[d] = this.dat[s];
+    this.len[d] = this.len[s];
+    this.link[d] = 0;
+    this.releaseSlot(s);
+    return n;
   }
 
   /** Lends a root (or re-lends a borrow) read-only to `to`; returns the borrow handle. */
@@ -548,15 +637,15 @@ export class ExchangeHeap {
 
   stats(): HeapStats {
     const perOwner = new Map<number, OwnerStats>();
-    for (let i = 0; i < this.ownerObjects.length; i++) {
-      const n = this.ownerObjects[i];
-      if (n !== 0) perOwner.set(i === 0 ? ORPHAN : i - 1, { objects: n, bytes: this.ownerBytes[i] });
+    for (let i = 0; i < this.owners.length; i++) {
+      const u = this.owners[i];
+      if (u.objects !== 0) perOwner.set(i === 0 ? ORPHAN : i - 1, { objects: u.objects, bytes: u.bytes });
     }
     return {
       capacity: this.buffer.byteLength,
       objects: this.objects,
       bytes: this.bytes,
-      handles: this.hnd.length - this.freeTop,
+      handles: this.hnd.length - this.freeCount,
       nested: { objects: this.nestedObjects, bytes: this.nestedBytes },
       perOwner,
       largestFree: this.alloc.stats().largestFree,

@@ -126,8 +126,8 @@ function retCounter_bounce(rt: ProxyRuntime, link: Link, r: any): RpcResult<any>
     const ok = r.ok;
     if (ok === true) {
       const v = r.value;
-      if (!(rt.checkMove(link.callee, v, 1))) return rt.badReturn(link, 'Counter.bounce', 'value', 'RRef<Packet>');
-      const w = rt.move(v, link.callee, link.caller);
+      const w = rt.moveAs(link.callee, v, 1, link.caller);
+      if (w === 0) return rt.badReturn(link, 'Counter.bounce', 'value', 'RRef<Packet>');
       return { ok: true, value: w };
     }
     if (ok === false) return { ok: false, error: rt.error(link, 'Counter.bounce', r.error) };
@@ -182,8 +182,8 @@ function retCounter_sum(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
     const ok = r.ok;
     if (ok === true) {
       const v = r.value;
-      if (!(rt.checkMove(link.callee, v, 3))) return rt.badReturn(link, 'Counter.sum', 'value', 'RRef<RRefDeque<Packet, 32>>');
-      const w = rt.move(v, link.callee, link.caller);
+      const w = rt.moveAs(link.callee, v, 3, link.caller);
+      if (w === 0) return rt.badReturn(link, 'Counter.sum', 'value', 'RRef<RRefDeque<Packet, 32>>');
       return { ok: true, value: w };
     }
     if (ok === false) return { ok: false, error: rt.error(link, 'Counter.sum', r.error) };
@@ -272,8 +272,8 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
     },
     bounce(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      if (!(rt.checkMove(link.caller, a0, 1))) return rt.invalid(link, 'Counter.bounce', 'p', 'RRef<Packet>');
-      const x0 = rt.move(a0, link.caller, link.callee);
+      const x0 = rt.moveAs(link.caller, a0, 1, link.callee);
+      if (x0 === 0) return rt.invalid(link, 'Counter.bounce', 'p', 'RRef<Packet>');
       rt.enter(link);
       let out;
       try {
@@ -331,8 +331,8 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
     },
     sum(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      if (!(rt.checkMove(link.caller, a0, 3))) return rt.invalid(link, 'Counter.sum', 'batch', 'RRef<RRefDeque<Packet, 32>>');
-      const x0 = rt.move(a0, link.caller, link.callee);
+      const x0 = rt.moveAs(link.caller, a0, 3, link.callee);
+      if (x0 === 0) return rt.invalid(link, 'Counter.sum', 'batch', 'RRef<RRefDeque<Packet, 32>>');
       rt.enter(link);
       let out;
       try {
@@ -502,8 +502,8 @@ function retProbe_page(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
     const ok = r.ok;
     if (ok === true) {
       const v = r.value;
-      if (!(v === null || rt.checkMove(link.callee, v, 0))) return rt.badReturn(link, 'Probe.page', 'value', 'Option<RRef<Bytes<4096>>>');
-      const w = v === null ? null : rt.move(v, link.callee, link.caller);
+      const w = v === null ? null : rt.moveAs(link.callee, v, 0, link.caller);
+      if (w === 0) return rt.badReturn(link, 'Probe.page', 'value', 'Option<RRef<Bytes<4096>>>');
       return { ok: true, value: w };
     }
     if (ok === false) return { ok: false, error: rt.error(link, 'Probe.page', r.error) };
@@ -516,8 +516,8 @@ function retProbe_ring(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
     const ok = r.ok;
     if (ok === true) {
       const v = r.value;
-      if (!(rt.checkMove(link.callee, v, 2))) return rt.badReturn(link, 'Probe.ring', 'value', 'RRef<RRefArray<Packet, 8>>');
-      const w = rt.move(v, link.callee, link.caller);
+      const w = rt.moveAs(link.callee, v, 2, link.caller);
+      if (w === 0) return rt.badReturn(link, 'Probe.ring', 'value', 'RRef<RRefArray<Packet, 8>>');
       return { ok: true, value: w };
     }
     if (ok === false) return { ok: false, error: rt.error(link, 'Probe.ring', r.error) };
@@ -579,8 +579,8 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     },
     hold(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      if (!(rt.checkMove(link.caller, a0, 1))) return rt.invalid(link, 'Probe.hold', 'p', 'RRef<Packet>');
-      const x0 = rt.move(a0, link.caller, link.callee);
+      const x0 = rt.moveAs(link.caller, a0, 1, link.callee);
+      if (x0 === 0) return rt.invalid(link, 'Probe.hold', 'p', 'RRef<Packet>');
       rt.enter(link);
       let out;
       try {
@@ -605,8 +605,8 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     },
     ring(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      if (!(rt.checkMove(link.caller, a0, 2))) return rt.invalid(link, 'Probe.ring', 'r', 'RRef<RRefArray<Packet, 8>>');
-      const x0 = rt.move(a0, link.caller, link.callee);
+      const x0 = rt.moveAs(link.caller, a0, 2, link.callee);
+      if (x0 === 0) return rt.invalid(link, 'Probe.ring', 'r', 'RRef<RRefArray<Packet, 8>>');
       rt.enter(link);
       let out;
       try {

@@ -30,6 +30,8 @@ export interface ProxyRuntime {
   /** Exchange-heap moves and borrows performed by the proxy. */
   checkMove(from: number, h: unknown, typeId: number): boolean;
   move(h: unknown, from: number, to: number): number;
+  /** Check and move in one: the new handle, or 0 (nothing moved) if `h` is not a `typeId`. */
+  moveAs(from: number, h: unknown, typeId: number, to: number): number;
   checkBorrow(from: number, h: unknown, typeId: number): boolean;
   borrow(h: unknown, from: number, to: number): number;
   unborrow(h: number): void;

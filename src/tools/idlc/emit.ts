@@ -261,7 +261,7 @@ function convert(t: TypeRef, v: string, out: string, from: string, to: string, f
   const nul = opt ? `${v} === null ? null : ` : '';
   switch (base.k) {
     case 'rref':
-      return `if (!(${opt ? `${v} === null || ` : ''}rt.checkMove(${from}, ${v}, ${exId(base.t)}))) ${fail}\n      const ${out} = ${nul}rt.move(${v}, ${from}, ${to});`;
+      return `const ${out} = ${nul}rt.moveAs(${from}, ${v}, ${exId(base.t)}, ${to});\n      if (${out} === 0) ${fail}`;
     case 'copy':
       return `const ${out} = ${nul}copy${base.name}(rt, ${v});\n      if (${out} === rt.BAD) ${fail}`;
     case 'iface':
@@ -290,13 +290,19 @@ function emitMethod(i: Iface, m: Method, model: Model, exId: (t: ExType) => numb
   const moves: string[] = [];   // moves and borrows, once every check passed
   const after: string[] = [];   // unborrows
   const pass: string[] = [];
+  // A lone moved argument is checked and moved in one step, after every other check (so a bad
+  // argument still leaves it with the caller); several are all checked before any moves.
+  const movable = m.params.filter((p) => (p.type.k === 'option' ? p.type.inner : p.type).k === 'rref').length;
+  const fused: string[] = [];
   m.params.forEach((p, k) => {
     const a = `a${k}`;
     const fail = `return ${m.async ? 'Promise.resolve(' : ''}rt.invalid(link, ${M}, '${p.name}', '${refName(p.type)}')${m.async ? ')' : ''};`;
     const t = p.type;
     const base = t.k === 'option' ? t.inner : t;
     const opt = t.k === 'option';
-    if (base.k === 'rref') {
+    if (base.k === 'rref' && movable === 1) {
+      fused.push(convert(t, a, `x${k}`, 'link.caller', 'link.callee', fail, model, exId));
+    } else if (base.k === 'rref') {
       pre.push(`if (!(${opt ? `${a} === null || ` : ''}rt.checkMove(link.caller, ${a}, ${exId(base.t)}))) ${fail}`);
       moves.push(`const x${k} = ${opt ? `${a} === null ? null : ` : ''}rt.move(${a}, link.caller, link.callee);`);
     } else if (base.k === 'borrow') {
@@ -308,6 +314,7 @@ function emitMethod(i: Iface, m: Method, model: Model, exId: (t: ExType) => numb
     }
     pass.push(`x${k}`);
   });
+  pre.push(...fused);
   const conv = `function ret${i.name}_${m.name}(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   if (r !== null && typeof r === 'object') {
     const ok = r.ok;
