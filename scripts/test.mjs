@@ -18,6 +18,15 @@ const filter = process.argv.slice(2);
 let files = [...find('src'), ...find('test')].sort();
 if (filter.length) files = files.filter((f) => filter.some((s) => f.includes(s)));
 if (files.length === 0) { console.error('no test files matched'); process.exit(1); }
+// Build (check, meter, sign) every domain the tests load, once, before the test files run in
+// parallel: they share build/test/ (incremental, so this is quick when nothing changed).
+// Test domains attack the run-time defences behind the source checks, so they are built without
+// them (test/helpers.ts does the same).
+const frondBuild = (...args) => spawnSync(process.execPath,
+  ['bin/frond.mjs', 'build', '--out', 'build/test/domains', '--keys', 'build/test/keys', ...args],
+  { stdio: 'inherit' }).status;
+const prep = frondBuild('src/domains', 'bench/domains') || frondBuild('--no-check', 'test/domains', 'test/adversarial/domains');
+if (prep !== 0) process.exit(prep ?? 1);
 const r = spawnSync(process.execPath,
   ['--import', 'tsx', '--expose-gc', '--test', '--test-reporter=spec', ...files],
   { stdio: 'inherit' });

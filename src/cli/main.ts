@@ -13,6 +13,37 @@ proxies, shadows). Errors are printed as path:line:col: message and the exit cod
   --check   write nothing; exit 1 if the generated files are stale`,
     run: async (args) => (await import('./idl.ts')).main(args),
   },
+  build: {
+    summary: 'check, compile, meter and sign every domain into build/domains/',
+    usage: `frond build [--force] [--no-meter] [--no-check] [--out DIR] [--keys DIR] [DIR...]
+
+The trusted build. For every domain folder (one with a domain.json) under each DIR (default:
+src/domains): checks the sources (imports only from the domain's own folder, src/idl/ and the
+reviewed allowlist src/tools/build/allowlist.json; no eval, Function, import(), with, debugger,
+host globals or node: modules), bundles them with esbuild, inserts a CPU-budget check at every
+function entry and loop back-edge, writes a manifest (interfaces and IDL fingerprints, tool
+versions and flags, SHA-256 of the code and of every input) and signs it with Ed25519.
+Unchanged domains are not rebuilt. Problems are printed as path:line:col: message; exit code 1.
+
+  --force      rebuild everything
+  --no-meter   leave out the CPU-budget checks (the kernel refuses such bundles unless told to)
+  --no-check   skip the source checks (only for test domains that attack the run-time defences
+               behind them; the manifest records it)
+  --out DIR    where bundles go (default build/domains)
+  --keys DIR   where the signing key is (default keys/; dev.key and dev.pub are created on first use)`,
+    run: async (args) => (await import('./build.ts')).main(args),
+  },
+  verify: {
+    summary: 'check a signed bundle as the kernel would, without running it',
+    usage: `frond verify [--keys DIR] FILE...
+
+Checks each signed bundle (build/domains/<name>.bundle.json) exactly as the kernel does before it
+evaluates anything: manifest shape, signature present, key trusted (every DIR/*.pub, default
+keys/), signature valid, code and source map unchanged, interface fingerprints equal to this
+tree's IDL, CPU-budget checks present. Prints "ok" or the reason, one line per file; exit code 0 if
+all are ok, 1 otherwise.`,
+    run: async (args) => (await import('./verify.ts')).main(args),
+  },
   start: {
     summary: 'boot Frond and run the demonstration (crash containment and recovery)',
     usage: `frond start

@@ -1,20 +1,18 @@
 // frond start: boots the kernel and runs the demonstration of crash containment and recovery.
 // (The rv6 shell on a disk image arrives with the file system; until then this is what boots.)
-import { join } from 'node:path';
 import { Kernel } from '../kernel/kernel.ts';
 import { NodeHost } from '../machine/node/host.ts';
-import { bundleDomain } from '../tools/build/bundle.ts';
+import { bootTrust, buildForBoot, loadAll } from '../tools/build/boot.ts';
 import type { Counter, FaultPlan } from '../idl/demo.ts';
 import { ROOT } from './root.ts';
 
 export async function main(args: string[]): Promise<number> {
   if (args.length) { console.error(`frond start: unexpected argument ${args[0]}`); return 1; }
   const say = (s: string): void => console.log(s);
-  const k = new Kernel(new NodeHost(), { log: (l) => say(`  kernel| ${l.split('\n').join('\n  kernel| ')}`) });
-  for (const dir of ['src/domains/apps/counter', 'src/domains/apps/plan', 'src/domains/drivers/flaky', 'src/domains/shadows/counter']) {
-    k.load(await bundleDomain(join(ROOT, dir), ROOT));
-  }
-  say('Frond: kernel up, exchange heap ' + (k.heap.stats().capacity >> 20) + ' MiB, 4 bundles loaded\n');
+  const bundles = await buildForBoot(ROOT, ['src/domains/apps/counter', 'src/domains/apps/plan', 'src/domains/drivers/flaky', 'src/domains/shadows/counter']);
+  const k = new Kernel(new NodeHost(), { trust: bootTrust(ROOT), log: (l) => say(`  kernel| ${l.split('\n').join('\n  kernel| ')}`) });
+  loadAll(k, bundles);
+  say(`Frond: kernel up, exchange heap ${k.heap.stats().capacity >> 20} MiB, ${bundles.length} signed bundles verified and loaded\n`);
 
   say('1. A counter domain, called through a generated proxy:');
   const counter = k.create<Counter>('counter');

@@ -7,15 +7,30 @@
 import type { Link } from '../idl/lib/proxy.ts';
 import type { RpcResult } from '../idl/lib/types.ts';
 
-/** A compiled domain: code evaluated in a fresh compartment for every instance. */
+/** A verified domain bundle (kernel/verify.ts): code evaluated in a fresh compartment for every
+ *  instance. */
 export interface Bundle {
   readonly name: string;
-  /** a script whose completion value is `{ start(sys, imports) }` */
+  /** a script whose completion value is a function from the domain's meter to `{ start }` */
   readonly code: string;
   /** the esbuild source map (JSON), to name TypeScript file:line in crash reports */
-  readonly map?: string;
+  readonly map: string;
   /** the IDL interface the domain's init returns */
-  readonly exports?: string;
+  readonly exports: string | undefined;
+  /** the capabilities its init takes: import name → interface */
+  readonly imports: Readonly<Record<string, string>>;
+  /** built with CPU-budget checks */
+  readonly metered: boolean;
+  /** the id of the key that signed it */
+  readonly key: string;
+}
+
+/** What the metered code of one domain instance calls (tools/build/meter.ts inserts the calls). */
+export interface MeterHooks {
+  /** fuel ran out: returns more, or throws the kernel's abort */
+  readonly tick: () => number;
+  /** at the start of every catch and finally block: throws the abort again if the domain is dead */
+  readonly live: () => void;
 }
 
 export const CALLER_DEAD = 1;
@@ -43,6 +58,10 @@ export interface CreateArgs {
   readonly config: unknown;
   /** the domain that created it (KERNEL_ID: the kernel) */
   readonly creator: number;
+  /** CPU budget: the longest the domain may run without yielding, in ms */
+  readonly budgetMs: number;
+  /** exchange-heap quota in bytes */
+  readonly quotaBytes: number;
 }
 
 export class Domain {
@@ -57,6 +76,10 @@ export class Domain {
   readonly inflight = new Set<Pending>();
   /** the source URL its code was evaluated under (frond-domain://name/id) */
   readonly url: string;
+  /** CPU budget bookkeeping (kernel/budget.ts): when its current run outside any call began
+   *  (0: not yet seen), and in which turn of the event loop */
+  looseStart = 0;
+  looseEpoch = -1;
 
   constructor(
     readonly id: number,

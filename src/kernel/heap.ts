@@ -62,11 +62,17 @@ export class HeapExhausted extends Error {
 
 export interface OwnerStats { objects: number; bytes: number }
 
-/** What one domain owns (roots and their children). */
+/** What one domain owns (roots and everything nested in them), and what it may allocate. */
 class Usage implements OwnerStats {
   objects = 0;
   bytes = 0;
+  quota = Infinity;
+  /** allocations refused since the last one that succeeded */
+  strikes = 0;
 }
+
+/** A domain whose allocations are refused this many times in a row is crashed. */
+export const QUOTA_STRIKES = 64;
 export interface HeapStats {
   capacity: number;
   objects: number;
@@ -104,6 +110,8 @@ export class ExchangeHeap {
   private readonly dat = table(0, 0);
   private readonly len = table(0, 0);
   private readonly link = table(0, 0); // BORROW: the root slot it aliases
+  private readonly tobj = table(0, 0); // roots: objects in the tree (the root and its descendants)
+  private readonly tbyt = table(0, 0); // roots: payload bytes in the tree
   // Freed slots, oldest first: a ring of `ring.length` (a power of two) entries.
   private ring = table(1024, 0);
   private freeHead = 0;
@@ -194,6 +202,8 @@ export class ExchangeHeap {
     this.dat[s] = 0;
     this.len[s] = 0;
     this.link[s] = 0;
+    this.tobj[s] = 0;
+    this.tbyt[s] = 0;
     return SLOTS + s;
   }
 
@@ -227,12 +237,27 @@ export class ExchangeHeap {
     this.freeHead = 0;
   }
 
-  private account(owner: number, objects: number, bytes: number): void {
+  private usage(owner: number): Usage {
     const i = owner === ORPHAN ? 0 : owner + 1; // index 0 holds roots orphaned while lent
     if (i >= this.owners.length) this.addOwners(i);
-    const u = this.owners[i];
+    return this.owners[i];
+  }
+
+  private account(owner: number, objects: number, bytes: number): void {
+    const u = this.usage(owner);
     u.objects += objects;
     u.bytes += bytes;
+  }
+
+  /** Limits what `dom` may allocate: allocations that would take what it owns past `bytes` fail. */
+  setQuota(dom: number, bytes: number): void {
+    const u = this.usage(dom);
+    u.quota = bytes;
+    u.strikes = 0;
+  }
+
+  get capacity(): number {
+    return this.buffer.byteLength;
   }
 
   private addOwners(i: number): void {
@@ -247,16 +272,34 @@ export class ExchangeHeap {
     const t = this.types[typeId];
     if (!isIndex(typeId) || t === undefined) throw this.refuseType(dom, typeId);
     const size = payloadBytes(t);
+    const u = this.usage(dom);
+    if (u.bytes + size > u.quota) {
+      throw this.refuseAlloc(dom, u, `quota exceeded: it owns ${u.bytes} of its ${u.quota} bytes and ${t.name} needs ${size}`);
+    }
     const off = this.alloc.alloc(HEADER_BYTES + size);
-    if (off < 0) throw new HeapExhausted(`exchange heap: cannot allocate ${t.name} (${size} bytes): arena full`);
+    if (off < 0) throw this.refuseAlloc(dom, u, `cannot allocate ${t.name} (${size} bytes): arena full`);
+    u.strikes = 0;
     this.mem.fill(0, off, off + HEADER_BYTES + size);
     this.dv.setUint32(off, dom, true);
     this.dv.setUint32(off + 4, typeId, true);
     this.dv.setUint32(off + 12, size, true);
     this.objects++;
     this.bytes += size;
-    this.account(dom, 1, size);
-    return this.newSlot(dom, OWNED, off, 0);
+    u.objects++;
+    u.bytes += size;
+    const h = this.newSlot(dom, OWNED, off, 0);
+    this.tobj[h & MASK] = 1;
+    this.tbyt[h & MASK] = size;
+    return h;
+  }
+
+  /** A failed allocation: an ordinary error the domain may handle, until it has failed
+   *  QUOTA_STRIKES times in a row; then a runtime violation. */
+  private refuseAlloc(dom: number, u: Usage, why: string): Error {
+    if (++u.strikes < QUOTA_STRIKES) return new HeapExhausted(`exchange heap: ${why}`);
+    const e = new HeapViolation(`exchange heap: ${why}, and ${QUOTA_STRIKES} allocations in a row were refused`);
+    this.onViolation(dom, e);
+    return e;
   }
 
   private refuseType(dom: number, typeId: unknown): HeapViolation {
@@ -268,14 +311,15 @@ export class ExchangeHeap {
   /** Frees a root and, through the type table, everything it owns. */
   free(dom: number, h: unknown): void {
     const s = this.writable(dom, h);
-    const off = this.hdr[s];
-    this.releaseSlot(s);
-    this.dropRoot(dom, off);
+    this.dropRoot(dom, s);
   }
 
-  private dropRoot(owner: number, off: number): void {
+  /** Frees the root in slot `s` and its tree, and the slot. */
+  private dropRoot(owner: number, s: number): void {
+    const off = this.hdr[s];
+    this.account(owner, -this.tobj[s], -this.tbyt[s]);
+    this.releaseSlot(s);
     const size = this.dv.getUint32(off + 12, true);
-    this.account(owner, -1, -size);
     this.objects--;
     this.bytes -= size;
     this.dropChildren(off);
@@ -331,16 +375,16 @@ export class ExchangeHeap {
   }
 
   private transfer(s: number, h: number, from: number, to: number): number {
-    const off = this.hdr[s];
-    this.dv.setUint32(off, to, true);
-    const size = this.dv.getUint32(off + 12, true);
+    this.dv.setUint32(this.hdr[s], to, true);
+    const objects = this.tobj[s];
+    const bytes = this.tbyt[s];
     if (to + 1 >= this.owners.length) this.addOwners(to + 1);
     const a = this.owners[from + 1];
-    a.objects--;
-    a.bytes -= size;
+    a.objects -= objects;
+    a.bytes -= bytes;
     const b = this.owners[to + 1];
-    b.objects++;
-    b.bytes += size;
+    b.objects += objects;
+    b.bytes += bytes;
     if (h >= GENERATIONS * SLOTS) return this.relocate(s, to); // generations used up: retire the slot
     const n = h + SLOTS; // the next generation of the same slot
     this.hnd[s] = n;
@@ -359,6 +403,8 @@ export class ExchangeHeap {
     this.dat[d] = this.dat[s];
     this.len[d] = this.len[s];
     this.link[d] = 0;
+    this.tobj[d] = this.tobj[s];
+    this.tbyt[d] = this.tbyt[s];
     this.releaseSlot(s);
     return n;
   }
@@ -388,8 +434,7 @@ export class ExchangeHeap {
     this.dv.setUint32(off + 8, n, true);
     if (n > 0) return;
     if (this.own[root] === ORPHAN) {
-      this.releaseSlot(root);
-      this.dropRoot(ORPHAN, off);
+      this.dropRoot(ORPHAN, root);
     } else {
       this.mode[root] = OWNED;
     }
@@ -411,10 +456,12 @@ export class ExchangeHeap {
   /** Takes child `index` out of its parent: the caller owns it (or gets null for None). */
   take(dom: number, h: unknown, index: unknown): number | null {
     const s = this.writable(dom, h);
-    return this.detach(dom, this.childAt(s, index, dom));
+    return this.detach(dom, s, this.childAt(s, index, dom));
   }
 
-  private detach(dom: number, p: number): number | null {
+  /** Takes the child at pointer `p` out of the tree rooted in slot `s`: it becomes a root of
+   *  `dom`'s (which owned it already, through `s`). Linear in the size of the child's tree. */
+  private detach(dom: number, s: number, p: number): number | null {
     const c = this.dv.getUint32(p, true);
     if (c === 0) return null;
     this.dv.setUint32(p, 0, true);
@@ -422,8 +469,32 @@ export class ExchangeHeap {
     const size = this.dv.getUint32(c + 12, true);
     this.nestedObjects--;
     this.nestedBytes -= size;
-    this.account(dom, 1, size);
-    return this.newSlot(dom, OWNED, c, 0);
+    const [objects, bytes] = this.treeOf(c);
+    this.tobj[s] -= objects;
+    this.tbyt[s] -= bytes;
+    const h = this.newSlot(dom, OWNED, c, 0);
+    this.tobj[h & MASK] = objects;
+    this.tbyt[h & MASK] = bytes;
+    return h;
+  }
+
+  /** Objects and payload bytes in the tree of the object at `off`. */
+  private treeOf(off: number): [number, number] {
+    let objects = 0;
+    let bytes = 0;
+    const stack = [off];
+    while (stack.length > 0) {
+      const o = stack.pop()!;
+      objects++;
+      bytes += this.dv.getUint32(o + 12, true);
+      const t = this.types[this.dv.getUint32(o + 4, true)];
+      const base = o + HEADER_BYTES + t.meta;
+      for (let i = 0; i < t.children.length; i++) {
+        const c = this.dv.getUint32(base + 4 * i, true);
+        if (c !== 0) stack.push(c);
+      }
+    }
+    return [objects, bytes];
   }
 
   /** Puts `child` (moved in; null for None) into slot `index`; returns the previous child. */
@@ -432,8 +503,8 @@ export class ExchangeHeap {
     const p = this.childAt(s, index, dom);
     const cs = child === null ? -1 : this.writable(dom, child);
     if (cs >= 0) this.checkChildType(dom, s, cs, index as number);
-    const prev = this.detach(dom, p);
-    if (cs >= 0) this.attach(dom, p, cs);
+    const prev = this.detach(dom, s, p);
+    if (cs >= 0) this.attach(s, p, cs);
     return prev;
   }
 
@@ -450,13 +521,15 @@ export class ExchangeHeap {
     throw e;
   }
 
-  private attach(dom: number, p: number, cs: number): void {
+  /** Puts the root in slot `cs` at pointer `p` of the tree rooted in slot `s` (same owner). */
+  private attach(s: number, p: number, cs: number): void {
     const c = this.hdr[cs];
+    this.tobj[s] += this.tobj[cs];
+    this.tbyt[s] += this.tbyt[cs];
     this.releaseSlot(cs);
     this.dv.setUint32(c, OWNER_CHILD, true);
     this.dv.setUint32(p, c, true);
     const size = this.dv.getUint32(c + 12, true);
-    this.account(dom, -1, -size);
     this.nestedObjects++;
     this.nestedBytes += size;
   }
@@ -472,7 +545,7 @@ export class ExchangeHeap {
     const count = this.dv.getUint32(off + HEADER_BYTES + 4, true);
     const n = t.children.length;
     if (count === n) return false;
-    this.attach(dom, off + HEADER_BYTES + t.meta + 4 * ((head + count) % n), cs);
+    this.attach(s, off + HEADER_BYTES + t.meta + 4 * ((head + count) % n), cs);
     this.dv.setUint32(off + HEADER_BYTES + 4, count + 1, true);
     return true;
   }
@@ -487,7 +560,7 @@ export class ExchangeHeap {
     if (count === 0) return null;
     this.dv.setUint32(off + HEADER_BYTES, (head + 1) % t.children.length, true);
     this.dv.setUint32(off + HEADER_BYTES + 4, count - 1, true);
-    return this.detach(dom, off + HEADER_BYTES + t.meta + 4 * head);
+    return this.detach(dom, s, off + HEADER_BYTES + t.meta + 4 * head);
   }
 
   /** Number of children in a deque. */
@@ -622,14 +695,12 @@ export class ExchangeHeap {
       if (this.mode[s] === BORROW) {
         this.endBorrow(s);
       } else if (this.mode[s] === LENT) {
-        this.account(dom, -1, -this.dv.getUint32(this.hdr[s] + 12, true));
-        this.account(ORPHAN, 1, this.dv.getUint32(this.hdr[s] + 12, true));
+        this.account(dom, -this.tobj[s], -this.tbyt[s]);
+        this.account(ORPHAN, this.tobj[s], this.tbyt[s]);
         this.own[s] = ORPHAN;
         deferred++;
       } else {
-        const off = this.hdr[s];
-        this.releaseSlot(s);
-        this.dropRoot(dom, off);
+        this.dropRoot(dom, s);
       }
     }
     return { objects: before.objects - this.objects, bytes: before.bytes - this.bytes, deferred };

@@ -14,7 +14,8 @@
 //             compartment afterwards, so the engine reclaims its private heap.
 //   restart   a new instance from the same bundle and the same creation arguments.
 import type { RpcResult } from '../idl/lib/types.ts';
-import { TYPES } from '../idl/generated/types.ts';
+import { FINGERPRINTS, TYPES } from '../idl/generated/types.ts';
+import { Budgets, DEFAULT_BUDGET_MS } from './budget.ts';
 import { formatReport, describe, frameDomain, SourceMaps, type CrashReport, type Reclaimed } from './crash.ts';
 import { CALLEE_DEAD, CALLER_DEAD, Domain, type Bundle, type CreateArgs } from './domain.ts';
 import { ExchangeHeap, type HeapStats } from './heap.ts';
@@ -22,8 +23,13 @@ import type { Host } from '../machine/common/host.ts';
 import { ensureLockdown } from './lockdown.ts';
 import { DomainAbort, isAbort, KERNEL_ID, Rpc } from './rpc.ts';
 import { makeSys } from './services.ts';
+import { verifyBundle, type VerifyPolicy } from './verify.ts';
 
 export interface KernelOptions {
+  /** the Ed25519 public keys (raw 32 bytes, base64) whose bundles the kernel loads */
+  trust: readonly string[];
+  /** load bundles built without CPU-budget checks (benchmarks only; default false) */
+  allowUnmetered?: boolean;
   /** exchange-heap arena size in bytes (a power of two; default 64 MiB) */
   heapBytes?: number;
   /** where kernel log lines go (default: host.write) */
@@ -35,6 +41,15 @@ export interface CreateOptions {
   privileged?: boolean;
   /** plain data handed to init as its third argument (copied; JSON values only) */
   config?: unknown;
+  /** the longest the domain may run without yielding, in ms (default 50) */
+  budgetMs?: number;
+  /** its exchange-heap quota in bytes (default: a quarter of the heap) */
+  quotaBytes?: number;
+}
+
+function positive(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new DomainStartError(`${what} must be a positive number`, null);
+  return v;
 }
 
 /** A deep copy of JSON data, frozen, made in the kernel's realm (nothing of the sender's heap). */
@@ -72,8 +87,10 @@ export class Kernel {
   private lastId = 0;
   private lastDomain = KERNEL_ID;
   private names = new Map<number, string>([[KERNEL_ID, 'kernel']]);
+  private readonly policy: VerifyPolicy;
+  private readonly budgets: Budgets;
 
-  constructor(host: Host, opts: KernelOptions = {}) {
+  constructor(host: Host, opts: KernelOptions) {
     ensureLockdown();
     this.host = host;
     this.out = opts.log ?? ((l) => host.write(l));
@@ -83,6 +100,12 @@ export class Kernel {
       if (d) this.crash(d, 'runtime violation', e);
     };
     this.rpc = new Rpc(this);
+    this.budgets = new Budgets(this);
+    this.policy = harden({
+      trusted: [...(opts.trust ?? [])],
+      fingerprints: { ...FINGERPRINTS },
+      allowUnmetered: opts.allowUnmetered ?? false,
+    });
     host.attach({
       uncaught: (kind, reason, promise) => this.uncaught(kind, reason, promise),
       promiseInit: (p, parent) => this.promiseInit(p, parent),
@@ -91,15 +114,25 @@ export class Kernel {
 
   // ---- bundles and domains ---------------------------------------------------------------
 
-  /** Makes a bundle available to create domains from. */
-  load(b: Bundle): void {
+  /**
+   * Verifies a signed bundle (kernel/verify.ts: the document or its JSON text) and makes it
+   * available to create domains from; throws BundleRefused, and nothing of it runs, if it is
+   * unsigned, tampered, signed by an untrusted key, built against other interfaces or malformed.
+   */
+  load(signed: unknown): Bundle {
+    const b = verifyBundle(signed, this.policy, this.host.crypto);
     this.bundles.set(b.name, b);
     this.maps.add(b.name, b.map);
+    return b;
   }
 
   /** Creates a domain on the kernel's behalf; returns it and its interface proxied for the kernel. */
   create<I = unknown>(bundle: string, imports: Readonly<Record<string, unknown>> = {}, opts: CreateOptions = {}): { domain: Domain; api: I } {
-    const d = this.instantiate({ bundle, imports, privileged: opts.privileged ?? false, creator: KERNEL_ID, config: copyConfig(opts.config) });
+    const d = this.instantiate({
+      bundle, imports, privileged: opts.privileged ?? false, creator: KERNEL_ID, config: copyConfig(opts.config),
+      budgetMs: positive(opts.budgetMs ?? DEFAULT_BUDGET_MS, 'budgetMs'),
+      quotaBytes: positive(opts.quotaBytes ?? this.heap.capacity / 4, 'quotaBytes'),
+    });
     return { domain: d, api: this.exported(d, null) as I };
   }
 
@@ -113,7 +146,10 @@ export class Kernel {
   /** sys.domains.create for a privileged domain. */
   createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown): RpcResult<unknown> {
     try {
-      const d = this.instantiate({ bundle, imports, privileged: false, creator: creator.id, config: copyConfig(config) });
+      const d = this.instantiate({
+        bundle, imports, privileged: false, creator: creator.id, config: copyConfig(config),
+        budgetMs: creator.args.budgetMs, quotaBytes: creator.args.quotaBytes,
+      });
       return { ok: true, value: this.exported(d, creator) };
     } catch (e) {
       if (!(e instanceof DomainStartError)) throw e;
@@ -140,16 +176,22 @@ export class Kernel {
     for (const [name, v] of Object.entries(args.imports)) {
       const link = this.rpc.linkOf(v, args.creator);
       if (!link) throw new DomainStartError(`import '${name}' for ${b.name} is not a capability its creator holds`, null);
+      const want = Object.hasOwn(b.imports, name) ? b.imports[name] : undefined;
+      if (want === undefined) throw new DomainStartError(`${b.name} does not import '${name}' (its manifest lists: ${Object.keys(b.imports).join(', ') || 'nothing'})`, null);
+      if (want !== link.iface) throw new DomainStartError(`import '${name}' for ${b.name} must be a ${want}, not a ${link.iface}`, null);
       const callee = this.domains.get(link.callee);
       imports[name] = callee ? this.rpc.connect(link.iface, d, callee, link.impl) : this.rpc.wrap(link.iface, v, args.creator, d.id);
     }
     this.domains.set(d.id, d);
+    this.heap.setQuota(d.id, args.quotaBytes);
     try {
       const c = new Compartment({ __options__: true, globals: {}, name: d.url } as never);
       harden(c.globalThis);
       const sys = makeSys(this, d);
       const impl = this.rpc.run(d.id, () => {
-        const entry = c.evaluate(`${b.code}\n//# sourceURL=${d.url}\n`) as { start?: unknown };
+        const factory = c.evaluate(`${b.code}\n//# sourceURL=${d.url}\n`) as unknown;
+        if (typeof factory !== 'function') throw new TypeError('bundle did not evaluate to a function of its meter');
+        const entry = factory(this.budgets.hooks(d)) as { start?: unknown };
         if (entry === null || typeof entry !== 'object' || typeof entry.start !== 'function') {
           throw new TypeError('bundle did not evaluate to { start(sys, imports) }');
         }

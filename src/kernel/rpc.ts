@@ -49,6 +49,8 @@ export class Rpc implements ProxyRuntime {
   readonly BAD: symbol = Symbol('bad');
   /** The running thread's domain stack: stack[depth - 1] is the domain executing now. */
   private readonly stack = table(64, KERNEL_ID);
+  /** When the activation at each level began (0: not yet measured); see budget.ts. */
+  private readonly started = table(64, 0);
   private depth = 1;
   private readonly proxies = new WeakMap<object, ProxyInfo>();
   private readonly k: RpcHost;
@@ -66,6 +68,7 @@ export class Rpc implements ProxyRuntime {
 
   /** Runs `fn` as domain `id` (for timers, threads, interrupts entered by the kernel). */
   run<T>(id: number, fn: () => T): T {
+    this.started[this.depth] = 0;
     this.stack[this.depth++] = id;
     try { return fn(); } finally { this.depth--; }
   }
@@ -136,7 +139,17 @@ export class Rpc implements ProxyRuntime {
   // ---- the call path ---------------------------------------------------------------------
 
   enter(link: KLink): void {
+    this.started[this.depth] = 0;
     this.stack[this.depth++] = link.callee;
+  }
+
+  /** When the running activation began: `now` if this is the first time anyone asked. */
+  runStart(now: number): number {
+    const i = this.depth - 1;
+    const t = this.started[i];
+    if (t !== 0) return t;
+    this.started[i] = now;
+    return now;
   }
 
   leave(link: KLink): void {

@@ -2,9 +2,19 @@
 // end (machine/node/host.ts) and, later, a browser back end implement this. It is shared by
 // kernel/ and machine/*, so it lives in machine/common.
 
+/** Digests and signatures for verified loading (kernel/verify.ts). */
+export interface HostCrypto {
+  /** SHA-256 of the UTF-8 bytes of `text`, lower-case hex */
+  sha256(text: string): string;
+  /** whether `signature` (base64) is a valid Ed25519 signature of the UTF-8 bytes of `message`
+   *  by `publicKey` (the raw 32-byte key, base64); false for any malformed input */
+  verify(publicKey: string, message: string, signature: string): boolean;
+}
+
 export interface Host {
   /** milliseconds, monotonic, sub-millisecond resolution */
   now(): number;
+  readonly crypto: HostCrypto;
   setTimer(ms: number, fn: () => void): unknown;
   clearTimer(t: unknown): void;
   /** one line of kernel log output */

@@ -1,14 +1,50 @@
 // The kernel's host on Node.js: clock, timers, log output, and the process-wide hooks that report
 // uncaught exceptions and unhandled rejections (installed after SES lockdown, which installs its
 // own) and promise creation (v8 promise hooks, to attribute rejections to domains).
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 import { promiseHooks } from 'node:v8';
-import type { Host, HostHooks } from '../common/host.ts';
+import type { Host, HostCrypto, HostHooks } from '../common/host.ts';
+
+/** node:crypto behind the kernel's HostCrypto. */
+export class NodeCrypto implements HostCrypto {
+  private readonly keys = new Map<string, KeyObject | null>();
+
+  sha256(text: string): string {
+    return createHash('sha256').update(text, 'utf8').digest('hex');
+  }
+
+  verify(publicKey: string, message: string, signature: string): boolean {
+    const key = this.key(publicKey);
+    if (!key || typeof message !== 'string' || typeof signature !== 'string') return false;
+    try {
+      return verify(null, Buffer.from(message, 'utf8'), key, Buffer.from(signature, 'base64'));
+    } catch {
+      return false;
+    }
+  }
+
+  private key(publicKey: string): KeyObject | null {
+    let k = this.keys.get(publicKey);
+    if (k === undefined) {
+      k = null;
+      const raw = Buffer.from(String(publicKey), 'base64');
+      if (raw.length === 32) {
+        try {
+          k = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+        } catch { /* not a key */ }
+      }
+      this.keys.set(publicKey, k);
+    }
+    return k;
+  }
+}
 
 export class NodeHost implements Host {
   private off: (() => void) | null = null;
   private readonly t0 = performance.now();
+  readonly crypto: HostCrypto = new NodeCrypto();
 
   constructor(private readonly sink: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
 

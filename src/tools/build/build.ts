@@ -1,0 +1,232 @@
+// The trusted build: `frond build`.
+//
+// For each domain folder: check the sources (check.ts: imports, eval/Function/import()/with/
+// debugger, host globals; errors as path:line:col), compile with esbuild (bundle.ts), insert the
+// CPU-budget checks (meter.ts), write a manifest (name, entry, exported and imported interfaces
+// with their IDL fingerprints, tool versions and flags, SHA-256 of code and source map, every input
+// with its SHA-256), and sign the manifest with Ed25519. The result is one JSON document per domain,
+// build/domains/<name>.bundle.json, that the kernel verifies before evaluating anything
+// (kernel/verify.ts).
+//
+// Incremental: a domain whose inputs, tool versions, flags, interface fingerprints and signing key
+// are all unchanged since its last build is not rebuilt.
+//
+// Keys: on first use a development key pair is created in keys/ (gitignored): dev.key (PKCS#8
+// PEM, mode 0600) and dev.pub (the raw 32-byte public key, base64). The kernel trusts the keys it
+// is given; `frond start` and `frond verify` trust every keys/*.pub.
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
+import { version as esbuildVersion } from 'esbuild';
+import ts from 'typescript';
+import { FINGERPRINTS } from '../../idl/generated/types.ts';
+import { BUNDLE_FORMAT, canonicalJson, type InterfaceRef, type Manifest, type SignedBundle } from '../../kernel/verify.ts';
+import { bundleDomain, ESBUILD_FLAGS, readDomainJson, type Compiled } from './bundle.ts';
+import { checkDomain, formatCheckError, loadAllowlist } from './check.ts';
+
+/** A build that failed: the message lists every problem, one per line. */
+export class BuildError extends Error {
+  override name = 'BuildError';
+}
+
+export interface SigningKey {
+  readonly privateKey: KeyObject;
+  /** raw 32-byte Ed25519 public key, base64 */
+  readonly publicKey: string;
+  /** first 16 hex digits of the SHA-256 of `publicKey` (kernel/verify.ts keyId) */
+  readonly id: string;
+}
+
+export interface BuildOptions {
+  root: string;
+  /** where signed bundles go (default <root>/build/domains) */
+  outDir?: string;
+  /** the signing key (default: the development key in <root>/keys) */
+  key?: SigningKey;
+  /** insert CPU-budget checks (default true) */
+  meter?: boolean;
+  /** run the source checks (default true). Off only for test domains that attack the run-time
+   *  defences behind the checks; the kernel trusts the signing key, so whoever holds it decides. */
+  check?: boolean;
+  /** rebuild even if nothing changed */
+  force?: boolean;
+}
+
+export interface Built {
+  name: string;
+  dir: string;
+  file: string;
+  rebuilt: boolean;
+  manifest: Manifest;
+}
+
+const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex');
+
+function frondVersion(root: string): string {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? '0.0.0';
+}
+
+// ---- keys ---------------------------------------------------------------------------------------
+
+function rawPublicKey(k: KeyObject): string {
+  const jwk = createPublicKey(k).export({ format: 'jwk' }) as { x?: string };
+  if (!jwk.x) throw new Error('not an Ed25519 key');
+  return Buffer.from(jwk.x, 'base64url').toString('base64');
+}
+
+export function keyFrom(privateKey: KeyObject): SigningKey {
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('signing keys must be Ed25519');
+  const publicKey = rawPublicKey(privateKey);
+  return { privateKey, publicKey, id: sha256(publicKey).slice(0, 16) };
+}
+
+/** A fresh key pair held in memory (tests). */
+export function ephemeralKey(): SigningKey {
+  return keyFrom(generateKeyPairSync('ed25519').privateKey);
+}
+
+/** The development key in `keyDir`, created on first use. */
+export function devKey(keyDir: string): SigningKey {
+  const priv = join(keyDir, 'dev.key');
+  const pub = join(keyDir, 'dev.pub');
+  if (!existsSync(priv)) {
+    mkdirSync(keyDir, { recursive: true });
+    const { privateKey } = generateKeyPairSync('ed25519');
+    writeFileSync(priv, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    chmodSync(priv, 0o600);
+    writeFileSync(pub, `${rawPublicKey(privateKey)}\n`);
+  }
+  const key = keyFrom(createPrivateKey(readFileSync(priv, 'utf8')));
+  if (!existsSync(pub)) writeFileSync(pub, `${key.publicKey}\n`);
+  return key;
+}
+
+/** Every public key in `keyDir` (*.pub: raw 32-byte Ed25519 keys, base64). */
+export function trustedKeys(keyDir: string): string[] {
+  if (!existsSync(keyDir)) return [];
+  return readdirSync(keyDir).filter((f) => f.endsWith('.pub')).sort()
+    .map((f) => readFileSync(join(keyDir, f), 'utf8').trim()).filter((k) => k.length > 0);
+}
+
+// ---- finding and building domains ---------------------------------------------------------------
+
+/** Every domain folder (one holding domain.json) under `dir`, sorted. */
+export function findDomains(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    if (existsSync(join(d, 'domain.json'))) out.push(d);
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (e !== 'node_modules' && !e.startsWith('.') && statSync(p).isDirectory()) walk(p);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out.sort();
+}
+
+function toolInfo(root: string, meter: boolean, check: boolean): Manifest['tool'] {
+  return {
+    frond: frondVersion(root),
+    esbuild: esbuildVersion,
+    typescript: ts.version,
+    flags: { ...ESBUILD_FLAGS, meter, checked: check },
+  };
+}
+
+function ref(iface: string, what: string): InterfaceRef {
+  const fp = Object.hasOwn(FINGERPRINTS, iface) ? (FINGERPRINTS as Record<string, string>)[iface] : undefined;
+  if (fp === undefined) throw new BuildError(`${what}: no interface ${iface} in src/idl`);
+  return { iface, fingerprint: fp };
+}
+
+/** The manifest for a compiled domain (everything the signature covers). */
+function manifestOf(c: Compiled, root: string, meter: boolean, check: boolean): Manifest {
+  const inputs: Record<string, string> = {};
+  for (const f of c.inputs) inputs[f] = sha256(readFileSync(join(root, f)));
+  const imports: Record<string, InterfaceRef> = {};
+  for (const [k, v] of Object.entries(c.imports)) imports[k] = ref(v, `${c.entry}: import ${k}`);
+  return {
+    name: c.name,
+    entry: c.entry,
+    exports: c.exports ? ref(c.exports, `${c.entry}: exports`) : null,
+    imports,
+    metered: c.metered,
+    tool: toolInfo(root, meter, check),
+    code: { sha256: sha256(c.code), bytes: Buffer.byteLength(c.code) },
+    map: { sha256: sha256(c.map) },
+    inputs,
+  };
+}
+
+export function signManifest(m: Manifest, key: SigningKey): SignedBundle['signature'] {
+  return { alg: 'ed25519', key: key.id, value: sign(null, Buffer.from(canonicalJson(m), 'utf8'), key.privateKey).toString('base64') };
+}
+
+/** Whether the signed bundle at `file` is still what building `dir` would produce. */
+function upToDate(file: string, root: string, meter: boolean, check: boolean, key: SigningKey): Manifest | null {
+  let doc: SignedBundle;
+  try { doc = JSON.parse(readFileSync(file, 'utf8')) as SignedBundle; } catch { return null; }
+  const m = doc.manifest;
+  if (doc.format !== BUNDLE_FORMAT || doc.signature?.key !== key.id || !m || !m.inputs) return null;
+  if (canonicalJson(m.tool) !== canonicalJson(toolInfo(root, meter, check))) return null;
+  const refs = [...(m.exports ? [m.exports] : []), ...Object.values(m.imports ?? {})];
+  if (refs.some((r) => (FINGERPRINTS as Record<string, string>)[r.iface] !== r.fingerprint)) return null;
+  if (typeof doc.code !== 'string' || typeof doc.map !== 'string' || sha256(doc.code) !== m.code?.sha256 || sha256(doc.map) !== m.map?.sha256) return null;
+  for (const [f, h] of Object.entries(m.inputs)) {
+    const p = join(root, f);
+    if (!existsSync(p) || sha256(readFileSync(p)) !== h) return null;
+  }
+  return m;
+}
+
+/** Checks, compiles, meters and signs one domain folder (unless it is up to date). */
+export async function buildDomain(dir: string, opts: BuildOptions & { key: SigningKey }): Promise<Built> {
+  const { root } = opts;
+  const meter = opts.meter ?? true;
+  const check = opts.check ?? true;
+  const name = readDomainJson(dir).name;
+  const outDir = opts.outDir ?? join(root, 'build', 'domains');
+  const file = join(outDir, `${name}.bundle.json`);
+  if (!opts.force) {
+    const m = upToDate(file, root, meter, check, opts.key);
+    if (m) return { name, dir, file, rebuilt: false, manifest: m };
+  }
+  const errors = check ? checkDomain(dir, root, loadAllowlist(root)) : [];
+  if (errors.length > 0) throw new BuildError(errors.map(formatCheckError).join('\n'));
+  let c: Compiled;
+  try {
+    c = await bundleDomain(dir, root, { meter });
+  } catch (e) {
+    throw new BuildError(`${relative(root, dir).split(sep).join('/')}: ${(e as Error).message}`);
+  }
+  const manifest = manifestOf(c, root, meter, check);
+  const doc: SignedBundle = { format: BUNDLE_FORMAT, manifest, signature: signManifest(manifest, opts.key), code: c.code, map: c.map };
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(doc)}\n`);
+  renameSync(tmp, file); // a reader never sees half a bundle
+  return { name, dir, file, rebuilt: true, manifest };
+}
+
+/** Builds every domain folder in `dirs` (default: every domain under src/domains). */
+export async function buildAll(opts: BuildOptions, dirs?: readonly string[]): Promise<Built[]> {
+  const key = opts.key ?? devKey(join(opts.root, 'keys'));
+  const list = dirs ?? findDomains(join(opts.root, 'src', 'domains'));
+  const names = new Map<string, string>();
+  const out: Built[] = [];
+  const failures: string[] = [];
+  for (const dir of list) {
+    try {
+      const b = await buildDomain(dir, { ...opts, key });
+      const prev = names.get(b.name);
+      if (prev) throw new BuildError(`${dir}: domain name '${b.name}' is also used by ${prev}`);
+      names.set(b.name, dir);
+      out.push(b);
+    } catch (e) {
+      failures.push(e instanceof BuildError ? e.message : `${dir}: ${(e as Error).message}`);
+    }
+  }
+  if (failures.length > 0) throw new BuildError(failures.join('\n'));
+  return out;
+}

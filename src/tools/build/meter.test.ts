@@ -1,0 +1,386 @@
+// Tests for the CPU-budget instrumentation (meter.ts), run in plain Node with a fake meter: every
+// runaway shape (loops of each kind, recursion through every kind of function, catch and finally
+// blocks that try to swallow or outlive the abort) ends with the abort; ordinary programs compute
+// the same results metered as plain; lines are preserved; reserved names and bad syntax are
+// rejected with line:col; the real domain bundles instrument cleanly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { meter, meterPrologue, METER_NAMES, METER_PREFIX, type MeterNames } from './meter.ts';
+import { bundleDomain } from './bundle.ts';
+
+const ROOT = join(fileURLToPath(import.meta.url), '../../../..');
+
+/** What the kernel's abort is to these tests. */
+class Abort extends Error {}
+
+interface FakeMeter {
+  readonly tick: () => number;
+  readonly live: () => void;
+  readonly state: { ticks: number; lives: number; aborted: boolean };
+}
+
+/** A meter that hands out `fuel` per tick and aborts on tick number `abortAfter + 1`; once
+ *  aborted, every tick and live throws, like the kernel's. */
+function fakeMeter(abortAfter = Infinity, fuel = 10): FakeMeter {
+  const state = { ticks: 0, lives: 0, aborted: false };
+  return {
+    state,
+    tick: () => {
+      state.ticks++;
+      if (state.aborted || state.ticks > abortAfter) {
+        state.aborted = true;
+        throw new Abort('aborted');
+      }
+      return fuel;
+    },
+    live: () => {
+      state.lives++;
+      if (state.aborted) throw new Abort('aborted again');
+    },
+  };
+}
+
+/** Runs `js` as a function body, instrumented, inside the prologue. */
+function metered(js: string, m: FakeMeter, names: MeterNames = METER_NAMES): unknown {
+  const body = meterPrologue('m', names) + meter(js, names).code;
+  return new Function('m', body)(m);
+}
+
+function plain(js: string): unknown {
+  return new Function(js)();
+}
+
+const isAbort = (e: unknown): boolean => e instanceof Abort;
+
+/** Asserts that `js` runs until the fake meter aborts it, and that the abort is what escapes. */
+function assertAborts(js: string, abortAfter = 20): FakeMeter {
+  const m = fakeMeter(abortAfter);
+  assert.throws(() => metered(js, m), isAbort);
+  assert.ok(m.state.aborted, 'the meter aborted');
+  return m;
+}
+
+async function assertAbortsAsync(js: string, abortAfter = 20): Promise<FakeMeter> {
+  const m = fakeMeter(abortAfter);
+  await assert.rejects(async () => metered(js, m), isAbort);
+  assert.ok(m.state.aborted, 'the meter aborted');
+  return m;
+}
+
+const lines = (s: string): number => s.split('\n').length;
+
+// ---- runaway code is stopped ----------------------------------------------------------------
+
+test('loops of every kind are stopped', () => {
+  assertAborts('while (true) {}');
+  assertAborts('for (;;);');
+  assertAborts('for (;;) {}');
+  assertAborts('do {} while (true)');
+  assertAborts('do ; while (true);');
+  assertAborts('let i = 0; while (true) i++');
+  assertAborts('const o = { a: 1 }; for (;;) for (const k in o) {}');
+  assertAborts('function* nat() { for (let i = 0; ; i++) yield i; } for (const n of nat()) {}');
+  assertAborts('const it = { [Symbol.iterator]() { return this; }, next: () => ({ done: false, value: 1 }) };'
+    + ' let n = 0; for (const x of it) n += x;');
+});
+
+test('a for-await loop over an infinite async generator is stopped', async () => {
+  await assertAbortsAsync(`
+    async function* ones() { for (;;) yield 1; }
+    async function f() { let n = 0; for await (const x of ones()) n += x; return n; }
+    return f();`);
+  await assertAbortsAsync('async function f() { for (;;) await null; } return f();');
+});
+
+test('labeled loops with continue are stopped, and keep their labels', () => {
+  assertAborts(`
+    let n = 0;
+    outer: for (let i = 0; ; i++) {
+      inner: for (let j = 0; ; j++) {
+        if (j > 2) continue outer;
+        if (j > 5) break inner;
+        n++;
+      }
+    }`);
+  assertAborts('a: while (true) { b: do { continue a; } while (false); }');
+});
+
+test('infinite recursion is stopped at function entry, before the stack overflows', () => {
+  assertAborts('function f(n) { return f(n + 1) + 1; } return f(0);');
+  assertAborts('const g = function (n) { return g(n) + 1; }; return g(0);');
+  // Mutual recursion through arrow functions with expression bodies.
+  assertAborts(`
+    const even = (n) => n === 0 ? true : odd(n - 1);
+    const odd = (n) => n === 0 ? false : even(n - 1);
+    return even(Infinity);`);
+  assertAborts('const f = (n) => ({ next: f(n + 1) }); return f(0);');
+});
+
+test('recursion through getters, setters, constructors, methods and static blocks is stopped', () => {
+  assertAborts('const o = { get x() { return this.x; } }; return o.x;');
+  assertAborts('const o = { set x(v) { this.x = v; } }; o.x = 1;');
+  assertAborts('class A { constructor() { new A(); } } new A();');
+  assertAborts('class A { m() { return this.m(); } } new A().m();');
+  assertAborts('class A { static s() { return A.s(); } } A.s();');
+  assertAborts('class A { get g() { return this.g; } set g(v) { this.g = v; } } new A().g = 1;');
+  assertAborts('class B { constructor(x) { this.x = x; } } class C extends B { constructor() { super(new C()); } } new C();');
+  assertAborts('function make() { return class { static { make(); } }; } make();');
+});
+
+test('every function entry and every loop iteration runs one check', () => {
+  // With zero fuel per tick, every check ticks: the tick count is the check count.
+  const count = (js: string): number => {
+    const m = fakeMeter(Infinity, 0);
+    metered(js, m);
+    return m.state.ticks;
+  };
+  assert.equal(count('class A { static { } }'), 1);
+  assert.equal(count('class A { static { } static { } }'), 2);
+  assert.equal(count('class A { constructor() {} } new A(); new A();'), 2);
+  assert.equal(count('class A { get x() { return 1; } set x(v) {} } const a = new A(); a.x = a.x;'), 2);
+  assert.equal(count('const o = { m() {}, get g() { return 0; } }; o.m(); o.g;'), 2);
+  assert.equal(count('function f() { "use strict"; } f(); f(); f();'), 3);
+  assert.equal(count('const f = (x) => x; f(1);'), 1);
+  assert.equal(count('function* g() { yield 1; } const it = g();'), 0); // a generator body runs on next()
+  assert.equal(count('function* g() { yield 1; } g().next();'), 1);
+  assert.equal(count('for (let i = 0; i < 7; i++);'), 7);
+  assert.equal(count('let i = 0; do i++; while (i < 4)'), 4);
+  assert.equal(count('for (const x of [1, 2, 3]) {}'), 3);
+  assert.equal(count('for (const k in { a: 1, b: 2 }) {}'), 2);
+});
+
+// ---- catch and finally cannot swallow or outlive the abort -----------------------------------
+
+test('a catch-all around a loop, inside an outer loop, does not swallow the abort', () => {
+  const m = assertAborts('for (;;) { try { while (true) {} } catch (e) {} }');
+  assert.ok(m.state.lives >= 1, 'the catch block re-checked');
+  assertAborts('for (;;) { try { for (;;) {} } catch {} }');
+});
+
+test('a catch that returns normally still re-throws the abort', () => {
+  // No loop or call follows the catch: without its live() check the abort would be swallowed.
+  const js = 'function f() { try { for (;;) {} } catch { return "swallowed"; } } return f();';
+  const m = assertAborts(js);
+  assert.equal(m.state.lives, 1);
+  assert.throws(() => metered('try { for (;;) {} } catch { return "swallowed"; }', fakeMeter(5)), isAbort);
+});
+
+test('a finally block cannot outlive the abort', () => {
+  const m = assertAborts('try { for (;;) {} } finally { for (;;) {} }');
+  assert.equal(m.state.lives, 1, 'finally re-threw first thing, without looping');
+  assertAborts('try { return 1; } finally { while (true) {} }');
+  assertAborts('function f() { try { for (;;) {} } finally { return "swallowed"; } } return f();');
+  assertAborts('try { for (;;) {} } catch { } finally { return 2; }');
+});
+
+test('an abort is not swallowed by a promise rejection handler', async () => {
+  await assertAbortsAsync(`
+    async function spin() { for (;;) {} }
+    return spin().catch(() => 'swallowed');`);
+});
+
+// ---- semantics are preserved ----------------------------------------------------------------
+
+const PROGRAMS: Record<string, string> = {
+  closures: `
+    function counter(start) { let n = start; return { inc: () => ++n, get: function () { return n; } }; }
+    const a = counter(1), b = counter(10);
+    a.inc(); a.inc(); b.inc();
+    return [a.get(), b.get()];`,
+  generators: `
+    function* inner() { yield 2; yield 3; return 'r'; }
+    function* g() { const r = yield 1; const s = yield* inner(); yield r + s; }
+    const it = g(); const out = [it.next().value];
+    out.push(it.next('x').value, it.next().value, it.next().value, it.next().done);
+    return out;`,
+  classes: `
+    class A {
+      static #count = 0;
+      #x;
+      static { A.tag = 'A'; }
+      constructor(x) { this.#x = x; A.#count++; }
+      m() { return 'A' + this.#x; }
+      get double() { return this.#x * 2; }
+      set double(v) { this.#x = v / 2; }
+      static count() { return A.#count; }
+    }
+    class B extends A {
+      constructor() { const k = 5; super(k); }
+      m() { return 'B' + super.m(); }
+    }
+    const b = new B(); b.double = 14;
+    return [b.m(), b.double, A.count(), A.tag, b instanceof A];`,
+  destructuring: `
+    function f({ a = 1, b: [c = 2, ...d] = [] } = {}, e = a + c, ...rest) { return [a, c, d, e, rest]; }
+    const g = ({ x = 'dx' } = {}, [y = 'dy'] = []) => x + y;
+    return [f(), f({ a: 5, b: [undefined, 7, 8] }, undefined, 9, 10), g(), g({ x: 'X' }, ['Y'])];`,
+  arrows: `
+    let a = 0;
+    const obj = (x) => ({ a: x });
+    const seq = (x) => (a++, a + x);
+    const nest = (p) => (q) => (r) => p + q + r;
+    const cond = (x) => x > 0 ? 'pos' : x < 0 ? 'neg' : 'zero';
+    let y;
+    const assign = (x) => y = x * 3;
+    const iife = (() => 42)();
+    return [obj(1), seq(10), seq(10), nest(1)(2)(3), cond(-1), cond(0), assign(2), y, iife,
+      [1, 2, 3].map((v) => v * v), [[1, 2]].map(([p, q]) => ({ p, q }))];`,
+  strict: `
+    function s1() { "use strict"; return this === undefined; }
+    function s2() { 'use strict'
+      return typeof this; }
+    function s3() { 'a'; "use strict"; return (function () { return this === undefined; })(); }
+    function sloppy() { ("use strict"); return this === undefined; }
+    const o = { m() { "use strict"; return this === o; } };
+    return [s1(), s2(), s3(), sloppy(), o.m()];`,
+  labels: `
+    const out = [];
+    outer: for (let i = 0; i < 4; i++) {
+      inner: for (let j = 0; j < 4; j++) {
+        if (j === i) continue outer;
+        if (i === 3) break outer;
+        out.push(i * 10 + j);
+      }
+    }
+    block: { out.push('in'); break block; }
+    let k = 0;
+    lbl: while (k < 10) { k++; do { if (k % 2) continue lbl; } while (false); out.push(k); }
+    return out;`,
+  handlers: `
+    const log = [];
+    function f(x) {
+      try { if (x) throw new Error('e' + x); log.push('try'); return 't'; }
+      catch ({ message }) { log.push(message); return 'c'; }
+      finally { log.push('finally'); }
+    }
+    try { try { throw 1; } finally { log.push('f1'); } } catch (e) { log.push('caught' + e); }
+    return [f(0), f(1), log];`,
+  asi: `
+    let i = 0, j = 0
+    const log = []
+    while (i < 3) i++
+    log.push(i)
+    for (; j < 2;) j++
+    do i--
+    while (i > 0)
+    log.push(i, j)
+    for (const x of [1, 2]) log.push(x)
+    return log`,
+  loops: `
+    let sum = 0;
+    for (let i = 0; i < 10; i++) sum += i;
+    for (const k in { a: 1, b: 2 }) sum += k.length;
+    const fns = [];
+    for (let i = 0; i < 3; i++) fns.push(() => i);
+    let n = 0; while (n < 5) { n++; if (n === 3) continue; sum += n; }
+    return [sum, fns.map((f) => f())];`,
+};
+
+test('ordinary programs compute the same results metered as plain', () => {
+  for (const [name, js] of Object.entries(PROGRAMS)) {
+    const m = fakeMeter(Infinity, 3);
+    assert.deepEqual(metered(js, m), plain(js), name);
+    assert.ok(m.state.ticks > 0, `${name} was metered`);
+  }
+  const strict = metered(PROGRAMS.strict!, fakeMeter());
+  assert.deepEqual(strict, [true, 'undefined', true, false, true], '"use strict" stays a directive');
+});
+
+test('async functions with await compute the same results metered as plain', async () => {
+  const js = `
+    const sleep = (v) => new Promise((r) => setTimeout(() => r(v), 1));
+    async function sum(xs) { let s = 0; for (const x of xs) s += await sleep(x); return s; }
+    const twice = async (x) => (await sum([x, x]));
+    class A { async m() { return [await twice(2), await sum([1, 2, 3])]; } }
+    async function* ag() { yield 1; yield await sleep(2); }
+    async function collect() { const out = []; for await (const v of ag()) out.push(v); return out; }
+    return Promise.all([new A().m(), collect()]);`;
+  assert.deepEqual(await metered(js, fakeMeter(Infinity, 2)), await plain(js));
+});
+
+test('instrumentation preserves every line break', () => {
+  for (const [name, js] of Object.entries(PROGRAMS)) {
+    const { code } = meter(js);
+    assert.equal(lines(code), lines(js), name);
+    // Each output line is its input line with text inserted: input characters stay in order.
+    const inLines = js.split('\n');
+    code.split('\n').forEach((line, i) => assert.ok(isSubsequence(inLines[i]!, line), `${name}:${i + 1}`));
+  }
+});
+
+function isSubsequence(small: string, big: string): boolean {
+  let i = 0;
+  for (const c of big) if (i < small.length && c === small[i]) i++;
+  return i === small.length;
+}
+
+test('stats count function bodies, loops, and catch and finally blocks', () => {
+  const { stats } = meter(`
+    function f() { for (;;) {} }
+    const g = () => 1, h = async function* () {};
+    class A { constructor() {} m() {} get x() { return 1; } set x(v) {} static { } }
+    try { while (0); do ; while (0); } catch { } finally { }
+    try { } finally { for (const a of []) for (const b in {}) ; }`);
+  assert.deepEqual(stats, { functions: 8, loops: 5, handlers: 3 });
+  assert.deepEqual(meter('const x = 1 + 2;'), { code: 'const x = 1 + 2;', stats: { functions: 0, loops: 0, handlers: 0 } });
+});
+
+test('custom names are used throughout and must stay under the prefix', () => {
+  const names: MeterNames = { fuel: `${METER_PREFIX}F`, tick: `${METER_PREFIX}T`, live: `${METER_PREFIX}L` };
+  const { code } = meter('for (;;) { try {} catch {} } const f = () => 1;', names);
+  assert.ok(!code.includes(METER_NAMES.fuel) && code.includes('__frondF') && code.includes('__frondL();'));
+  assert.throws(() => metered('while (true) {}', fakeMeter(3), names), isAbort);
+  assert.equal(meterPrologue('meter', names), 'let __frondF = 0; const __frondT = meter.tick; const __frondL = meter.live;');
+  assert.throws(() => meter('1', { ...names, fuel: 'fuel' }), /must be an identifier starting with __frond/);
+  assert.throws(() => meter('1', { ...names, live: names.tick }), /must differ/);
+  assert.throws(() => meterPrologue('m.x'), /not an identifier/);
+});
+
+// ---- rejection ------------------------------------------------------------------------------
+
+test('identifiers under the meter prefix are rejected with line:col', () => {
+  assert.throws(() => meter('let a = 1;\nlet __frond_x = 2;'), /^Error: 2:5: identifier __frond_x is reserved/);
+  assert.throws(() => meter('x = 1;\n  __frond_fuel = 1e9;'), /^Error: 2:3: identifier __frond_fuel/);
+  assert.throws(() => meter('let \\u005f_frond_tick;'), /^Error: 1:5: identifier __frond_tick/);
+  assert.throws(() => meter('const o = {};\no.__frond_live = 1;'), /^Error: 2:3: /);
+  assert.throws(() => meter('function f(__frondy) {}'), /^Error: 1:12: /);
+  assert.throws(() => meter('label: for (;;) { __frond: ; }'), /^Error: 1:19: /);
+});
+
+test('code that does not parse is rejected with line:col', () => {
+  assert.throws(() => meter('let a = 1;\nlet b = (;'), /^Error: 2:10: Expression expected/);
+  assert.throws(() => meter('function f() {\n  return 1;\n'), /^Error: 3:1: '}' expected/);
+  assert.throws(() => meter('let x: number = 1;'), /^Error: 1:8: Type annotations can only be used in TypeScript files/);
+  assert.throws(() => meter('class A { m(); }'), /^Error: 1:11: /);
+  assert.throws(() => meter('const e = <div/>;'), /^Error: 1:11: JSX is not JavaScript/);
+});
+
+test('syntax that could capture or hide the checks is rejected', () => {
+  // With `with`, an object with a computed "__frond_fuel" key would take over the checks' names.
+  assert.throws(() => meter('with ({ ["__frond" + "_fuel"]: Infinity }) { while (true) {} }'), /^Error: 1:1: `with`/);
+  // V8 may read these as comments where the TypeScript parser reads operators.
+  assert.throws(() => meter('x = a <!--b'), /^Error: 1:7: '<!--' is rejected/);
+  assert.throws(() => meter('x = a\n--> b'), /^Error: 2:1: '-->' is rejected/);
+});
+
+// ---- the real bundles -----------------------------------------------------------------------
+
+test('the repository\'s domain bundles instrument cleanly', async () => {
+  // bundleDomain meters esbuild's output itself (its wrapper names the meter parameter under the
+  // reserved prefix, so the finished bundle cannot be metered again): compare with an unmetered build.
+  for (const dir of ['src/domains/apps/counter', 'test/domains/probe']) {
+    const b = await bundleDomain(join(ROOT, dir), ROOT);
+    const unmetered = await bundleDomain(join(ROOT, dir), ROOT, { meter: false });
+    const stats = b.meter;
+    assert.ok(b.metered && stats && stats.functions > 0 && stats.loops > 0, `${dir}: ${JSON.stringify(stats)}`);
+    assert.equal(lines(b.code), lines(unmetered.code), dir);
+    assert.ok(b.code.length > unmetered.code.length);
+    // The bundle's completion value is a function of the meter; its module body runs metered.
+    const m = fakeMeter();
+    const exports = (new Function(`return ${b.code}`)() as (m: FakeMeter) => Record<string, unknown>)(m);
+    assert.equal(typeof exports.start, 'function', dir);
+    assert.ok(m.state.ticks > 0, `${dir} ticked`);
+  }
+});

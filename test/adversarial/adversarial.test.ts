@@ -1,0 +1,315 @@
+// The adversarial suite: hostile domains, each attempting one escape, each required to be
+// contained — refused by the build, refused at load, or crashed at run time — with the rest of the
+// system intact and the exchange heap reclaimed. SECURITY.md maps each claim to these tests.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Counter, Probe } from '../../src/idl/demo.ts';
+import type { RpcResult } from '../../src/idl/lib/types.ts';
+import { TYPES } from '../../src/idl/generated/types.ts';
+import { BundleRefused, canonicalJson, type SignedBundle } from '../../src/kernel/verify.ts';
+import { KERNEL_ID } from '../../src/kernel/rpc.ts';
+import { buildDomain, BuildError, ephemeralKey, signManifest } from '../../src/tools/build/build.ts';
+import { boot, ROOT, signed, testKey, tick, TEST_KEYS, type Booted } from '../helpers.ts';
+
+const HOSTILE = join('test', 'adversarial', 'domains');
+const REFUSED = join('test', 'adversarial', 'refused');
+const hostile = readdirSync(join(ROOT, HOSTILE)).sort();
+const PACKET = TYPES.find((t) => t.name === 'Packet')!.id;
+
+let b: Booted;
+let counter: Counter;
+
+before(async () => {
+  b = await boot(['counter', ...hostile.map((h) => `${HOSTILE}/${h}` as const)]);
+  counter = b.k.create<Counter>('counter').api;
+});
+after(() => b.k.shutdown());
+
+const lastReport = (): string => b.k.crashes[b.k.crashes.length - 1]?.text ?? '(no crash)';
+
+/** Creates hostile domain `name`, lets `attack` loose on it, and checks the aftermath. */
+async function contained(
+  name: string,
+  attack: (api: Probe) => RpcResult<number> | Promise<RpcResult<number>>,
+  expect: { crash: RegExp } | { value: number },
+  opts: { quotaBytes?: number; imports?: Record<string, unknown> } = {},
+): Promise<void> {
+  const heapBefore = b.k.heap.stats();
+  const crashesBefore = b.k.crashes.length;
+  const { domain, api } = b.k.create<Probe>(`hostile-${name}`, opts.imports ?? {}, { quotaBytes: opts.quotaBytes });
+  const r = await attack(api);
+  await tick();
+  if ('crash' in expect) {
+    assert.equal(r.ok, false, `${name}: the attack returned ${JSON.stringify(r)}`);
+    assert.equal(domain.alive, false, `${name}: still alive`);
+    assert.equal(b.k.crashes.length, crashesBefore + 1, `${name}: one crash report`);
+    assert.match(lastReport(), expect.crash);
+  } else {
+    assert.deepEqual(r, { ok: true, value: expect.value }, `${name}: ${lastReport()}`);
+    b.k.kill(domain, 'test over');
+  }
+  // The rest of the system is intact and the heap is back where it was.
+  const s = b.k.heap.stats();
+  assert.equal(s.objects, heapBefore.objects, `${name}: exchange-heap objects reclaimed`);
+  assert.equal(s.bytes, heapBefore.bytes, `${name}: exchange-heap bytes reclaimed`);
+  assert.equal(s.perOwner.get(domain.id), undefined, `${name}: owns nothing`);
+  assert.equal(counter.add(0).ok, true, `${name}: the counter still works`);
+  assert.equal([1, 2].push(3), 3, 'Array.prototype is intact');
+}
+
+// ---- CPU budget ---------------------------------------------------------------------------------
+
+test('while (true) {} is stopped by its CPU budget and reported at its source line', async () => {
+  await contained('loop-forever', (api) => api.run('', 0), {
+    crash: /hostile-loop-forever#\d+ crashed \(runtime violation\): BudgetExceeded: CPU budget exceeded: ran \d+ ms without yielding \(budget 50 ms\)[\s\S]*test\/adversarial\/domains\/loop-forever\/index\.ts:\d+/,
+  });
+});
+
+test('exponential recursion without a single loop is stopped at function entry', async () => {
+  await contained('deep-recursion', (api) => api.run('', 60), { crash: /BudgetExceeded/ });
+});
+
+test('a loop inside try/catch that swallows everything cannot swallow the abort', async () => {
+  await contained('loop-in-catch', (api) => api.run('', 0), { crash: /BudgetExceeded/ });
+});
+
+test('a loop through finally with `continue` cannot cancel the abort', async () => {
+  await contained('loop-in-finally', (api) => api.run('', 0), { crash: /BudgetExceeded/ });
+});
+
+test('a loop over many short calls charges the caller, not the callee', async () => {
+  await contained('many-calls', (api) => api.run('', 0), { crash: /hostile-many-calls#\d+ crashed \(runtime violation\): BudgetExceeded/ }, { imports: { counter } });
+});
+
+test('an endless chain of awaits that never lets the event loop turn is stopped', async () => {
+  await contained('async-spin', (api) => api.runAsync('', 0), { crash: /hostile-async-spin#\d+ crashed \(runtime violation\): BudgetExceeded/ });
+});
+
+// ---- memory -------------------------------------------------------------------------------------
+
+test('exchange-heap quota: a refused allocation is an error the domain may handle', async () => {
+  const quota = 64 * 1024;
+  const perPacket = 84; // 80 data bytes and the `next` child pointer
+  await contained('hog-heap', (api) => api.run('once', 0), { value: Math.floor(quota / perPacket) }, { quotaBytes: quota });
+});
+
+test('exchange-heap quota: a domain that keeps allocating after refusals is crashed, its heap reclaimed', async () => {
+  await contained('hog-heap', (api) => api.run('forever', 0), {
+    crash: /HeapViolation: exchange heap: quota exceeded: it owns \d+ of its 65536 bytes and Packet needs 84, and 64 allocations in a row were refused/,
+  }, { quotaBytes: 64 * 1024 });
+});
+
+test('the arena itself running out is contained the same way, and others allocate again after', async () => {
+  const small = await boot(['counter', `${HOSTILE}/hog-heap`], { heapBytes: 1 << 20 });
+  try {
+    const hog = small.k.create<Probe>('hostile-hog-heap', {}, { quotaBytes: 1 << 30 });
+    const r = hog.api.run('forever', 0);
+    assert.equal(r.ok, false);
+    assert.match(small.k.crashes[small.k.crashes.length - 1].text, /arena full, and 64 allocations in a row were refused/);
+    assert.equal(small.k.heap.stats().objects, 0);
+    const p = small.k.heap.allocate(KERNEL_ID, PACKET);
+    assert.ok(p > 0, 'the kernel can allocate again');
+  } finally {
+    small.k.shutdown();
+    b = await boot(['counter', ...hostile.map((h) => `${HOSTILE}/${h}` as const)]);
+    counter = b.k.create<Counter>('counter').api;
+  }
+});
+
+// ---- shared intrinsics and host globals ---------------------------------------------------------
+
+for (const what of ['array', 'object', 'promise']) {
+  test(`mutating ${what} prototype fails (frozen) and crashes only the domain`, async () => {
+    await contained('mutate-intrinsics', (api) => api.run(what, 0), { crash: /TypeError: Cannot (add|assign to read only) property/ });
+    assert.equal((Object.prototype as Record<string, unknown>).polluted, undefined);
+    assert.equal(typeof Promise.prototype.then, 'function');
+    assert.equal(await Promise.resolve(5).then((x) => x + 1), 6);
+  });
+}
+
+for (const name of ['process', 'require', 'Buffer']) {
+  test(`${name} cannot be reached by computing its name`, async () => {
+    await contained('host-globals', (api) => api.run(name.split('').reverse().join(''), 0), { value: 0 });
+  });
+}
+
+test('Function(\'return this\') reached through a function\'s constructor yields no host global', async () => {
+  await contained('function-this', (api) => api.run('', 0), { crash: /TypeError/ });
+});
+
+test('constructor.constructor evaluates nothing outside the compartment', async () => {
+  await contained('constructor-constructor', (api) => api.run('', 0), { crash: /TypeError/ });
+});
+
+// ---- RRefs --------------------------------------------------------------------------------------
+
+test('a forged handle (the kernel\'s own packet) is refused and crashes the forger', async () => {
+  const p = b.k.heap.allocate(KERNEL_ID, PACKET);
+  b.k.heap.setU32(KERNEL_ID, p, 8, 42);
+  await contained('forge-rref', (api) => api.run('', p), { crash: /HeapViolation: exchange heap: this handle belongs to another domain/ });
+  await contained('forge-rref', (api) => api.run('', 123456789), { crash: /HeapViolation: exchange heap: (forged|stale) handle/ });
+  assert.equal(b.k.heap.u32(KERNEL_ID, p, 8), 42, 'the packet is untouched');
+  b.k.heap.free(KERNEL_ID, p);
+});
+
+for (const what of ['moved', 'freed']) {
+  test(`using an RRef after it was ${what} is a stale handle`, async () => {
+    await contained('reuse-rref', (api) => api.run(what, 0), { crash: /HeapViolation: exchange heap: stale handle/ }, { imports: { counter } });
+  });
+}
+
+test('a borrow kept past its call is dead in the next call', async () => {
+  const p = b.k.heap.allocate(KERNEL_ID, PACKET);
+  await contained('keep-borrow', (api) => {
+    const kept = api.keep(p as never, false);
+    assert.equal(kept.ok, true);
+    return api.run('', 0);
+  }, { crash: /HeapViolation: exchange heap: stale handle/ });
+  b.k.heap.setU32(KERNEL_ID, p, 8, 1); // writable again: the borrow ended with the call
+  b.k.heap.free(KERNEL_ID, p);
+});
+
+test('a capability used after its holder crashed (revoked) does nothing', async () => {
+  const total = counter.add(0);
+  assert.ok(total.ok);
+  await contained('revoked-capability', (api) => api.run('', 0), { crash: /crash on purpose/ }, { imports: { counter } });
+  await tick(5);
+  assert.deepEqual(counter.add(0), total, 'the revoked call never reached the counter');
+  assert.ok(!b.logs.some((l) => l.includes('unattributed')), 'the revoked continuation was attributed and dropped');
+});
+
+// ---- hostile values -----------------------------------------------------------------------------
+
+test('throw null and a throwing Proxy are contained without running the Proxy\'s traps', async () => {
+  await contained('throw-null', (api) => api.run('null', 0), { crash: /crashed \(exception in Probe\.run\): thrown value: null/ });
+  await contained('throw-null', (api) => api.run('proxy', 0), { crash: /crashed \(exception in Probe\.run\): .*a Proxy \(not inspected\)/ });
+  assert.ok(!b.logs.some((l) => l.includes('trap ran')));
+});
+
+for (const what of ['string', 'huge']) {
+  test(`returning a non-exchangeable value (${what}) is a bad return that crashes the callee`, async () => {
+    await contained('bad-return', (api) => api.run(what, 0), { crash: /bad return from Probe\.run/ });
+  });
+}
+
+test('a result whose `ok` is a throwing getter: the getter runs as the callee (metered), which crashes', async () => {
+  await contained('bad-return', (api) => api.run('getter', 0), {
+    crash: /crashed \(exception in Probe\.run\): Error: getter ran[\s\S]*test\/adversarial\/domains\/bad-return\/index\.ts:\d+/,
+  });
+});
+
+// ---- refused by the build -----------------------------------------------------------------------
+
+const WHY: Record<string, RegExp> = {
+  'eval': /eval/,
+  'function-constructor': /Function/,
+  'dynamic-import': /import\(\)/,
+  'process': /process/,
+  'require': /require/,
+  'node-import': /node:fs/,
+  'global-mutation': /globalThis/,
+  'debugger': /debugger/,
+  'meter-name': /__frond/,
+  'other-domain': /domain/,
+};
+
+for (const name of readdirSync(join(ROOT, REFUSED)).sort()) {
+  test(`the build refuses a domain that uses ${name}, naming path:line:col`, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'frond-refused-'));
+    try {
+      await assert.rejects(buildDomain(join(ROOT, REFUSED, name), { root: ROOT, outDir: out, key: testKey() }), (e: unknown) => {
+        assert.ok(e instanceof BuildError, String(e));
+        assert.match(e.message, new RegExp(`^test/adversarial/refused/${name}/index\\.ts:\\d+:\\d+: `, 'm'));
+        assert.match(e.message, WHY[name] ?? /./);
+        return true;
+      });
+      assert.deepEqual(readdirSync(out), [], 'nothing was written');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+}
+
+// ---- refused at load ----------------------------------------------------------------------------
+
+async function counterDoc(): Promise<SignedBundle> {
+  return JSON.parse(await signed('src/domains/apps/counter')) as SignedBundle;
+}
+
+function resign(doc: SignedBundle, key = testKey()): SignedBundle {
+  return { ...doc, signature: signManifest(doc.manifest, key) };
+}
+
+const LOADS: [string, (d: SignedBundle) => unknown, RegExp][] = [
+  ['tampered code', (d) => ({ ...d, code: d.code.replace('calls++', 'calls += 2') }), /tampered code/],
+  ['tampered source map', (d) => ({ ...d, map: d.map.replace('index.ts', 'other.ts') }), /tampered code/],
+  ['a changed manifest', (d) => ({ ...d, manifest: { ...d.manifest, entry: 'src/evil.ts' } }), /bad signature/],
+  ['no signature', (d) => ({ ...d, signature: undefined }), /unsigned/],
+  ['a key the kernel does not trust', (d) => resign(d, ephemeralKey()), /untrusted key/],
+  ['a signature from another manifest', (d) => ({ ...d, signature: { ...d.signature!, value: signManifest({ ...d.manifest, name: 'x' }, testKey())!.value } }), /bad signature/],
+  ['other interfaces', (d) => resign({ ...d, manifest: { ...d.manifest, exports: { iface: 'Counter', fingerprint: 'f'.repeat(64) } } }), /fingerprint mismatch/],
+  ['an interface the kernel lacks', (d) => resign({ ...d, manifest: { ...d.manifest, exports: { iface: 'Missing', fingerprint: 'f'.repeat(64) } } }), /fingerprint mismatch/],
+  ['no CPU-budget checks', (d) => resign({ ...d, manifest: { ...d.manifest, metered: false } }), /unmetered/],
+  ['a malformed manifest', (d) => ({ ...d, manifest: { ...d.manifest, code: null } }), /malformed manifest/],
+  ['not JSON at all', () => '{"format": "frond-bundle/1", ', /malformed manifest/],
+  ['a non-object', () => 42, /malformed manifest/],
+];
+
+for (const [what, mutate, why] of LOADS) {
+  test(`the kernel refuses a bundle with ${what}, and nothing of it runs`, async () => {
+    const k = (await boot([])).k;
+    try {
+      const doc = mutate(await counterDoc());
+      assert.throws(() => k.load(doc), (e: unknown) => {
+        assert.ok(e instanceof BundleRefused, String(e));
+        assert.match(e.message, why);
+        assert.equal(e.message.split('\n').length, 1, 'one line');
+        return true;
+      });
+      assert.throws(() => k.create('counter'), /no bundle named 'counter' is loaded/);
+      assert.equal(k.list().length, 0);
+    } finally {
+      k.shutdown();
+    }
+  });
+}
+
+test('the untampered bundle loads (the refusals above are about the tampering)', async () => {
+  const k = (await boot([])).k;
+  try {
+    const doc = await counterDoc();
+    assert.equal(canonicalJson(JSON.parse(JSON.stringify(doc.manifest))), canonicalJson(doc.manifest));
+    k.load(doc);
+    assert.deepEqual(k.create<Counter>('counter').api.add(2), { ok: true, value: 2 });
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('tampering with a signed bundle on disk: frond verify names it, exit 1; the original is ok', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'frond-tamper-'));
+  try {
+    const good = join(dir, 'counter.bundle.json');
+    const bad = join(dir, 'counter-tampered.bundle.json');
+    const text = await signed('src/domains/apps/counter');
+    writeFileSync(good, text);
+    writeFileSync(bad, text.replace('calls++', 'calls--'));
+    const run = (f: string): { status: number | null; out: string } => {
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin/frond.mjs'), 'verify', '--keys', TEST_KEYS, f], { encoding: 'utf8' });
+      return { status: r.status, out: r.stdout + r.stderr };
+    };
+    const ok = run(good);
+    assert.equal(ok.status, 0, ok.out);
+    assert.match(ok.out, /^ok \(counter, key [0-9a-f]{16}\)$/m);
+    const no = run(bad);
+    assert.equal(no.status, 1, no.out);
+    assert.match(no.out, /^refused bundle counter: tampered code \(the code does not match the SHA-256 in the manifest\)$/m);
+    assert.equal(readFileSync(bad, 'utf8').length, text.length, 'verify changes nothing');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,23 @@
+// Hostile domain (constructor-constructor): climbs constructor.constructor from a plain object to evaluate code outside the compartment.
+// It is built, signed and loaded like any other domain; test/adversarial/adversarial.test.ts checks
+// that what it attempts is contained.
+import type { Counter, Probe } from '../../../../src/idl/demo.ts';
+import type { Config, Sys } from '../../../../src/idl/lib/sys.ts';
+import { ok } from '../../../../src/idl/lib/rpc.ts';
+
+export function init(sys: Sys, imports: { counter?: Counter }, _config: Config): Probe {
+  void sys;
+  void imports;
+  return {
+    run: () => {
+      const F = ({}).constructor.constructor as (src: string) => () => unknown;
+      const p = F('return typeof process')() as string;
+      return ok(p === 'undefined' ? 0 : 1);
+    },
+    runAsync: async () => ok(0),
+    keep: () => ok(undefined),
+    hold: () => ok(undefined),
+    page: () => ok(null),
+    ring: (r) => ok(r),
+  };
+}

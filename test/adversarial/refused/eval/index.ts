@@ -1,0 +1,17 @@
+// Hostile domain, refused by the trusted build: evaluates a string as code.
+import type { Probe } from '../../../../src/idl/demo.ts';
+import { ok } from '../../../../src/idl/lib/rpc.ts';
+
+export function init(): Probe {
+  return {
+    run: () => {
+      eval('globalThis.x = 1');
+      return ok(0);
+    },
+    runAsync: async () => ok(0),
+    keep: () => ok(undefined),
+    hold: () => ok(undefined),
+    page: () => ok(null),
+    ring: (r) => ok(r),
+  };
+}
