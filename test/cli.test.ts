@@ -2,6 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers.ts';
 
@@ -27,4 +29,30 @@ test('frond start boots, contains a crash, and recovers through a shadow', () =>
   assert.match(r.stdout, /the counter is still fine: add\(1\) -> \{"ok":true,"value":43\}/);
   assert.match(r.stdout, /ok\(0\) ok\(1\) ok\(2\) ok\(3\) ok\(4\) ok\(5\)/);
   assert.match(r.stdout, /6 driver crashes recovered transparently/);
+});
+
+test('frond build signs into --out, is incremental, and refuses bad domains with path:line:col', () => {
+  const out = mkdtempSync(join(tmpdir(), 'frond-cli-build-'));
+  const keys = join(out, 'keys');
+  try {
+    const first = frond('build', '--out', out, '--keys', keys, 'src/domains/apps');
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /frond build: 2 built, 0 up to date, signed with key [0-9a-f]{16}/);
+    const again = frond('build', '--out', out, '--keys', keys, 'src/domains/apps');
+    assert.match(again.stdout, /frond build: 0 built, 2 up to date/);
+    const v = frond('verify', '--keys', keys, join(out, 'counter.bundle.json'), join(out, 'plan.bundle.json'));
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /counter\.bundle\.json: ok \(counter, key [0-9a-f]{16}\)/);
+    const untrusted = frond('verify', join(out, 'counter.bundle.json')); // keys/ of the tree: another key
+    assert.equal(untrusted.status, 1);
+    assert.match(untrusted.stdout, /^refused bundle counter: untrusted key/m);
+    const bad = frond('build', '--out', out, '--keys', keys, 'test/adversarial/refused/eval');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /^test\/adversarial\/refused\/eval\/index\.ts:\d+:\d+: .*eval/m);
+    assert.equal(frond('verify').status, 1, 'no file');
+    assert.equal(frond('verify', join(out, 'missing.json')).status, 1);
+    assert.equal(frond('build', '--bogus').status, 1);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });

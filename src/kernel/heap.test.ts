@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExchangeHeap, HeapViolation, HeapExhausted, SLOTS, GENERATIONS, REUSE_DISTANCE } from './heap.ts';
+import { ExchangeHeap, HeapViolation, HeapExhausted, SLOTS, GENERATIONS, REUSE_DISTANCE, QUOTA_STRIKES } from './heap.ts';
 import { TYPES } from '../idl/generated/types.ts';
 
 const id = (name: string): number => TYPES.find((t) => t.name === name)!.id;
@@ -247,4 +247,44 @@ test('exhaustion is an ordinary error, and the heap works again after frees', ()
   assert.equal(violations.length, 0, 'running out is not a violation');
   for (const g of got) h.free(A, g);
   h.allocate(A, PAGE);
+});
+
+test('an owner is charged for whole trees: put and take keep the charge, a move carries the tree', () => {
+  const { h } = heap();
+  const q = h.allocate(A, DEQUE);
+  for (let i = 0; i < 3; i++) {
+    const p = h.allocate(A, PACKET);
+    h.put(A, p, 0, h.allocate(A, PACKET)); // each packet holds a child
+    assert.equal(h.push(A, q, p), true);
+  }
+  const mine = h.stats().perOwner.get(A)!;
+  assert.equal(mine.objects, 7);
+  const moved = h.move(q, A, B);
+  assert.equal(h.stats().perOwner.get(A), undefined, 'the whole tree left A');
+  assert.deepEqual(h.stats().perOwner.get(B), mine);
+  const p = h.pop(B, moved)!;
+  const c = h.take(B, p, 0)!;
+  assert.deepEqual(h.stats().perOwner.get(B), mine, 'taking children out changes nothing owned');
+  h.free(B, c);
+  h.free(B, p);
+  h.free(B, moved);
+  assert.equal(h.stats().perOwner.get(B), undefined);
+  assert.equal(h.stats().objects, 0);
+});
+
+test('quota: allocations past it fail as ordinary errors; QUOTA_STRIKES in a row are a violation', () => {
+  const { h, violations } = heap();
+  h.setQuota(A, 84 * 3);
+  const got = [h.allocate(A, PACKET), h.allocate(A, PACKET), h.allocate(A, PACKET)];
+  assert.throws(() => h.allocate(A, PACKET), (e: unknown) => e instanceof HeapExhausted && /quota exceeded: it owns 252 of its 252 bytes and Packet needs 84/.test(e.message));
+  assert.equal(violations.length, 0);
+  h.free(A, got.pop());
+  got.push(h.allocate(A, PACKET)); // room again, and the strikes start over
+  for (let i = 1; i < QUOTA_STRIKES; i++) assert.throws(() => h.allocate(A, PACKET), HeapExhausted);
+  assert.throws(() => h.allocate(A, PACKET), HeapViolation);
+  assert.deepEqual(violations.map((v) => v[0]), [A]);
+  assert.equal(h.allocate(B, PACKET) > 0, true, 'another domain is not affected');
+  const moved = h.move(h.allocate(B, PACKET), B, A);
+  assert.ok(h.stats().perOwner.get(A)!.bytes > 252, 'receiving may exceed the quota; allocating may not');
+  void moved;
 });

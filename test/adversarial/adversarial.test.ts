@@ -69,6 +69,14 @@ test('while (true) {} is stopped by its CPU budget and reported at its source li
   });
 });
 
+test('the budget is per domain: a creator can set it', async () => {
+  const { domain, api } = b.k.create<Probe>('hostile-loop-forever', {}, { budgetMs: 5 });
+  assert.equal(api.run('', 0).ok, false);
+  assert.equal(domain.alive, false);
+  assert.match(lastReport(), /ran \d+ ms without yielding \(budget 5 ms\)/);
+  assert.throws(() => b.k.create('hostile-loop-forever', {}, { budgetMs: -1 }), /budgetMs must be a positive number/);
+});
+
 test('exponential recursion without a single loop is stopped at function entry', async () => {
   await contained('deep-recursion', (api) => api.run('', 60), { crash: /BudgetExceeded/ });
 });
