@@ -5,6 +5,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { calls } from './calls.ts';
+import { tax } from './tax.ts';
 
 const RESULTS = join(fileURLToPath(import.meta.url), '../results');
 
@@ -42,6 +43,22 @@ const BENCHMARKS: Record<string, Benchmark> = {
   },
 };
 
+const TAX_SIZES = [12, 14, 16, 18, 20, 22];
+
+BENCHMARKS.tax = {
+  run: tax,
+  rows: [
+    ...TAX_SIZES.flatMap((n) => [
+      { figure: `plain_ns_per_op_${n}`, label: `2^${n} entries, plain TypeScript`, unit: 'ns' },
+      { figure: `domain_ns_per_op_${n}`, label: `2^${n} entries, in a domain`, unit: 'ns' },
+      { figure: `metered_ns_per_op_${n}`, label: `2^${n} entries, in a metered domain`, unit: 'ns' },
+    ]),
+    ...TAX_SIZES.map((n) => ({ figure: `metered_over_plain_${n}`, label: `2^${n}: metered / plain`, unit: '×' })),
+    { figure: 'metered_over_plain_max', label: 'worst metered / plain', unit: '×' },
+  ],
+  targets: [{ figure: 'metered_over_plain_max', op: '<=', value: 1.3 }],
+};
+
 function usage(): string {
   return `usage: frond bench <name> [--quick]\nbenchmarks: ${Object.keys(BENCHMARKS).join(', ')}`;
 }
@@ -65,6 +82,7 @@ function table(b: Benchmark, f: Figures): string {
   for (const r of b.rows) {
     const t = b.targets.find((x) => x.figure === r.figure);
     const v = f[r.figure];
+    if (v === undefined) continue; // not measured in this run (--quick)
     lines.push([
       r.figure,
       `${fmt(v)} ${r.unit}`,

@@ -15,7 +15,7 @@ function find(dir, out = []) {
 }
 
 const filter = process.argv.slice(2);
-let files = [...find('src'), ...find('test')].sort();
+let files = [...find('src'), ...find('test'), ...find('bench')].sort();
 if (filter.length) files = files.filter((f) => filter.some((s) => f.includes(s)));
 if (files.length === 0) { console.error('no test files matched'); process.exit(1); }
 // Build (check, meter, sign) every domain the tests load, once, before the test files run in

@@ -15,3 +15,11 @@ test('calls benchmark: every figure is finite and positive; a proxied call beats
   }
   assert.ok(f.proxy_ns < f.worker_rtt_ns, `proxy_ns ${f.proxy_ns} < worker_rtt_ns ${f.worker_rtt_ns}`);
 });
+
+test('bench tax: the same hash table plain, in a domain and metered gives the same checksums and finite figures', async () => {
+  const { tax } = await import('../bench/tax.ts');
+  const f = await tax({ quick: true, sizes: [12], ops: 1 << 12, rounds: 1 });
+  for (const k of ['plain_ns_per_op_12', 'domain_ns_per_op_12', 'metered_ns_per_op_12', 'metered_over_plain_max']) {
+    assert.ok(Number.isFinite(f[k]) && f[k] > 0, `${k} = ${f[k]}`);
+  }
+});

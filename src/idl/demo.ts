@@ -66,6 +66,14 @@ export interface Bench extends Interface {
   runAsync(what: string, n: u32): Promise<RpcResult<f64>>;
 }
 
+/** The language-tax workload (bench/tax.ts): an open-addressing hash table inside a domain. */
+export interface TaxBench extends Interface {
+  /** builds a table of 2^log2 entries and fills it to 75% (untimed) */
+  prepare(log2: u32, seed: u32): RpcResult<void>;
+  /** ops lookups, half hits and half misses; returns their checksum */
+  run(ops: u32): RpcResult<u32>;
+}
+
 /** A fault plan shared with a flaky driver: whether the next call should crash it. */
 export interface FaultPlan extends Interface {
   crashNow(): RpcResult<bool>;

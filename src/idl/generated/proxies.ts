@@ -620,6 +620,66 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
   };
 }
 
+function retTaxBench_prepare(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  if (r !== null && typeof r === 'object') {
+    const ok = r.ok;
+    if (ok === true) {
+      return OK_VOID;
+    }
+    if (ok === false) return { ok: false, error: rt.error(link, 'TaxBench.prepare', r.error) };
+  }
+  return rt.badReturn(link, 'TaxBench.prepare', 'result', 'RpcResult<void>');
+}
+
+function retTaxBench_run(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  if (r !== null && typeof r === 'object') {
+    const ok = r.ok;
+    if (ok === true) {
+      const v = r.value;
+      if (!(typeof v === 'number' && (v >>> 0) === v)) return rt.badReturn(link, 'TaxBench.run', 'value', 'u32');
+      const w = v;
+      return { ok: true, value: w };
+    }
+    if (ok === false) return { ok: false, error: rt.error(link, 'TaxBench.run', r.error) };
+  }
+  return rt.badReturn(link, 'TaxBench.run', 'result', 'RpcResult<u32>');
+}
+
+function makeTaxBench(rt: ProxyRuntime, link: Link): object {
+  return {
+    prepare(a0: any, a1: any) {
+      if (link.state !== 0) return rt.refused(link);
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'TaxBench.prepare', 'log2', 'u32');
+      const x0 = a0;
+      if (!(typeof a1 === 'number' && (a1 >>> 0) === a1)) return rt.invalid(link, 'TaxBench.prepare', 'seed', 'u32');
+      const x1 = a1;
+      rt.enter(link);
+      let out;
+      try {
+        out = retTaxBench_prepare(rt, link, link.impl.prepare(x0, x1));
+      } catch (e) {
+        out = rt.fault(link, 'TaxBench.prepare', e);
+      }
+      rt.leave(link);
+      return out;
+    },
+    run(a0: any) {
+      if (link.state !== 0) return rt.refused(link);
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'TaxBench.run', 'ops', 'u32');
+      const x0 = a0;
+      rt.enter(link);
+      let out;
+      try {
+        out = retTaxBench_run(rt, link, link.impl.run(x0));
+      } catch (e) {
+        out = rt.fault(link, 'TaxBench.run', e);
+      }
+      rt.leave(link);
+      return out;
+    },
+  };
+}
+
 /** Every interface, by name: what the kernel needs to connect a caller to a callee. */
 export const IFACES: Readonly<Record<string, IfaceDescriptor>> = {
   Bench: { name: 'Bench', fingerprint: FINGERPRINTS.Bench, methods: ['run', 'runAsync'], make: makeBench },
@@ -627,4 +687,5 @@ export const IFACES: Readonly<Record<string, IfaceDescriptor>> = {
   FaultPlan: { name: 'FaultPlan', fingerprint: FINGERPRINTS.FaultPlan, methods: ['crashNow'], make: makeFaultPlan },
   Listener: { name: 'Listener', fingerprint: FINGERPRINTS.Listener, methods: ['event'], make: makeListener },
   Probe: { name: 'Probe', fingerprint: FINGERPRINTS.Probe, methods: ['run', 'runAsync', 'keep', 'hold', 'page', 'ring'], make: makeProbe },
+  TaxBench: { name: 'TaxBench', fingerprint: FINGERPRINTS.TaxBench, methods: ['prepare', 'run'], make: makeTaxBench },
 };

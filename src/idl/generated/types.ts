@@ -16,4 +16,5 @@ export const FINGERPRINTS = {
   FaultPlan: 'd3abf67356ec601a48557bf0011dc111ce048644580d0c52e36e460325c26832',
   Listener: 'db0017a7b7630a76d962844c3864e13dffbc449b2ba588d9b5076dc9900da803',
   Probe: '0db14d64b074a8b4bb7f5b2724f63d63522f18caf994a907ff5f80b3e9248a9b',
+  TaxBench: '9594a1b3c3b52cfe3f48dac59d4454f8ac0cb1f8e91827b11888e9eca9c24ba2',
 } as const;
