@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { HashTable, Workload, fnv1a64key, keyStream } from './domains/tax/hashtable.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODULE = fileURLToPath(new URL('./domains/tax/hashtable.ts', import.meta.url));
 
 const keyOf = (lo: number, hi: number): string => `${lo >>> 0}:${hi >>> 0}`;
