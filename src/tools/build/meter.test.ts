@@ -267,6 +267,10 @@ const PROGRAMS: Record<string, string> = {
     while (i > 0)
     log.push(i, j)
     for (const x of [1, 2]) log.push(x)
+    let f
+    for (const x of [5]) f = (v) => v + x
+    while (!f) f = () => 0
+    log.push(f(1))
     return log`,
   loops: `
     let sum = 0;
@@ -332,7 +336,7 @@ test('custom names are used throughout and must stay under the prefix', () => {
   const { code } = meter('for (;;) { try {} catch {} } const f = () => 1;', names);
   assert.ok(!code.includes(METER_NAMES.fuel) && code.includes('__frondF') && code.includes('__frondL();'));
   assert.throws(() => metered('while (true) {}', fakeMeter(3), names), isAbort);
-  assert.equal(meterPrologue('meter', names), 'let __frondF = 0; const __frondT = meter.tick; const __frondL = meter.live;');
+  assert.equal(meterPrologue('meter', names), 'var __frondF = 0; var __frondT = meter.tick; var __frondL = meter.live;');
   assert.throws(() => meter('1', { ...names, fuel: 'fuel' }), /must be an identifier starting with __frond/);
   assert.throws(() => meter('1', { ...names, live: names.tick }), /must differ/);
   assert.throws(() => meterPrologue('m.x'), /not an identifier/);

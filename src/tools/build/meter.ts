@@ -11,11 +11,14 @@
 // needs either a loop or a call, so it passes a check at least every few steps; `T` (the kernel's
 // tick) reads the clock once per batch of fuel and returns more or throws the kernel's abort.
 //
-// Why a closure variable: `F` is a `let` in the closure of the bundle's wrapper (meterPrologue),
-// so a check is a context-slot load, decrement, compare and store that V8 optimises like any local.
-// A counter in a typed-array slot would be shareable, but after SES lockdown (frozen intrinsics)
-// typed-array stores are 30-45x slower on V8 11. Domain code cannot name F, T or L: any identifier
-// starting with METER_PREFIX is rejected, so it can neither read, assign nor shadow them.
+// Why a closure variable: `F` is a variable in the closure of the bundle's wrapper function
+// (meterPrologue), so a check is a context-slot load, decrement, compare and store. A counter in a
+// typed-array slot would be shareable, but after SES lockdown (frozen intrinsics) typed-array stores
+// are 30-45x slower on V8 11. The prologue declares it with `var`, not `let`: an inner function's
+// access to an outer `let` carries a TDZ hole check, and on V8 11 that made the tightest loops
+// about twice as slow again, and erratically so, depending on how a loop was optimised. Domain code
+// cannot name F, T or L: any identifier starting with METER_PREFIX is rejected, so it can neither
+// read, assign nor shadow them.
 //
 // Why catch and finally re-check: the abort is an ordinary exception, so `catch (e) {}` or a
 // `finally { for (;;) {} }` would otherwise swallow it or outlive it. When T throws, F keeps its
@@ -75,8 +78,9 @@ const HTML_COMMENT = /<!--|-->/;
 /**
  * Instruments `js`. Throws an Error naming line:col if the code does not parse, or if any
  * identifier in it starts with METER_PREFIX (domain code must not be able to reach or shadow the
- * meter's variables). Line breaks are preserved exactly (insert text only within lines) so an
- * esbuild source map for the input stays line-accurate for the output.
+ * meter's variables). Also refuses `with`, HTML-like comments and JSX (see the header). Line
+ * breaks are preserved exactly (insert text only within lines) so an esbuild source map for the
+ * input stays line-accurate for the output.
  */
 export function meter(js: string, names: MeterNames = METER_NAMES): { code: string; stats: MeterStats } {
   checkNames(names);
@@ -101,13 +105,15 @@ export function meter(js: string, names: MeterNames = METER_NAMES): { code: stri
 }
 
 /**
- * The wrapper prologue the bundle puts around metered code: declares `let <fuel> = 0;` and binds
- * tick/live from a meter object parameter. Fuel starts at 0, so the first check asks for a budget.
+ * The wrapper prologue the bundle puts around metered code: declares `var <fuel> = 0;` and binds
+ * tick/live from a meter object parameter (`var`, not `let`: see the header). It belongs at the top
+ * of the wrapper *function*, so the variables are that function's locals. Fuel starts at 0, so the
+ * first check asks for a budget. `tick` and `live` are called without a receiver.
  */
 export function meterPrologue(meterParam: string, names: MeterNames = METER_NAMES): string {
   checkNames(names);
   if (!IDENTIFIER.test(meterParam)) throw new Error(`meter: '${meterParam}' is not an identifier`);
-  return `let ${names.fuel} = 0; const ${names.tick} = ${meterParam}.tick; const ${names.live} = ${meterParam}.live;`;
+  return `var ${names.fuel} = 0; var ${names.tick} = ${meterParam}.tick; var ${names.live} = ${meterParam}.live;`;
 }
 
 /** The names must be distinct identifiers under METER_PREFIX, or the prefix check protects nothing. */
