@@ -134,8 +134,13 @@ function toolInfo(root: string, meter: boolean, check: boolean): Manifest['tool'
   };
 }
 
+/** The IDL fingerprint of `iface` in this tree, or undefined. */
+function fingerprintOf(iface: string): string | undefined {
+  return Object.hasOwn(FINGERPRINTS, iface) ? (FINGERPRINTS as Record<string, string>)[iface] : undefined;
+}
+
 function ref(iface: string, what: string): InterfaceRef {
-  const fp = Object.hasOwn(FINGERPRINTS, iface) ? (FINGERPRINTS as Record<string, string>)[iface] : undefined;
+  const fp = fingerprintOf(iface);
   if (fp === undefined) throw new BuildError(`${what}: no interface ${iface} in src/idl`);
   return { iface, fingerprint: fp };
 }
@@ -171,7 +176,7 @@ function upToDate(file: string, root: string, meter: boolean, check: boolean, ke
   if (doc.format !== BUNDLE_FORMAT || doc.signature?.key !== key.id || !m || !m.inputs) return null;
   if (canonicalJson(m.tool) !== canonicalJson(toolInfo(root, meter, check))) return null;
   const refs = [...(m.exports ? [m.exports] : []), ...Object.values(m.imports ?? {})];
-  if (refs.some((r) => (FINGERPRINTS as Record<string, string>)[r.iface] !== r.fingerprint)) return null;
+  if (refs.some((r) => fingerprintOf(r.iface) !== r.fingerprint)) return null;
   if (typeof doc.code !== 'string' || typeof doc.map !== 'string' || sha256(doc.code) !== m.code?.sha256 || sha256(doc.map) !== m.map?.sha256) return null;
   for (const [f, h] of Object.entries(m.inputs)) {
     const p = join(root, f);
