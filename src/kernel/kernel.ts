@@ -71,6 +71,18 @@ export class DomainStartError extends Error {
 
 const MAX_REPORTS = 256;
 
+/**
+ * Every domain's code is compiled afresh. V8 caches eval'd code by its source text, and with the
+ * code it shares the feedback (inline caches, optimised code) among everything evaluated from the
+ * same text in the realm; since every Compartment of a process lives in one realm, two domains from
+ * one bundle in two kernels of a process (both with URL frond-domain://name/1) would share it: a dead instance's or a
+ * neighbour's object shapes turn the other's property loads polymorphic, and a deopt in one is a
+ * deopt in both. That is an interference channel between domains, and it cost 1.7x on the hash
+ * table of `npm run bench -- tax`, which boots a kernel per table size. A realm-wide number in the
+ * source makes each text unique, so each domain gets its own code and feedback.
+ */
+let evaluations = 0;
+
 export class Kernel {
   readonly host: Host;
   readonly heap: ExchangeHeap;
@@ -189,7 +201,7 @@ export class Kernel {
       harden(c.globalThis);
       const sys = makeSys(this, d);
       const impl = this.rpc.run(d.id, () => {
-        const factory = c.evaluate(`${b.code}\n//# sourceURL=${d.url}\n`) as unknown;
+        const factory = c.evaluate(`${b.code}\n// frond evaluation ${++evaluations}\n//# sourceURL=${d.url}\n`) as unknown;
         if (typeof factory !== 'function') throw new TypeError('bundle did not evaluate to a function of its meter');
         const entry = factory(this.budgets.hooks(d)) as { start?: unknown };
         if (entry === null || typeof entry !== 'object' || typeof entry.start !== 'function') {
@@ -239,6 +251,7 @@ export class Kernel {
   crash(d: Domain, cause: string, e: unknown): void {
     if (!d.alive) return;
     d.alive = false;
+    this.budgets.raise(); // any of its code still on the stack or queued is aborted at its next check
     const error = describe(this.host, e);
     const stack = error.stack.map((f) => this.maps.frame(f));
     let revoked = 0;
