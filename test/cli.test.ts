@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers.ts';
@@ -40,6 +40,14 @@ test('frond build signs into --out, is incremental, and refuses bad domains with
     assert.match(first.stdout, /frond build: 2 built, 0 up to date, signed with key [0-9a-f]{16}/);
     const again = frond('build', '--out', out, '--keys', keys, 'src/domains/apps');
     assert.match(again.stdout, /frond build: 0 built, 2 up to date/);
+    // A bundle made by another version of the build tool (its sources hash differently) is stale.
+    const counterFile = join(out, 'counter.bundle.json');
+    const doc = JSON.parse(readFileSync(counterFile, 'utf8')) as { manifest: { tool: { frond: string } } };
+    assert.match(doc.manifest.tool.frond, /^\d+\.\d+\.\d+\+build\.[0-9a-f]{16}$/);
+    doc.manifest.tool.frond = doc.manifest.tool.frond.replace(/build\.[0-9a-f]/, 'build.x');
+    writeFileSync(counterFile, JSON.stringify(doc));
+    const stale = frond('build', '--out', out, '--keys', keys, 'src/domains/apps');
+    assert.match(stale.stdout, /frond build: 1 built, 1 up to date/);
     const v = frond('verify', '--keys', keys, join(out, 'counter.bundle.json'), join(out, 'plan.bundle.json'));
     assert.equal(v.status, 0, v.stdout + v.stderr);
     assert.match(v.stdout, /counter\.bundle\.json: ok \(counter, key [0-9a-f]{16}\)/);

@@ -8,7 +8,7 @@
 // build/domains/<name>.bundle.json, that the kernel verifies before evaluating anything
 // (kernel/verify.ts).
 //
-// Incremental: a domain whose inputs, tool versions, flags, interface fingerprints and signing key
+// Incremental: a domain whose inputs, tool versions (this tool's own sources included), flags, interface fingerprints and signing key
 // are all unchanged since its last build is not rebuilt.
 //
 // Keys: on first use a development key pair is created in keys/ (gitignored): dev.key (PKCS#8
@@ -17,6 +17,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { version as esbuildVersion } from 'esbuild';
 import ts from 'typescript';
 import { FINGERPRINTS } from '../../idl/generated/types.ts';
@@ -62,9 +63,25 @@ export interface Built {
 
 const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex');
 
+/** This build tool's own sources (the folder of this file, tests aside). */
+const TOOL_DIR = dirname(fileURLToPath(import.meta.url));
+let toolHash: string | undefined;
+
+/**
+ * The package version plus a digest of the build tool's sources (`0.1.0+build.<16 hex>`), so a
+ * change to the checker, the bundler flags or the meter makes every bundle out of date, as a new
+ * compiler would; the version alone does not change between commits.
+ */
 function frondVersion(root: string): string {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string };
-  return pkg.version ?? '0.0.0';
+  if (toolHash === undefined) {
+    const h = createHash('sha256');
+    for (const f of readdirSync(TOOL_DIR).filter((n) => !n.endsWith('.test.ts')).sort()) {
+      h.update(`${f}\0${sha256(readFileSync(join(TOOL_DIR, f)))}\0`);
+    }
+    toolHash = h.digest('hex').slice(0, 16);
+  }
+  return `${pkg.version ?? '0.0.0'}+build.${toolHash}`;
 }
 
 // ---- keys ---------------------------------------------------------------------------------------
