@@ -27,8 +27,10 @@ export interface Bundle {
 
 /** What the metered code of one domain instance calls (tools/build/meter.ts inserts the calls). */
 export interface MeterHooks {
-  /** fuel ran out: returns more, or throws the kernel's abort */
-  readonly tick: () => number;
+  /** the preemption timer's interrupt-pending word (read-only to the metered code) */
+  readonly pending: DataView;
+  /** the word was raised: reads the clock; returns, or throws the kernel's abort */
+  readonly tick: () => void;
   /** at the start of every catch and finally block: throws the abort again if the domain is dead */
   readonly live: () => void;
 }

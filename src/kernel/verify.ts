@@ -3,16 +3,19 @@
 // kernel speaks. Everything here runs before any of a bundle's code does.
 //
 // A signed bundle is one JSON document:
-//   { format: 'frond-bundle/1', manifest: {...}, signature: { alg, key, value }, code, map }
+//   { format: 'frond-bundle/2', manifest: {...}, signature: { alg, key, value }, code, map }
 // The signature is Ed25519 over the canonical JSON of the manifest (keys sorted, no spaces); the
 // manifest holds the SHA-256 of the code and of the source map, so signing the manifest signs
-// both. Checks run in this order, and the first that fails names the refusal:
+// both. The format's number is also the calling convention between the code and the kernel (the
+// meter hooks, MeterHooks in domain.ts): /1 polled a fuel counter, /2 the preemption timer's word,
+// and a /1 bundle would run unmetered under a /2 kernel, so it is refused as malformed. Checks run
+// in this order, and the first that fails names the refusal:
 //   malformed manifest → unsigned → untrusted key → bad signature → tampered code →
 //   fingerprint mismatch → unmetered
 import type { Bundle } from './domain.ts';
 import type { HostCrypto } from '../machine/common/host.ts';
 
-export const BUNDLE_FORMAT = 'frond-bundle/1';
+export const BUNDLE_FORMAT = 'frond-bundle/2';
 
 export type RefusalReason =
   'malformed manifest' | 'unsigned' | 'untrusted key' | 'bad signature' | 'tampered code' |

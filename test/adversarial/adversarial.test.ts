@@ -77,6 +77,14 @@ test('the budget is per domain: a creator can set it', async () => {
   assert.throws(() => b.k.create('hostile-loop-forever', {}, { budgetMs: -1 }), /budgetMs must be a positive number/);
 });
 
+test('preemption works from a fresh process\'s first instruction (the timer is another thread)', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/preempt-at-boot.ts')], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+  assert.equal(r.status, 0, `status ${r.status} ${r.signal ?? ''}: ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; ms: number; report: string | null };
+  assert.equal(out.ok, false);
+  assert.match(out.report ?? '', /hostile-loop-forever#1 crashed \(runtime violation\): BudgetExceeded: CPU budget exceeded: ran \d+ ms without yielding \(budget 5 ms\)/);
+});
+
 test('exponential recursion without a single loop is stopped at function entry', async () => {
   await contained('deep-recursion', (api) => api.run('', 60), { crash: /BudgetExceeded/ });
 });
@@ -263,7 +271,8 @@ const LOADS: [string, (d: SignedBundle) => unknown, RegExp][] = [
   ['an interface the kernel lacks', (d) => resign({ ...d, manifest: { ...d.manifest, exports: { iface: 'Missing', fingerprint: 'f'.repeat(64) } } }), /fingerprint mismatch/],
   ['no CPU-budget checks', (d) => resign({ ...d, manifest: { ...d.manifest, metered: false } }), /unmetered/],
   ['a malformed manifest', (d) => ({ ...d, manifest: { ...d.manifest, code: null } }), /malformed manifest/],
-  ['not JSON at all', () => '{"format": "frond-bundle/1", ', /malformed manifest/],
+  ['the old fuel-counter calling convention', (d) => ({ ...d, format: 'frond-bundle/1' }), /malformed manifest \(format is not frond-bundle\/2\)/],
+  ['not JSON at all', () => '{"format": "frond-bundle/2", ', /malformed manifest/],
   ['a non-object', () => 42, /malformed manifest/],
 ];
 

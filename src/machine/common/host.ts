@@ -11,9 +11,23 @@ export interface HostCrypto {
   verify(publicKey: string, message: string, signature: string): boolean;
 }
 
+/**
+ * The machine's preemption timer, the software analogue of a timer interrupt line: a 4-byte word of
+ * shared memory that a timer running outside the kernel's thread sets to nonzero every `periodMs`,
+ * however long this thread is busy. Domain code polls it at every safe point (function entry, loop
+ * back-edge: tools/build/meter.ts) and, when it is set, calls the kernel's tick, which clears it.
+ */
+export interface PreemptTimer {
+  /** the interrupt-pending word (any nonzero value means pending), at byte offset 0 */
+  readonly pending: DataView;
+  readonly periodMs: number;
+}
+
 export interface Host {
   /** milliseconds, monotonic, sub-millisecond resolution */
   now(): number;
+  /** the preemption timer, started on first use and shared by every kernel of the process */
+  preemptTimer(): PreemptTimer;
   readonly crypto: HostCrypto;
   setTimer(ms: number, fn: () => void): unknown;
   clearTimer(t: unknown): void;

@@ -1,11 +1,44 @@
-// The kernel's host on Node.js: clock, timers, log output, and the process-wide hooks that report
+// The kernel's host on Node.js: clock, timers, the preemption timer thread, log output, and the process-wide hooks that report
 // uncaught exceptions and unhandled rejections (installed after SES lockdown, which installs its
 // own) and promise creation (v8 promise hooks, to attribute rejections to domains).
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 import { promiseHooks } from 'node:v8';
-import type { Host, HostCrypto, HostHooks } from '../common/host.ts';
+import { Worker } from 'node:worker_threads';
+import type { Host, HostCrypto, HostHooks, PreemptTimer } from '../common/host.ts';
+
+/** How often the preemption timer fires: a domain over budget is stopped within about this. */
+export const PREEMPT_PERIOD_MS = 1;
+
+/** The timer thread: sleeps `periodMs` on a futex that nobody wakes, then raises the word. */
+const TIMER_THREAD = `
+const { workerData } = require('node:worker_threads');
+const pending = new Int32Array(workerData.buffer, 0, 1);
+const idle = new Int32Array(workerData.buffer, 4, 1);
+for (;;) {
+  Atomics.wait(idle, 0, 0, workerData.periodMs);
+  Atomics.store(pending, 0, 1);
+}
+`;
+
+let timer: PreemptTimer | null = null;
+
+/**
+ * The process's preemption timer: one worker thread (unref'd, so it never keeps the process
+ * alive) that raises a shared word every PREEMPT_PERIOD_MS. It must be a thread, not a setTimeout:
+ * a domain spinning in a loop never lets this thread's event loop run. One per process, because
+ * tests and benchmarks boot many kernels and a thread costs milliseconds to start.
+ */
+export function nodePreemptTimer(): PreemptTimer {
+  if (timer === null) {
+    const buffer = new SharedArrayBuffer(8);
+    const worker = new Worker(TIMER_THREAD, { eval: true, workerData: { buffer, periodMs: PREEMPT_PERIOD_MS }, stdout: false, stderr: false });
+    worker.unref();
+    timer = { pending: new DataView(buffer, 0, 4), periodMs: PREEMPT_PERIOD_MS };
+  }
+  return timer;
+}
 
 /** node:crypto behind the kernel's HostCrypto. */
 export class NodeCrypto implements HostCrypto {
@@ -49,6 +82,7 @@ export class NodeHost implements Host {
   constructor(private readonly sink: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
 
   now(): number { return performance.now() - this.t0; }
+  preemptTimer(): PreemptTimer { return nodePreemptTimer(); }
   setTimer(ms: number, fn: () => void): unknown { return setTimeout(fn, ms); }
   clearTimer(t: unknown): void { clearTimeout(t as NodeJS.Timeout); }
   write(line: string): void { this.sink(line); }

@@ -5,8 +5,8 @@
 //   { "name": "...", "exports": "<Interface>", "imports": { "<name>": "<Interface>", ... } }
 // The generated entry glue binds the IDL accessors to the domain's heap capability before init
 // runs. The output is CommonJS wrapped in a function of the domain's meter hooks whose result is
-// the entry module's exports; with `meter`, every function entry and loop back-edge first spends
-// fuel (meter.ts). The wrapper shares the first line with esbuild's output, and metering only
+// the entry module's exports; with `meter`, every function entry and loop back-edge first polls
+// the preemption timer (meter.ts). The wrapper shares the first line with esbuild's output, and metering only
 // inserts within lines, so source-map line numbers stay exact.
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';

@@ -16,24 +16,29 @@ const ROOT = join(fileURLToPath(import.meta.url), '../../../..');
 class Abort extends Error {}
 
 interface FakeMeter {
-  readonly tick: () => number;
+  readonly pending: DataView;
+  readonly tick: () => void;
   readonly live: () => void;
   readonly state: { ticks: number; lives: number; aborted: boolean };
 }
 
-/** A meter that hands out `fuel` per tick and aborts on tick number `abortAfter + 1`; once
- *  aborted, every tick and live throws, like the kernel's. */
-function fakeMeter(abortAfter = Infinity, fuel = 10): FakeMeter {
+/** A meter whose interrupt word stays raised (so every check ticks, unless `clear`: then each tick
+ *  lowers it, as the kernel's does) and that aborts on tick number `abortAfter + 1`; once aborted,
+ *  every tick and live throws, like the kernel's. */
+function fakeMeter(abortAfter = Infinity, clear = false): FakeMeter {
   const state = { ticks: 0, lives: 0, aborted: false };
+  const pending = new DataView(new ArrayBuffer(4));
+  pending.setInt32(0, 1);
   return {
     state,
+    pending,
     tick: () => {
       state.ticks++;
       if (state.aborted || state.ticks > abortAfter) {
         state.aborted = true;
         throw new Abort('aborted');
       }
-      return fuel;
+      if (clear) pending.setInt32(0, 0);
     },
     live: () => {
       state.lives++;
@@ -130,9 +135,9 @@ test('recursion through getters, setters, constructors, methods and static block
 });
 
 test('every function entry and every loop iteration runs one check', () => {
-  // With zero fuel per tick, every check ticks: the tick count is the check count.
+  // With the word left raised, every check ticks: the tick count is the check count.
   const count = (js: string): number => {
-    const m = fakeMeter(Infinity, 0);
+    const m = fakeMeter();
     metered(js, m);
     return m.state.ticks;
   };
@@ -284,7 +289,7 @@ const PROGRAMS: Record<string, string> = {
 
 test('ordinary programs compute the same results metered as plain', () => {
   for (const [name, js] of Object.entries(PROGRAMS)) {
-    const m = fakeMeter(Infinity, 3);
+    const m = fakeMeter();
     assert.deepEqual(metered(js, m), plain(js), name);
     assert.ok(m.state.ticks > 0, `${name} was metered`);
   }
@@ -301,7 +306,7 @@ test('async functions with await compute the same results metered as plain', asy
     async function* ag() { yield 1; yield await sleep(2); }
     async function collect() { const out = []; for await (const v of ag()) out.push(v); return out; }
     return Promise.all([new A().m(), collect()]);`;
-  assert.deepEqual(await metered(js, fakeMeter(Infinity, 2)), await plain(js));
+  assert.deepEqual(await metered(js, fakeMeter()), await plain(js));
 });
 
 test('instrumentation preserves every line break', () => {
@@ -332,12 +337,12 @@ test('stats count function bodies, loops, and catch and finally blocks', () => {
 });
 
 test('custom names are used throughout and must stay under the prefix', () => {
-  const names: MeterNames = { fuel: `${METER_PREFIX}F`, tick: `${METER_PREFIX}T`, live: `${METER_PREFIX}L` };
+  const names: MeterNames = { pending: `${METER_PREFIX}P`, tick: `${METER_PREFIX}T`, live: `${METER_PREFIX}L` };
   const { code } = meter('for (;;) { try {} catch {} } const f = () => 1;', names);
-  assert.ok(!code.includes(METER_NAMES.fuel) && code.includes('__frondF') && code.includes('__frondL();'));
+  assert.ok(!code.includes(METER_NAMES.pending) && code.includes('__frondP.getInt32(0)') && code.includes('__frondL();'));
   assert.throws(() => metered('while (true) {}', fakeMeter(3), names), isAbort);
-  assert.equal(meterPrologue('meter', names), 'var __frondF = 0; var __frondT = meter.tick; var __frondL = meter.live;');
-  assert.throws(() => meter('1', { ...names, fuel: 'fuel' }), /must be an identifier starting with __frond/);
+  assert.equal(meterPrologue('meter', names), 'var __frondP = meter.pending; var __frondT = meter.tick; var __frondL = meter.live;');
+  assert.throws(() => meter('1', { ...names, pending: 'pending' }), /must be an identifier starting with __frond/);
   assert.throws(() => meter('1', { ...names, live: names.tick }), /must differ/);
   assert.throws(() => meterPrologue('m.x'), /not an identifier/);
 });
@@ -346,7 +351,7 @@ test('custom names are used throughout and must stay under the prefix', () => {
 
 test('identifiers under the meter prefix are rejected with line:col', () => {
   assert.throws(() => meter('let a = 1;\nlet __frond_x = 2;'), /^Error: 2:5: identifier __frond_x is reserved/);
-  assert.throws(() => meter('x = 1;\n  __frond_fuel = 1e9;'), /^Error: 2:3: identifier __frond_fuel/);
+  assert.throws(() => meter('x = 1;\n  __frond_pending = null;'), /^Error: 2:3: identifier __frond_pending/);
   assert.throws(() => meter('let \\u005f_frond_tick;'), /^Error: 1:5: identifier __frond_tick/);
   assert.throws(() => meter('const o = {};\no.__frond_live = 1;'), /^Error: 2:3: /);
   assert.throws(() => meter('function f(__frondy) {}'), /^Error: 1:12: /);
@@ -362,11 +367,22 @@ test('code that does not parse is rejected with line:col', () => {
 });
 
 test('syntax that could capture or hide the checks is rejected', () => {
-  // With `with`, an object with a computed "__frond_fuel" key would take over the checks' names.
-  assert.throws(() => meter('with ({ ["__frond" + "_fuel"]: Infinity }) { while (true) {} }'), /^Error: 1:1: `with`/);
+  // With `with`, an object with a computed "__frond_pending" key would take over the checks' names.
+  assert.throws(() => meter('with ({ ["__frond" + "_pending"]: null }) { while (true) {} }'), /^Error: 1:1: `with`/);
   // V8 may read these as comments where the TypeScript parser reads operators.
   assert.throws(() => meter('x = a <!--b'), /^Error: 1:7: '<!--' is rejected/);
   assert.throws(() => meter('x = a\n--> b'), /^Error: 2:1: '-->' is rejected/);
+});
+
+test('a check ticks only while the word is raised: the common case is a read and a branch', () => {
+  const m = fakeMeter(Infinity, true);
+  assert.equal(metered('let s = 0; for (let i = 0; i < 1000; i++) s += i; return s;', m), 499500);
+  assert.equal(m.state.ticks, 1, 'the first check ticks and lowers the word; no other check ticks');
+  assert.equal(metered('let s = 0; for (let i = 0; i < 1000; i++) s += i; return s;', m), 499500);
+  assert.equal(m.state.ticks, 1, 'the word is down: a thousand iterations, no tick');
+  m.pending.setInt32(0, 7); // any nonzero value is an interrupt
+  metered('for (let i = 0; i < 3; i++);', m);
+  assert.equal(m.state.ticks, 2);
 });
 
 // ---- the real bundles -----------------------------------------------------------------------

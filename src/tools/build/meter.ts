@@ -2,27 +2,31 @@
 //
 // Input is the JavaScript esbuild printed for one domain (ES2022, a CommonJS body). The pass puts
 //
-//   if (--F < 0) F = T();     at the start of every function body (after its directive prologue)
-//                             and of every loop body, wrapped as `{ CHECK <body> }`;
-//   (--F < 0 && (F = T()), e) for an arrow function whose body is the expression e;
-//   L();                      first thing in every catch block and finally block,
+//   if (P.getInt32(0) !== 0) T();     at the start of every function body (after its directive
+//                                     prologue) and of every loop body, wrapped as `{ CHECK <body> }`;
+//   (P.getInt32(0) !== 0 && T(), e)   for an arrow function whose body is the expression e;
+//   L();                              first thing in every catch block and finally block,
 //
-// where F, T and L are the names in MeterNames. Every unbounded computation written in JavaScript
-// needs either a loop or a call, so it passes a check at least every few steps; `T` (the kernel's
-// tick) reads the clock once per batch of fuel and returns more or throws the kernel's abort.
+// where P, T and L are the names in MeterNames. Every unbounded computation written in JavaScript
+// needs either a loop or a call, so it passes a check at least every few steps. P is the host's
+// preemption timer word (a DataView over shared memory that another thread raises every
+// millisecond, see kernel/budget.ts) and T the kernel's tick, which clears it, reads the clock and
+// returns or throws the kernel's abort. These are safe points in the compiler's sense: the only
+// places a domain can be interrupted.
 //
-// Why a closure variable: `F` is a variable in the closure of the bundle's wrapper function
-// (meterPrologue), so a check is a context-slot load, decrement, compare and store. A counter in a
-// typed-array slot would be shareable, but after SES lockdown (frozen intrinsics) typed-array stores
-// are 30-45x slower on V8 11. The prologue declares it with `var`, not `let`: an inner function's
-// access to an outer `let` carries a TDZ hole check, and on V8 11 that made the tightest loops
-// about twice as slow again, and erratically so, depending on how a loop was optimised. Domain code
-// cannot name F, T or L: any identifier starting with METER_PREFIX is rejected, so it can neither
-// read, assign nor shadow them.
+// Why a shared word: the common case of a check is one load and a branch that is not taken; nothing
+// is stored, and the call is so rare that V8's optimising compiler keeps a loop's other values in
+// registers around it. The first design decremented a counter in a closure variable at every
+// check and called T every thousand: a store per iteration and a frequent call that made the
+// compiler reload everything after it; the tightest loops paid 30% for it. DataView reads are not
+// slowed by SES lockdown, unlike typed arrays (endo#1563). The prologue binds the names with
+// `var`, not `let`: an inner function's access to an outer `let` carries a TDZ hole check, which on
+// V8 11 made tight loops about twice as slow again. Domain code cannot name P, T or L: any
+// identifier starting with METER_PREFIX is rejected, so it can neither read, assign nor shadow them.
 //
 // Why catch and finally re-check: the abort is an ordinary exception, so `catch (e) {}` or a
-// `finally { for (;;) {} }` would otherwise swallow it or outlive it. When T throws, F keeps its
-// negative value, so the very next check ticks and throws again (the kernel's tick keeps throwing
+// `finally { for (;;) {} }` would otherwise swallow it or outlive it. When T throws, it leaves the
+// word raised, so the very next check ticks and throws again (the kernel's tick keeps throwing
 // once a domain is dead); a handler with no check in it calls L first, which throws if the domain
 // was aborted.
 //
@@ -35,7 +39,7 @@
 // What the checks assume and cannot do:
 //   - the code runs as strict code, as SES compartments evaluate it (a sloppy direct `eval` could
 //     declare a variable that shadows F); `with` is rejected outright, since an object with a
-//     computed `__frond_fuel` key would capture the checks. HTML-like comments (`<!--`, `-->`) are
+//     computed `__frond_pending` key would capture the checks. HTML-like comments (`<!--`, `-->`) are
 //     rejected as SES rejects them: V8 and the TypeScript parser read them differently.
 //   - native code is not metered: one huge `'x'.repeat(n)`, `Array(n).fill()`, a catastrophic
 //     regular expression or a JSON.parse of a huge string runs to completion (a worker-isolated
@@ -48,11 +52,11 @@ import ts from 'typescript';
 /** Every identifier the meter uses starts with this; domain code may use none that do. */
 export const METER_PREFIX = '__frond';
 
-/** The meter's variables: the fuel counter and the kernel's tick and live hooks. */
-export interface MeterNames { fuel: string; tick: string; live: string }
+/** The meter's variables: the interrupt-pending word and the kernel's tick and live hooks. */
+export interface MeterNames { pending: string; tick: string; live: string }
 
 export const METER_NAMES: MeterNames = Object.freeze({
-  fuel: `${METER_PREFIX}_fuel`,
+  pending: `${METER_PREFIX}_pending`,
   tick: `${METER_PREFIX}_tick`,
   live: `${METER_PREFIX}_live`,
 });
@@ -89,8 +93,8 @@ export function meter(js: string, names: MeterNames = METER_NAMES): { code: stri
   if (html) fail(sf, html.index, `'${html[0]}' is rejected: V8 may read it as an HTML-like comment`);
   rejectSyntaxErrors(sf);
   const checks: Checks = {
-    stmt: `if (--${names.fuel} < 0) ${names.fuel} = ${names.tick}();`,
-    expr: `--${names.fuel} < 0 && (${names.fuel} = ${names.tick}())`,
+    stmt: `if (${names.pending}.getInt32(0) !== 0) ${names.tick}();`,
+    expr: `${names.pending}.getInt32(0) !== 0 && ${names.tick}()`,
     live: `${names.live}();`,
   };
   const stats: MeterStats = { functions: 0, loops: 0, handlers: 0 };
@@ -105,26 +109,26 @@ export function meter(js: string, names: MeterNames = METER_NAMES): { code: stri
 }
 
 /**
- * The wrapper prologue the bundle puts around metered code: declares `var <fuel> = 0;` and binds
- * tick/live from a meter object parameter (`var`, not `let`: see the header). It belongs at the top
- * of the wrapper *function*, so the variables are that function's locals. Fuel starts at 0, so the
- * first check asks for a budget. `tick` and `live` are called without a receiver.
+ * The wrapper prologue the bundle puts around metered code: binds pending/tick/live from a meter
+ * object parameter (MeterHooks in kernel/domain.ts) with `var`, not `let` (see the header). It
+ * belongs at the top of the wrapper *function*, so the variables are that function's locals.
+ * `tick` and `live` are called without a receiver.
  */
 export function meterPrologue(meterParam: string, names: MeterNames = METER_NAMES): string {
   checkNames(names);
   if (!IDENTIFIER.test(meterParam)) throw new Error(`meter: '${meterParam}' is not an identifier`);
-  return `var ${names.fuel} = 0; var ${names.tick} = ${meterParam}.tick; var ${names.live} = ${meterParam}.live;`;
+  return `var ${names.pending} = ${meterParam}.pending; var ${names.tick} = ${meterParam}.tick; var ${names.live} = ${meterParam}.live;`;
 }
 
 /** The names must be distinct identifiers under METER_PREFIX, or the prefix check protects nothing. */
 function checkNames(names: MeterNames): void {
-  const all = [names.fuel, names.tick, names.live];
+  const all = [names.pending, names.tick, names.live];
   for (const n of all) {
     if (!IDENTIFIER.test(n) || !n.startsWith(METER_PREFIX)) {
       throw new Error(`meter: name '${n}' must be an identifier starting with ${METER_PREFIX}`);
     }
   }
-  if (new Set(all).size !== all.length) throw new Error('meter: the fuel, tick and live names must differ');
+  if (new Set(all).size !== all.length) throw new Error('meter: the pending, tick and live names must differ');
 }
 
 function fail(sf: ts.SourceFile, pos: number, message: string): never {
