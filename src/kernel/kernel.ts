@@ -72,14 +72,13 @@ export class DomainStartError extends Error {
 const MAX_REPORTS = 256;
 
 /**
- * Every domain's code is compiled afresh. V8 caches eval'd code by its source text, and with the
- * code it shares the feedback (inline caches, optimised code) among everything evaluated from the
- * same text in the realm; since every Compartment of a process lives in one realm, two domains from
- * one bundle in two kernels of a process (both with URL frond-domain://name/1) would share it: a dead instance's or a
- * neighbour's object shapes turn the other's property loads polymorphic, and a deopt in one is a
- * deopt in both. That is an interference channel between domains, and it cost 1.7x on the hash
- * table of `npm run bench -- tax`, which boots a kernel per table size. A realm-wide number in the
- * source makes each text unique, so each domain gets its own code and feedback.
+ * Every domain's code is compiled afresh. V8 caches eval'd code by its source text, so everything
+ * evaluated from the same text in a realm shares its compiled functions, and every Compartment of a
+ * process lives in one realm. Two domains from one bundle in two kernels of a process (both with
+ * URL frond-domain://name/1) got the same text, and the later instances ran the hash table of
+ * `npm run bench -- tax` (which boots a kernel per table size) 1.4-1.7x slower than the first:
+ * what V8 learnt from one instance's objects slowed the next. Domains should not interfere like
+ * that, so a realm-wide number in the source makes each text unique.
  */
 let evaluations = 0;
 
