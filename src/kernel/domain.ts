@@ -40,13 +40,19 @@ export const CALLEE_DEAD = 2;
 
 export interface KLink extends Link {
   iface: string;
+  /** the callee while it is alive (so an async call finds its list of calls in flight without a
+   *  lookup); null once it is dead */
+  target: Domain | null;
 }
 
-/** An async call into a domain that has not settled yet. */
+/** An async call into a domain that has not settled yet: a node of the callee's list of calls in
+ *  flight (Domain.inflight), doubly linked so that settling one is O(1) without hashing. */
 export interface Pending {
   readonly link: KLink;
   resolve: ((r: RpcResult<unknown>) => void) | null;
   done: (() => void) | null;
+  prev: Pending | null;
+  next: Pending | null;
 }
 
 export interface Thread { readonly id: number; readonly name: string }
@@ -75,7 +81,8 @@ export class Domain {
   readonly timers = new Map<number, unknown>();
   readonly threads = new Map<number, Thread>();
   readonly irqs = new Set<number>();
-  readonly inflight = new Set<Pending>();
+  /** the first of its calls in flight (see Pending), or null */
+  inflight: Pending | null = null;
   /** the source URL its code was evaluated under (frond-domain://name/id) */
   readonly url: string;
   /** CPU budget bookkeeping (kernel/budget.ts): when its current run outside any call began

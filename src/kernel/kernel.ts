@@ -16,6 +16,7 @@
 import type { RpcResult } from '../idl/lib/types.ts';
 import { FINGERPRINTS, TYPES } from '../idl/generated/types.ts';
 import { Budgets, DEFAULT_BUDGET_MS } from './budget.ts';
+import { stamps } from './stamp.ts';
 import { formatReport, describe, frameDomain, SourceMaps, type CrashReport, type Reclaimed } from './crash.ts';
 import { CALLEE_DEAD, CALLER_DEAD, Domain, type Bundle, type CreateArgs } from './domain.ts';
 import { ExchangeHeap, type HeapStats } from './heap.ts';
@@ -92,7 +93,8 @@ export class Kernel {
   private readonly bundles = new Map<string, Bundle>();
   private readonly maps = new SourceMaps();
   private readonly irqLines = new Map<number, { d: Domain; fn: () => void }>();
-  private readonly promiseOwner = new WeakMap<object, number>();
+  /** which domain made each promise (see promiseInit) */
+  private readonly promiseOwner = stamps();
   private readonly listeners = new Set<(r: CrashReport) => void>();
   private readonly out: (line: string) => void;
   private lastId = 0;
@@ -255,7 +257,7 @@ export class Kernel {
     const stack = error.stack.map((f) => this.maps.frame(f));
     let revoked = 0;
     for (const l of d.calls) { l.state |= CALLER_DEAD; l.impl = null; revoked++; }
-    for (const l of d.served) { l.state |= CALLEE_DEAD; l.impl = null; }
+    for (const l of d.served) { l.state |= CALLEE_DEAD; l.impl = null; l.target = null; }
     d.calls.clear();
     d.served.clear();
     const inflight = this.rpc.failInflight(d);

@@ -8,7 +8,7 @@
 // Crossings are recorded on the running thread's domain stack (enter/leave). JavaScript runs one
 // synchronous stretch at a time, so one stack serves every thread for its synchronous part; an
 // async call's crossing is recorded in the callee's in-flight set until it settles.
-import type { IfaceDescriptor, ProxyRuntime } from '../idl/lib/proxy.ts';
+import type { IfaceDescriptor, ProxyRuntime, RetFn } from '../idl/lib/proxy.ts';
 import type { RpcError, RpcErrorKind, RpcResult } from '../idl/lib/types.ts';
 import { IFACES } from '../idl/generated/proxies.ts';
 import { CALLEE_DEAD, CALLER_DEAD, type Domain, type KLink, type Pending } from './domain.ts';
@@ -91,6 +91,7 @@ export class Rpc implements ProxyRuntime {
       caller: caller ? caller.id : KERNEL_ID,
       callee: callee.id,
       iface,
+      target: callee.alive ? callee : null,
     };
     if (caller && !caller.alive) { link.state |= CALLER_DEAD; link.impl = null; }
     caller?.calls.add(link);
@@ -129,7 +130,7 @@ export class Rpc implements ProxyRuntime {
   }
 
   private deadProxy(iface: string, caller: Domain, calleeId: number): object {
-    const link: KLink = { state: CALLEE_DEAD, impl: null, caller: caller.id, callee: calleeId, iface };
+    const link: KLink = { state: CALLEE_DEAD, impl: null, caller: caller.id, callee: calleeId, iface, target: null };
     caller.calls.add(link);
     const p = harden(IFACES[iface].make(this, link));
     this.proxies.set(p, { link });
@@ -233,22 +234,22 @@ export class Rpc implements ProxyRuntime {
     this.heap.unborrow(h);
   }
 
-  track(link: KLink, method: string, p: unknown, convert: (v: unknown) => RpcResult<unknown>,
-    done: (() => void) | null): Promise<RpcResult<unknown>> {
-    const callee = this.k.domain(link.callee);
-    if (!callee) {
+  track(link: KLink, method: string, p: unknown, ret: RetFn, done: (() => void) | null): Promise<RpcResult<unknown>> {
+    const callee = link.target;
+    if (callee === null) {
       done?.();
       return Promise.resolve(this.fail('crashed', link, `${method}: domain ${this.k.nameOf(link.callee)} crashed`));
     }
     return new Promise((resolve) => {
-      const rec: Pending = { link, resolve, done };
-      callee.inflight.add(rec);
+      const rec: Pending = { link, resolve, done, prev: null, next: callee.inflight };
+      if (rec.next !== null) rec.next.prev = rec;
+      callee.inflight = rec;
       try {
         promiseThen.call(p as Promise<unknown>, (v) => {
           if (rec.resolve === null) return;
           let r: RpcResult<unknown>;
           this.enter(link);
-          try { r = convert(v); } catch (e) { r = this.fault(link, method, e); }
+          try { r = ret(this, link, v); } catch (e) { r = this.fault(link, method, e); }
           this.depth--;
           this.settle(callee, rec, r);
         }, (e) => this.settle(callee, rec, this.fault(link, method, e)));
@@ -261,7 +262,10 @@ export class Rpc implements ProxyRuntime {
   /** (A method, not a per-call closure: closures cost a name definition each under tsx.) */
   private settle(callee: Domain, rec: Pending, r: RpcResult<unknown>): void {
     if (rec.resolve === null) return; // already failed by the callee's crash
-    callee.inflight.delete(rec);
+    if (rec.prev !== null) rec.prev.next = rec.next;
+    else callee.inflight = rec.next;
+    if (rec.next !== null) rec.next.prev = rec.prev;
+    rec.prev = rec.next = null;
     this.finish(rec, r);
   }
 
@@ -282,11 +286,16 @@ export class Rpc implements ProxyRuntime {
   /** Fails every call in flight into a dead domain, at once. */
   failInflight(d: Domain): number {
     let n = 0;
-    for (const rec of d.inflight) {
+    let rec = d.inflight;
+    d.inflight = null;
+    while (rec !== null) {
+      const next = rec.next;
+      rec.prev = rec.next = null;
       n++;
       this.finish(rec, this.fail('crashed', rec.link, `${rec.link.iface}: domain ${d.name} crashed`));
+      rec = next;
     }
-    d.inflight.clear();
     return n;
   }
+
 }

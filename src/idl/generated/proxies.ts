@@ -77,7 +77,7 @@ function makeBench(rt: ProxyRuntime, link: Link): object {
         return Promise.resolve(rt.fault(link, 'Bench.runAsync', e));
       }
       rt.leave(link);
-      return rt.track(link, 'Bench.runAsync', p, (r) => retBench_runAsync(rt, link, r), null);
+      return rt.track(link, 'Bench.runAsync', p, retBench_runAsync, null);
     },
   };
 }
@@ -312,7 +312,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
         return Promise.resolve(rt.fault(link, 'Counter.addLater', e));
       }
       rt.leave(link);
-      return rt.track(link, 'Counter.addLater', p, (r) => retCounter_addLater(rt, link, r), null);
+      return rt.track(link, 'Counter.addLater', p, retCounter_addLater, null);
     },
     echoLater(a0: any) {
       if (link.state !== 0) return Promise.resolve(rt.refused(link));
@@ -327,7 +327,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
         return Promise.resolve(rt.fault(link, 'Counter.echoLater', e));
       }
       rt.leave(link);
-      return rt.track(link, 'Counter.echoLater', p, (r) => retCounter_echoLater(rt, link, r), null);
+      return rt.track(link, 'Counter.echoLater', p, retCounter_echoLater, null);
     },
     sum(a0: any) {
       if (link.state !== 0) return rt.refused(link);
@@ -558,7 +558,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
         return Promise.resolve(rt.fault(link, 'Probe.runAsync', e));
       }
       rt.leave(link);
-      return rt.track(link, 'Probe.runAsync', p, (r) => retProbe_runAsync(rt, link, r), null);
+      return rt.track(link, 'Probe.runAsync', p, retProbe_runAsync, null);
     },
     keep(a0: any, a1: any) {
       if (link.state !== 0) return rt.refused(link);

@@ -37,12 +37,16 @@ export interface ProxyRuntime {
   unborrow(h: number): void;
   /** Wraps an interface reference crossing from `from` to `to` in a new proxy (null if not one). */
   wrap(iface: string, v: unknown, from: number, to: number): unknown;
-  /** Settles an async call: resolves with the converted value, or with an RpcError if the callee
-   *  rejects, returns a bad value, or dies first. `done` runs once, whatever happens. */
-  track(link: Link, method: string, p: unknown, convert: (v: unknown) => RpcResult<unknown>, done: (() => void) | null): Promise<RpcResult<unknown>>;
+  /** Settles an async call: resolves with `ret(rt, link, value)` (the generated result check), or
+   *  with an RpcError if the callee rejects, returns a bad value, or dies first. `done` runs once,
+   *  whatever happens. `ret` is a module-level function, so a call allocates no closure for it. */
+  track(link: Link, method: string, p: unknown, ret: RetFn, done: (() => void) | null): Promise<RpcResult<unknown>>;
   /** A failed conversion inside `convert`. */
   readonly BAD: symbol;
 }
+
+/** A generated result check: converts what the callee returned into the caller's RpcResult. */
+export type RetFn = (rt: ProxyRuntime, link: Link, r: unknown) => RpcResult<unknown>;
 
 export interface IfaceDescriptor {
   readonly name: string;

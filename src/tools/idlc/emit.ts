@@ -344,7 +344,7 @@ function emitMethod(i: Iface, m: Method, model: Model, exId: (t: ExType) => numb
         return Promise.resolve(rt.fault(link, ${M}, e));
       }
       rt.leave(link);
-      return rt.track(link, ${M}, p, (r) => ret${i.name}_${m.name}(rt, link, r), ${done});
+      return rt.track(link, ${M}, p, ret${i.name}_${m.name}, ${done});
     },`
     : `    ${m.name}(${args.join(', ')}) {
       if (link.state !== 0) return rt.refused(link);
