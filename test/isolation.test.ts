@@ -73,8 +73,27 @@ test('a call into a dead domain fails with RpcError at once; restart brings up a
   b.k.kill(domain, 'test');
   failed(api.add(1), 'dead');
   failed(api.nop(), 'dead');
+  // A kill is not the domain's fault: reported as stopped, with no (kernel) stack.
+  assert.match(lastReport(b), /^domain counter#\d+ stopped \(test\)\n {2}reclaimed: /);
+  assert.equal(b.k.crashes[b.k.crashes.length - 1].killed, true);
+  assert.equal(b.k.stats().crashes, 0, 'and it does not count as a crash');
   const again = b.k.restart<Counter>(domain);
   assert.deepEqual(again.api.add(3), { ok: true, value: 3 }, 'same bundle, fresh state');
+});
+
+test('shutdown stops every domain, frees the heap, and says so in one line', async () => {
+  const b = await start();
+  const probe = b.k.create<Probe>('probe').api;
+  b.k.create<Counter>('counter');
+  assert.equal(probe.run('hoard', 2).ok, true);
+  const held = b.k.heap.stats();
+  assert.ok(held.objects > 10, 'the probe holds nested exchange objects');
+  const logged = b.logs.length;
+  b.k.shutdown();
+  sys = null;
+  assert.deepEqual(b.logs.slice(logged), [`kernel: shut down: 2 domains stopped, ${held.objects} exchange objects (${held.bytes} bytes) reclaimed`]);
+  assert.equal(b.k.list().length, 0);
+  assert.equal(b.k.heap.stats().objects, 0);
 });
 
 test('crash in a sync call is contained: the calling domain gets RpcError and goes on', async () => {
@@ -85,6 +104,7 @@ test('crash in a sync call is contained: the calling domain gets RpcError and go
   assert.deepEqual(caller.run('call-counter', 1), { ok: true, value: -1 }, 'the caller saw an error value and carried on');
   assert.deepEqual(caller.run('ok', 7), { ok: true, value: 7 });
   assert.match(lastReport(b), /domain flaky#\d+ crashed \(exception in Counter.add\): Error: injected fault\n\s+at .*src\/domains\/drivers\/flaky\/index.ts:\d+:\d+/);
+  assert.equal(b.k.stats().crashes, 1);
 });
 
 test('crash in an async call is contained', async () => {

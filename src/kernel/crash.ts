@@ -85,15 +85,19 @@ export interface Reclaimed {
 export interface CrashReport {
   readonly domain: string;
   readonly id: number;
+  /** why it ended: what it did wrong, or for a kill the reason given (see `killed`) */
   readonly cause: string;
+  /** stopped by the kernel (kill, restart, shutdown), not by a fault of its own */
+  readonly killed: boolean;
   readonly error: Described;
   readonly reclaimed: Reclaimed;
   readonly text: string;
 }
 
-export function formatReport(domain: string, id: number, cause: string, error: Described, r: Reclaimed): string {
-  const lines = [`domain ${domain}#${id} crashed (${cause}): ${error.message}`];
-  for (const f of error.stack.slice(0, 12)) lines.push(`    ${f}`);
+export function formatReport(domain: string, id: number, cause: string, error: Described | null, r: Reclaimed): string {
+  // A kill has no error and no stack of the domain's own (the stack would be the kernel's).
+  const lines = [error ? `domain ${domain}#${id} crashed (${cause}): ${error.message}` : `domain ${domain}#${id} stopped (${cause})`];
+  for (const f of error ? error.stack.slice(0, 12) : []) lines.push(`    ${f}`);
   lines.push(`  reclaimed: ${r.objects} exchange objects (${r.bytes} bytes)${r.deferred ? `, ${r.deferred} lent out (freed when returned)` : ''}, `
     + `${r.timers} timers, ${r.threads} threads, ${r.irqs} interrupt lines, ${r.inflight} calls in flight failed, ${r.revoked} capabilities revoked`);
   return lines.join('\n');

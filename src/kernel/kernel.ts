@@ -17,12 +17,12 @@ import type { RpcResult } from '../idl/lib/types.ts';
 import { FINGERPRINTS, TYPES } from '../idl/generated/types.ts';
 import { Budgets, DEFAULT_BUDGET_MS } from './budget.ts';
 import { stamps } from './stamp.ts';
-import { formatReport, describe, frameDomain, SourceMaps, type CrashReport, type Reclaimed } from './crash.ts';
+import { formatReport, describe, frameDomain, SourceMaps, type CrashReport, type Described, type Reclaimed } from './crash.ts';
 import { CALLEE_DEAD, CALLER_DEAD, Domain, type Bundle, type CreateArgs } from './domain.ts';
 import { ExchangeHeap, type HeapStats } from './heap.ts';
 import type { Host } from '../machine/common/host.ts';
 import { ensureLockdown } from './lockdown.ts';
-import { DomainAbort, isAbort, KERNEL_ID, Rpc } from './rpc.ts';
+import { isAbort, KERNEL_ID, Rpc } from './rpc.ts';
 import { makeSys } from './services.ts';
 import { verifyBundle, type VerifyPolicy } from './verify.ts';
 
@@ -89,6 +89,7 @@ export class Kernel {
   readonly rpc: Rpc;
   /** the most recent crash reports, oldest first */
   readonly crashes: CrashReport[] = [];
+  private crashCount = 0;
   private readonly domains = new Map<number, Domain>();
   private readonly bundles = new Map<string, Bundle>();
   private readonly maps = new SourceMaps();
@@ -245,16 +246,26 @@ export class Kernel {
 
   // ---- crash containment -----------------------------------------------------------------
 
+  /** Stops a domain that did nothing wrong: the same clean-up as a crash, reported as `stopped`. */
   kill(d: Domain, reason = 'killed'): void {
-    this.crash(d, reason, new DomainAbort(`domain ${d.name} was killed: ${reason}`));
+    this.end(d, reason, null, true);
   }
 
+  /** Ends a domain for a fault of its own (`cause`, the error `e`), cleans up, and reports it. */
   crash(d: Domain, cause: string, e: unknown): void {
-    if (!d.alive) return;
+    this.end(d, cause, e, false);
+  }
+
+  private end(d: Domain, cause: string, e: unknown, killed: boolean, log = true): CrashReport | null {
+    if (!d.alive) return null;
     d.alive = false;
     this.budgets.raise(); // any of its code still on the stack or queued is aborted at its next check
-    const error = describe(this.host, e);
-    const stack = error.stack.map((f) => this.maps.frame(f));
+    let described: Described | null = null;
+    if (!killed) {
+      this.crashCount++;
+      const error = describe(this.host, e);
+      described = { message: error.message, stack: error.stack.map((f) => this.maps.frame(f)) };
+    }
     let revoked = 0;
     for (const l of d.calls) { l.state |= CALLER_DEAD; l.impl = null; revoked++; }
     for (const l of d.served) { l.state |= CALLEE_DEAD; l.impl = null; l.target = null; }
@@ -272,17 +283,17 @@ export class Kernel {
     d.irqs.clear();
     d.impl = null;
     this.domains.delete(d.id);
-    const described = { message: error.message, stack };
     const report: CrashReport = {
-      domain: d.name, id: d.id, cause, error: described, reclaimed,
+      domain: d.name, id: d.id, cause, killed, error: described ?? { message: `stopped: ${cause}`, stack: [] }, reclaimed,
       text: formatReport(d.name, d.id, cause, described, reclaimed),
     };
     this.crashes.push(report);
     if (this.crashes.length > MAX_REPORTS) this.crashes.shift();
-    this.log(report.text);
+    if (log) this.log(report.text);
     for (const fn of this.listeners) {
       try { fn(report); } catch { /* a listener's failure is not the kernel's */ }
     }
+    return report;
   }
 
   /** Calls `fn` with each crash report; returns a function that stops it. */
@@ -346,17 +357,27 @@ export class Kernel {
     this.out(line);
   }
 
+  /** The live domains, the exchange heap, and how many domains have crashed since boot (kills are
+   *  not crashes; `crashes` above keeps only the latest reports). */
   stats(): { domains: { id: number; name: string }[]; heap: HeapStats; crashes: number } {
     return {
       domains: this.list().map((d) => ({ id: d.id, name: d.name })),
       heap: this.heap.stats(),
-      crashes: this.crashes.length,
+      crashes: this.crashCount,
     };
   }
 
   /** Kills every domain and stops listening to the host. */
+  /** Stops every domain (one log line in all, not a report each) and detaches from the host. */
   shutdown(): void {
-    for (const d of this.list()) this.kill(d, 'shutdown');
+    let n = 0;
+    let objects = 0;
+    let bytes = 0;
+    for (const d of this.list()) {
+      const r = this.end(d, 'shutdown', null, true, false);
+      if (r) { n++; objects += r.reclaimed.objects; bytes += r.reclaimed.bytes; }
+    }
+    if (n > 0) this.log(`kernel: shut down: ${n} domain${n === 1 ? '' : 's'} stopped, ${objects} exchange objects (${bytes} bytes) reclaimed`);
     this.host.detach();
   }
 }
