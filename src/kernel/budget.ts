@@ -5,8 +5,9 @@
 // another thread. The trusted build (tools/build/meter.ts) puts `if (pending.getInt32(0) !== 0)
 // tick();` at every function entry and loop back-edge of a domain, and `live()` at the start of
 // every catch and finally block. So the tick runs about once per timer period while a domain
-// computes, and never in between; it clears the word and reads the clock. It measures how long the
-// domain's current run has lasted:
+// computes, and never in between; it acknowledges the word and reads the clock. (The timer stops
+// while nobody acknowledges, so an idle system takes no interrupts; the word stays raised, so the
+// first check after that ticks at once.) It measures how long the domain's current run has lasted:
 //
 //   - inside a call (the domain is on top of the kernel's domain stack): since the first tick of
 //     this activation; every entry into a domain starts a new activation (Rpc.enter/run reset the
@@ -75,7 +76,7 @@ export class Budgets {
 
   private tick(d: Domain): void {
     if (!d.alive) throw new DomainAbort(`domain ${d.name} is dead`); // the word stays raised
-    this.timer.pending.setInt32(0, 0);
+    this.timer.acknowledge();
     const now = this.k.host.now();
     const rpc = this.k.rpc;
     let start: number;

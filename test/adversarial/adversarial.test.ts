@@ -77,12 +77,15 @@ test('the budget is per domain: a creator can set it', async () => {
   assert.throws(() => b.k.create('hostile-loop-forever', {}, { budgetMs: -1 }), /budgetMs must be a positive number/);
 });
 
-test('preemption works from a fresh process\'s first instruction (the timer is another thread)', () => {
+test('preemption works from a fresh process\'s first instruction (the timer is another thread), and again after idling', () => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/preempt-at-boot.ts')], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
   assert.equal(r.status, 0, `status ${r.status} ${r.signal ?? ''}: ${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; ms: number; report: string | null };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; report: string | null; okAfterIdle: boolean; reportAfterIdle: string | null };
   assert.equal(out.ok, false);
   assert.match(out.report ?? '', /hostile-loop-forever#1 crashed \(runtime violation\): BudgetExceeded: CPU budget exceeded: ran \d+ ms without yielding \(budget 5 ms\)/);
+  // After an idle spell the timer has stopped (tickless); the next spinning domain restarts it.
+  assert.equal(out.okAfterIdle, false);
+  assert.match(out.reportAfterIdle ?? '', /hostile-loop-forever#2 crashed \(runtime violation\): BudgetExceeded/);
 });
 
 test('exponential recursion without a single loop is stopped at function entry', async () => {

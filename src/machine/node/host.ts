@@ -11,14 +11,18 @@ import type { Host, HostCrypto, HostHooks, PreemptTimer } from '../common/host.t
 /** How often the preemption timer fires: a domain over budget is stopped within about this. */
 export const PREEMPT_PERIOD_MS = 1;
 
-/** The timer thread: sleeps `periodMs` on a futex that nobody wakes, then raises the word. */
+/**
+ * The timer thread: sleeps `periodMs` on a futex that nobody wakes, then raises the word. If the
+ * word is still raised from last time, no domain code ran to take it (the thread is idle, or busy
+ * outside domains): it parks on the word until a tick clears it, so an idle process costs nothing.
+ */
 const TIMER_THREAD = `
 const { workerData } = require('node:worker_threads');
 const pending = new Int32Array(workerData.buffer, 0, 1);
 const idle = new Int32Array(workerData.buffer, 4, 1);
 for (;;) {
   Atomics.wait(idle, 0, 0, workerData.periodMs);
-  Atomics.store(pending, 0, 1);
+  if (Atomics.compareExchange(pending, 0, 0, 1) !== 0) Atomics.wait(pending, 0, 1);
 }
 `;
 
@@ -35,7 +39,15 @@ export function nodePreemptTimer(): PreemptTimer {
     const buffer = new SharedArrayBuffer(8);
     const worker = new Worker(TIMER_THREAD, { eval: true, workerData: { buffer, periodMs: PREEMPT_PERIOD_MS }, stdout: false, stderr: false });
     worker.unref();
-    timer = { pending: new DataView(buffer, 0, 4), periodMs: PREEMPT_PERIOD_MS };
+    const word = new Int32Array(buffer, 0, 1);
+    timer = {
+      pending: new DataView(buffer, 0, 4),
+      periodMs: PREEMPT_PERIOD_MS,
+      acknowledge: () => {
+        Atomics.store(word, 0, 0);
+        Atomics.notify(word, 0);
+      },
+    };
   }
   return timer;
 }
