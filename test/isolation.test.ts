@@ -96,6 +96,33 @@ test('shutdown stops every domain, frees the heap, and says so in one line', asy
   assert.equal(b.k.heap.stats().objects, 0);
 });
 
+test('an interface reference crosses as a new proxy: the counter calls the probe back', async () => {
+  const b = await start();
+  const counter = b.k.create<Counter>('counter').api;
+  const probe = b.k.create<Probe>('probe', { counter }).api;
+  assert.deepEqual(probe.run('subscribe', 0), { ok: true, value: 1 });
+  assert.deepEqual(counter.notify(5), { ok: true, value: 1 }, 'the listener answered');
+  assert.deepEqual(counter.notify(2), { ok: true, value: 1 });
+  assert.deepEqual(probe.run('heard', 0), { ok: true, value: 7 }, 'the calls ran in the probe');
+  // Not a Listener, or a capability of another interface: refused before the counter runs.
+  assert.deepEqual(probe.run('subscribe-bogus', 0), { ok: true, value: -2 });
+  assert.deepEqual(probe.run('subscribe-counter', 0), { ok: true, value: -2 });
+  assert.deepEqual(counter.notify(1), { ok: true, value: 1 }, 'the earlier subscription stands');
+});
+
+test('a listener that throws crashes its own domain, not the one calling it back', async () => {
+  const b = await start();
+  const { api: counter, domain: counterDomain } = b.k.create<Counter>('counter');
+  const { api: probe, domain: probeDomain } = b.k.create<Probe>('probe', { counter });
+  assert.deepEqual(probe.run('subscribe', 1), { ok: true, value: 1 });
+  assert.deepEqual(counter.notify(5), { ok: true, value: 0 }, 'the callback failed as an RpcError in the counter');
+  assert.equal(probeDomain.alive, false);
+  assert.equal(counterDomain.alive, true);
+  assert.match(lastReport(b), /domain probe#\d+ crashed \(exception in Listener.event\): Error: probe: listener threw\n\s+at .*test\/domains\/probe\/index.ts:\d+/);
+  assert.deepEqual(counter.notify(6), { ok: true, value: 0 }, 'the dead listener is refused at once');
+  assert.deepEqual(counter.add(1), { ok: true, value: 1 });
+});
+
 test('crash in a sync call is contained: the calling domain gets RpcError and goes on', async () => {
   const b = await start();
   const plan = b.k.create('plan', {}, { config: { period: 1 } }).api; // crash every call

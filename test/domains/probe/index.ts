@@ -1,8 +1,8 @@
 // A test domain: each `what` exercises one isolation mechanism from the inside, the way a buggy
 // or hostile domain would. The tests in test/isolation.test.ts check what the kernel made of it.
-import type { Counter, Probe } from '../../../src/idl/demo.ts';
+import type { Counter, Listener, Probe } from '../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../src/idl/lib/sys.ts';
-import type { RRef, Borrow } from '../../../src/idl/lib/types.ts';
+import type { RRef, Borrow, RpcResult } from '../../../src/idl/lib/types.ts';
 import type { Packet as PacketT } from '../../../src/idl/demo.ts';
 import { ok } from '../../../src/idl/lib/rpc.ts';
 import { Packet, DequePacket32, ArrayPacket8, Bytes4096 } from '../../../src/idl/generated/structs.ts';
@@ -12,6 +12,7 @@ type Imports = { counter?: Counter };
 export function init(sys: Sys, imports: Imports, _config: Config): Probe {
   let kept: Borrow<PacketT> | null = null;
   const hoard: RRef<unknown>[] = [];
+  let heard = 0;
   const secret = { big: new Array(100_000).fill(7) }; // private heap the GC test watches
 
   const attempts: Record<string, (arg: number) => number> = {
@@ -72,6 +73,22 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
     'alloc-until-full': () => { for (;;) hoard.push(Bytes4096.alloc()); },
     'sleep-forever': () => { sys.timers.every(5, () => undefined); return 0; },
     'call-counter': (n) => { const r = imports.counter!.add(n); return r.ok ? r.value : -1; },
+    // Interface references crossing: this domain's own Listener, handed to the counter, which
+    // calls back through a proxy. `arg` 1: the listener throws when called.
+    'subscribe': (arg) => {
+      const listener: Listener = {
+        event(v) {
+          if (arg === 1) throw new Error('probe: listener threw');
+          heard += v;
+          return ok(undefined);
+        },
+      };
+      return code(imports.counter!.subscribe(listener));
+    },
+    'heard': () => heard,
+    // Not a Listener (no event method), and a capability of another interface (the counter itself).
+    'subscribe-bogus': () => code(imports.counter!.subscribe({} as Listener)),
+    'subscribe-counter': () => code(imports.counter!.subscribe(imports.counter as unknown as Listener)),
     'ok': (n) => n,
   };
 
@@ -98,6 +115,11 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
     // Not part of the interface: a private method a test may try to reach through the proxy.
     secret: () => secret,
   } as Probe;
+}
+
+/** 1 for ok, -2 for an invalid-argument error, -1 for any other error. */
+function code(r: RpcResult<unknown>): number {
+  return r.ok ? 1 : r.error.kind === 'invalid-argument' ? -2 : -1;
 }
 
 /** 1 if `f` was refused (threw), 0 if the mutation took effect. */
