@@ -7,7 +7,7 @@
 // Many are not valid TypeScript on purpose, so tsconfig.json and eslint.config.js exclude them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -185,10 +185,13 @@ test('formatCheckError is path:line:col: message', () => {
  * Function('return this') and a write to globalThis to prove the compartment refuses them at run
  * time. It can be loaded only as a prebuilt bundle, or with this check relaxed for test domains.
  */
+const PROBE = 'test/domains/probe/index.ts';
+/** The 1-based line of `PROBE` that contains `needle` (so editing the probe does not break this). */
+const probeLine = (needle: string): number => readFileSync(join(ROOT, PROBE), 'utf8').split('\n').findIndex((l) => l.includes(needle)) + 1;
 const KNOWN: Record<string, string[]> = {
   'test/domains/probe': [
-    "test/domains/probe/index.ts:24:45: writing globalThis.stolen is not allowed: the global object is read-only for domains; keep state in the domain's own variables",
-    'test/domains/probe/index.ts:30:17: the Function constructor is not allowed in domains: code it evaluates escapes this check and the CPU meter',
+    `${PROBE}:${probeLine('.stolen = 1')}:45: writing globalThis.stolen is not allowed: the global object is read-only for domains; keep state in the domain's own variables`,
+    `${PROBE}:${probeLine("Function('return this')")}:17: the Function constructor is not allowed in domains: code it evaluates escapes this check and the CPU meter`,
   ],
 };
 
