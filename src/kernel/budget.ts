@@ -19,10 +19,10 @@
 // A run is caught between budget and budget + two periods: the first tick only starts the clock.
 //
 // Why a shared word and not a counter in the domain: the check on the hot path is one load and a
-// branch, with no store, and the call behind it is so rare that the optimising compiler keeps the
-// loop's other values in registers across it. A counter decremented at every check (the first
-// design) cost a context-slot store per loop iteration and a call every thousand checks; on the
-// language-tax hash table it made lookups 1.3x slower than plain code, the word about 1.1x.
+// branch, with no store, and the call behind it is rare. A counter decremented at every check (the
+// first design) cost a context-slot store per loop iteration and a call every thousand checks; on
+// the language-tax hash table it made lookups up to 1.33x slower than plain code, the word up to
+// 1.2x (tools/build/meter.ts).
 //
 // A run over budget is a runtime violation: the domain is crashed (contained and cleaned up like
 // any crash) and the tick throws the kernel's DomainAbort. The domain cannot swallow it: the tick
