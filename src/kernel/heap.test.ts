@@ -272,6 +272,49 @@ test('an owner is charged for whole trees: put and take keep the charge, a move 
   assert.equal(h.stats().objects, 0);
 });
 
+test('moves charge owners lazily, but every figure read is exact: quota checks, statistics, reclaim', () => {
+  const { h } = heap(1 << 22);
+  // The quota check sees objects just moved in, with no statistics read in between.
+  h.setQuota(B, 200);
+  for (let i = 0; i < 2; i++) h.move(h.allocate(A, PACKET), A, B);
+  assert.throws(() => h.allocate(B, PACKET), /quota exceeded: it owns 168 of its 200 bytes and Packet needs 84/);
+  // More moved roots than the kernel lets wait (the list settles itself and stays bounded).
+  const many: number[] = [];
+  for (let i = 0; i < 5000; i++) many.push(h.move(h.allocate(A, PACKET), A, B));
+  assert.deepEqual(h.stats().perOwner.get(B), { objects: 5002, bytes: 5002 * 84 });
+  assert.equal(h.stats().perOwner.get(A), undefined);
+  for (const m of many) h.free(B, m);
+  // A root bounced through its slot's generations into fresh slots ends up charged once.
+  let x = h.allocate(A, PACKET);
+  h.put(A, x, 0, h.allocate(A, PACKET));
+  for (let i = 0; i < 2 * GENERATIONS + 3; i++) x = i % 2 === 0 ? h.move(x, A, B) : h.move(x, B, A);
+  assert.deepEqual(h.stats().perOwner.get(B), { objects: 4, bytes: 4 * 84 }, 'the bounced tree and the two packets');
+  // Taking a child out of a moved tree and moving it back: each part charged where it is.
+  const child = h.take(B, x, 0)!;
+  h.move(child, B, A);
+  assert.deepEqual(h.stats().perOwner.get(A), { objects: 1, bytes: 84 });
+  assert.deepEqual(h.stats().perOwner.get(B), { objects: 3, bytes: 3 * 84 });
+  // Reclaim right after a move, with nothing settled in between.
+  const y = h.move(h.allocate(A, PACKET), A, B);
+  void y;
+  assert.deepEqual(h.reclaim(B), { objects: 4, bytes: 4 * 84, deferred: 0 });
+  assert.deepEqual(h.stats().perOwner.get(A), { objects: 1, bytes: 84 });
+  assert.equal(h.stats().perOwner.get(B), undefined);
+});
+
+test('a root moved and then lent out when its owner dies is charged right until its borrow returns', () => {
+  const { h } = heap();
+  const z = h.move(h.allocate(A, PACKET), A, B);
+  const bz = h.borrow(z, B, 3);
+  assert.deepEqual(h.reclaim(B), { objects: 0, bytes: 0, deferred: 1 });
+  assert.equal(h.stats().perOwner.get(A), undefined, 'nothing left charged to the first owner');
+  assert.equal(h.stats().perOwner.get(B), undefined);
+  assert.equal(h.stats().objects, 1, 'still lent');
+  h.unborrow(bz);
+  assert.equal(h.stats().objects, 0);
+  assert.equal(h.stats().perOwner.size, 0);
+});
+
 test('quota: allocations past it fail as ordinary errors; QUOTA_STRIKES in a row are a violation', () => {
   const { h, violations } = heap();
   h.setQuota(A, 84 * 3);

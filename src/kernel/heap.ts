@@ -24,6 +24,9 @@
 //     freed, stale, forged or foreign handle is refused, and each refusal is a runtime violation
 //     reported to the kernel (which crashes the offending domain) before the error is thrown;
 //   - moving bumps the slot's generation, so the sender's handle goes stale at once;
+//   - each owner is charged for the whole trees it owns (objects and payload bytes). A move only
+//     marks the root; the charge follows it when a figure is next needed (quota check, statistics,
+//     reclaim, free, take/put: settle), so the figures are exact whenever they are read;
 //   - domains never see the arena: they read and write through accessors that bounds-check against
 //     the object's data region, or copy in and out of their own Uint8Arrays.
 //
@@ -33,17 +36,25 @@ import { ArenaAllocator } from './alloc.ts';
 import { table } from './table.ts';
 import { HEADER_BYTES, payloadBytes, type TypeInfo } from '../idl/lib/layout.ts';
 
-const SLOT_BITS = 20;
-export const SLOTS = 1 << SLOT_BITS;
-const MASK = SLOTS - 1;
-/** The largest generation: GENERATIONS * SLOTS + MASK < 2^31. */
-export const GENERATIONS = (1 << (31 - SLOT_BITS)) - 1;
+/** Handle layout. A const enum, so the values are literals in the compiled code: module-level
+ *  constants cost a context load and a hole check each on the move path. */
+const enum H {
+  SLOT_BITS = 20,
+  SLOTS = 1 << SLOT_BITS,
+  MASK = SLOTS - 1,
+  /** The largest generation: GENERATIONS * SLOTS + MASK < 2^31. */
+  GENERATIONS = (1 << (31 - SLOT_BITS)) - 1,
+  /** Handles of the last generation: a move retires their slot. */
+  LAST = GENERATIONS * SLOTS,
+}
+export const SLOTS: number = H.SLOTS;
+export const GENERATIONS: number = H.GENERATIONS;
+/** How many moved roots may wait to be charged to their new owners (see settle). */
+const MAX_UNSETTLED = 1 << 12;
 /** How many freed slots wait before the oldest is reused. */
 export const REUSE_DISTANCE = 1 << 12;
 
-const OWNED = 0;
-const LENT = 1;
-const BORROW = 2;
+const enum Mode { OWNED = 0, LENT = 1, BORROW = 2 }
 
 /** Header owner values that are not domain ids. */
 export const OWNER_FREE = 0;
@@ -107,11 +118,19 @@ export class ExchangeHeap {
   private readonly own = table(0, 0);
   private readonly mode = table(0, 0);
   private readonly hdr = table(0, 0);
+  private readonly typ = table(0, 0); // the type id (also in the header; here for the move check)
   private readonly dat = table(0, 0);
   private readonly len = table(0, 0);
   private readonly link = table(0, 0); // BORROW: the root slot it aliases
   private readonly tobj = table(0, 0); // roots: objects in the tree (the root and its descendants)
   private readonly tbyt = table(0, 0); // roots: payload bytes in the tree
+  // Owners are charged for their trees lazily on the move path (see settle): chg[slot] is the
+  // owner the root's tree is charged to now, and a root moved since it was last settled is listed
+  // once in `unsettled` (marked in `moved`) until the next operation that needs exact figures.
+  private readonly chg = table(0, 0);
+  private readonly moved = table(0, 0);
+  private readonly unsettled = table(0, 0);
+  private unsettledCount = 0;
   // Freed slots, oldest first: a ring of `ring.length` (a power of two) entries.
   private ring = table(1024, 0);
   private freeHead = 0;
@@ -145,7 +164,7 @@ export class ExchangeHeap {
   /** The slot of a handle `dom` may read through (owned, lent or borrowed). */
   private readable(dom: number, h: unknown): number {
     if (typeof h === 'number') {
-      const s = h & MASK;
+      const s = h & H.MASK;
       if (this.hnd[s] === h && this.own[s] === dom) return s;
     }
     throw this.refuse(dom, h);
@@ -154,8 +173,8 @@ export class ExchangeHeap {
   /** The slot of a handle `dom` owns outright and may write, move or free. */
   private writable(dom: number, h: unknown): number {
     if (typeof h === 'number') {
-      const s = h & MASK;
-      if (this.hnd[s] === h && this.own[s] === dom && this.mode[s] === OWNED) return s;
+      const s = h & H.MASK;
+      if (this.hnd[s] === h && this.own[s] === dom && this.mode[s] === Mode.OWNED) return s;
     }
     throw this.refuse(dom, h);
   }
@@ -165,10 +184,10 @@ export class ExchangeHeap {
     if (typeof h !== 'number' || !Number.isSafeInteger(h) || h <= 0) {
       why = `not an RRef handle (${typeof h === 'number' ? String(h) : typeof h})`;
     } else {
-      const s = h & MASK;
+      const s = h & H.MASK;
       const cur = this.hnd[s];
       if (cur === h && this.own[s] === dom) {
-        why = this.mode[s] === BORROW
+        why = this.mode[s] === Mode.BORROW
           ? 'a borrowed RRef is read-only: it cannot be written, moved, freed or kept'
           : 'this RRef is lent to a call in progress: it cannot be written, moved or freed until the call returns';
       } else if (cur === h) {
@@ -186,44 +205,52 @@ export class ExchangeHeap {
 
   /** A fresh handle for a slot taken from the free ring (or a never-used slot). */
   private takeHandle(): number {
-    if (this.freeCount > REUSE_DISTANCE || (this.hnd.length >= SLOTS && this.freeCount > 0)) {
+    if (this.freeCount > REUSE_DISTANCE || (this.hnd.length >= H.SLOTS && this.freeCount > 0)) {
       const s = this.ring[this.freeHead];
       this.freeHead = (this.freeHead + 1) & (this.ring.length - 1);
       this.freeCount--;
-      const g = -this.hnd[s] >> SLOT_BITS; // a freed slot holds its last handle, negated
-      return (g === GENERATIONS ? 1 : g + 1) * SLOTS + s;
+      const g = -this.hnd[s] >> H.SLOT_BITS; // a freed slot holds its last handle, negated
+      return (g === H.GENERATIONS ? 1 : g + 1) * H.SLOTS + s;
     }
     const s = this.hnd.length;
-    if (s >= SLOTS) throw new HeapExhausted('exchange heap: out of handles');
+    if (s >= H.SLOTS) throw new HeapExhausted('exchange heap: out of handles');
     this.hnd[s] = 0;
     this.own[s] = 0;
     this.mode[s] = 0;
     this.hdr[s] = 0;
+    this.typ[s] = 0;
     this.dat[s] = 0;
     this.len[s] = 0;
     this.link[s] = 0;
     this.tobj[s] = 0;
     this.tbyt[s] = 0;
-    return SLOTS + s;
+    this.chg[s] = 0;
+    this.moved[s] = 0;
+    return H.SLOTS + s;
   }
 
   private newSlot(owner: number, mode: number, hdrOff: number, link: number): number {
     const h = this.takeHandle();
-    const s = h & MASK;
-    const t = this.types[this.dv.getUint32(hdrOff + 4, true)];
+    const s = h & H.MASK;
+    const typeId = this.dv.getUint32(hdrOff + 4, true);
+    const t = this.types[typeId];
     this.hnd[s] = h;
     this.own[s] = owner;
     this.mode[s] = mode;
     this.hdr[s] = hdrOff;
+    this.typ[s] = typeId;
     this.dat[s] = hdrOff + HEADER_BYTES + t.meta + 4 * t.children.length;
     this.len[s] = t.data;
     this.link[s] = link;
+    this.chg[s] = owner;
+    this.moved[s] = 0;
     return h;
   }
 
   private releaseSlot(s: number): void {
     this.hnd[s] = -this.hnd[s];
     this.own[s] = 0;
+    this.moved[s] = 0; // (an entry left in `unsettled` is skipped)
     if (this.freeCount === this.ring.length) this.growFree();
     this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = s;
     this.freeCount++;
@@ -249,6 +276,35 @@ export class ExchangeHeap {
     u.bytes += bytes;
   }
 
+  /**
+   * Charges a moved root's tree to its owner now. A move only marks the root (defer), because
+   * charging on every move (four read-modify-writes on two owners) was a fifth of an RRef call;
+   * every operation whose figures must be exact settles first: allocation (the quota check),
+   * statistics, crash reclaim, freeing, and taking or putting children.
+   */
+  private settle(s: number): void {
+    if (this.moved[s] === 0) return;
+    this.moved[s] = 0;
+    const c = this.chg[s];
+    const o = this.own[s];
+    if (c === o) return;
+    this.account(c, -this.tobj[s], -this.tbyt[s]);
+    this.account(o, this.tobj[s], this.tbyt[s]);
+    this.chg[s] = o;
+  }
+
+  private settleAll(): void {
+    for (let i = 0; i < this.unsettledCount; i++) this.settle(this.unsettled[i]);
+    this.unsettledCount = 0;
+  }
+
+  /** Marks slot `s` moved; settles everything when the list is long (so it stays bounded). */
+  private defer(s: number): void {
+    this.moved[s] = 1;
+    this.unsettled[this.unsettledCount++] = s;
+    if (this.unsettledCount >= MAX_UNSETTLED) this.settleAll();
+  }
+
   /** Limits what `dom` may allocate: allocations that would take what it owns past `bytes` fail. */
   setQuota(dom: number, bytes: number): void {
     const u = this.usage(dom);
@@ -272,6 +328,7 @@ export class ExchangeHeap {
     const t = this.types[typeId];
     if (!isIndex(typeId) || t === undefined) throw this.refuseType(dom, typeId);
     const size = payloadBytes(t);
+    if (this.unsettledCount !== 0) this.settleAll();
     const u = this.usage(dom);
     if (u.bytes + size > u.quota) {
       throw this.refuseAlloc(dom, u, `quota exceeded: it owns ${u.bytes} of its ${u.quota} bytes and ${t.name} needs ${size}`);
@@ -287,9 +344,9 @@ export class ExchangeHeap {
     this.bytes += size;
     u.objects++;
     u.bytes += size;
-    const h = this.newSlot(dom, OWNED, off, 0);
-    this.tobj[h & MASK] = 1;
-    this.tbyt[h & MASK] = size;
+    const h = this.newSlot(dom, Mode.OWNED, off, 0);
+    this.tobj[h & H.MASK] = 1;
+    this.tbyt[h & H.MASK] = size;
     return h;
   }
 
@@ -316,6 +373,7 @@ export class ExchangeHeap {
 
   /** Frees the root in slot `s` and its tree, and the slot. */
   private dropRoot(owner: number, s: number): void {
+    this.settle(s);
     const off = this.hdr[s];
     this.account(owner, -this.tobj[s], -this.tbyt[s]);
     this.releaseSlot(s);
@@ -355,7 +413,7 @@ export class ExchangeHeap {
   /** Moves a root from one domain to another; the old handle goes stale. */
   move(h: unknown, from: number, to: number): number {
     const s = this.writable(from, h);
-    return this.transfer(s, h as number, from, to);
+    return this.transfer(s, h as number, to);
   }
 
   /**
@@ -364,29 +422,27 @@ export class ExchangeHeap {
    * fused check-and-move.
    */
   moveAs(from: number, h: unknown, typeId: number, to: number): number {
+    // transfer() written out: this is the hottest path of the heap, and V8 inlines a call's whole
+    // path only while it fits its inlining budget (bytecode bytes), so it is kept short.
     if (typeof h === 'number') {
-      const s = h & MASK;
-      if (this.hnd[s] === h && this.own[s] === from && this.mode[s] === OWNED) {
-        if (this.dv.getUint32(this.hdr[s] + 4, true) !== typeId) return 0;
-        return this.transfer(s, h, from, to);
+      const s = h & H.MASK;
+      if (this.hnd[s] === h && this.own[s] === from && this.mode[s] === Mode.OWNED) {
+        if (this.typ[s] !== typeId) return 0;
+        this.dv.setUint32(this.hdr[s], to, true);
+        if (this.moved[s] === 0) this.defer(s);
+        if (h >= H.LAST) return this.relocate(s, to);
+        this.own[s] = to;
+        return (this.hnd[s] = h + H.SLOTS);
       }
     }
     throw this.refuse(from, h);
   }
 
-  private transfer(s: number, h: number, from: number, to: number): number {
+  private transfer(s: number, h: number, to: number): number {
     this.dv.setUint32(this.hdr[s], to, true);
-    const objects = this.tobj[s];
-    const bytes = this.tbyt[s];
-    if (to + 1 >= this.owners.length) this.addOwners(to + 1);
-    const a = this.owners[from + 1];
-    a.objects -= objects;
-    a.bytes -= bytes;
-    const b = this.owners[to + 1];
-    b.objects += objects;
-    b.bytes += bytes;
-    if (h >= GENERATIONS * SLOTS) return this.relocate(s, to); // generations used up: retire the slot
-    const n = h + SLOTS; // the next generation of the same slot
+    if (this.moved[s] === 0) this.defer(s); // charged to `to` when next needed (settle)
+    if (h >= H.LAST) return this.relocate(s, to); // generations used up: retire the slot
+    const n = h + H.SLOTS; // the next generation of the same slot
     this.hnd[s] = n;
     this.own[s] = to;
     return n;
@@ -395,16 +451,20 @@ export class ExchangeHeap {
   /** Moves the root in slot `s` to a fresh slot owned by `to`, and frees `s`. */
   private relocate(s: number, to: number): number {
     const n = this.takeHandle();
-    const d = n & MASK;
+    const d = n & H.MASK;
     this.hnd[d] = n;
     this.own[d] = to;
-    this.mode[d] = OWNED;
+    this.mode[d] = Mode.OWNED;
     this.hdr[d] = this.hdr[s];
+    this.typ[d] = this.typ[s];
     this.dat[d] = this.dat[s];
     this.len[d] = this.len[s];
     this.link[d] = 0;
     this.tobj[d] = this.tobj[s];
     this.tbyt[d] = this.tbyt[s];
+    this.chg[d] = this.chg[s];
+    this.moved[d] = 0;
+    this.defer(d); // s was marked moved by transfer; d carries the mark
     this.releaseSlot(s);
     return n;
   }
@@ -412,17 +472,17 @@ export class ExchangeHeap {
   /** Lends a root (or re-lends a borrow) read-only to `to`; returns the borrow handle. */
   borrow(h: unknown, from: number, to: number): number {
     const s = this.readable(from, h);
-    const root = this.mode[s] === BORROW ? this.link[s] : s;
+    const root = this.mode[s] === Mode.BORROW ? this.link[s] : s;
     const off = this.hdr[s];
     this.dv.setUint32(off + 8, this.dv.getUint32(off + 8, true) + 1, true);
-    this.mode[root] = this.mode[root] === OWNED ? LENT : this.mode[root];
-    return this.newSlot(to, BORROW, off, root);
+    this.mode[root] = this.mode[root] === Mode.OWNED ? Mode.LENT : this.mode[root];
+    return this.newSlot(to, Mode.BORROW, off, root);
   }
 
   /** Ends a borrow. A borrow already ended (its holder died) is ignored. */
   unborrow(bh: number): void {
-    const s = bh & MASK;
-    if (this.hnd[s] !== bh || this.mode[s] !== BORROW) return;
+    const s = bh & H.MASK;
+    if (this.hnd[s] !== bh || this.mode[s] !== Mode.BORROW) return;
     this.endBorrow(s);
   }
 
@@ -436,7 +496,7 @@ export class ExchangeHeap {
     if (this.own[root] === ORPHAN) {
       this.dropRoot(ORPHAN, root);
     } else {
-      this.mode[root] = OWNED;
+      this.mode[root] = Mode.OWNED;
     }
   }
 
@@ -464,6 +524,7 @@ export class ExchangeHeap {
   private detach(dom: number, s: number, p: number): number | null {
     const c = this.dv.getUint32(p, true);
     if (c === 0) return null;
+    this.settle(s);
     this.dv.setUint32(p, 0, true);
     this.dv.setUint32(c, dom, true);
     const size = this.dv.getUint32(c + 12, true);
@@ -472,9 +533,9 @@ export class ExchangeHeap {
     const [objects, bytes] = this.treeOf(c);
     this.tobj[s] -= objects;
     this.tbyt[s] -= bytes;
-    const h = this.newSlot(dom, OWNED, c, 0);
-    this.tobj[h & MASK] = objects;
-    this.tbyt[h & MASK] = bytes;
+    const h = this.newSlot(dom, Mode.OWNED, c, 0);
+    this.tobj[h & H.MASK] = objects;
+    this.tbyt[h & H.MASK] = bytes;
     return h;
   }
 
@@ -523,6 +584,8 @@ export class ExchangeHeap {
 
   /** Puts the root in slot `cs` at pointer `p` of the tree rooted in slot `s` (same owner). */
   private attach(s: number, p: number, cs: number): void {
+    this.settle(s);
+    this.settle(cs);
     const c = this.hdr[cs];
     this.tobj[s] += this.tobj[cs];
     this.tbyt[s] += this.tbyt[cs];
@@ -689,15 +752,17 @@ export class ExchangeHeap {
    *  their borrows return. Returns what was reclaimed now (children included). */
   reclaim(dom: number): { objects: number; bytes: number; deferred: number } {
     const before = { objects: this.objects, bytes: this.bytes };
+    this.settleAll();
     let deferred = 0;
     for (let s = 0; s < this.hnd.length; s++) {
       if (this.hnd[s] <= 0 || this.own[s] !== dom) continue;
-      if (this.mode[s] === BORROW) {
+      if (this.mode[s] === Mode.BORROW) {
         this.endBorrow(s);
-      } else if (this.mode[s] === LENT) {
+      } else if (this.mode[s] === Mode.LENT) {
         this.account(dom, -this.tobj[s], -this.tbyt[s]);
         this.account(ORPHAN, this.tobj[s], this.tbyt[s]);
         this.own[s] = ORPHAN;
+        this.chg[s] = ORPHAN;
         deferred++;
       } else {
         this.dropRoot(dom, s);
@@ -707,6 +772,7 @@ export class ExchangeHeap {
   }
 
   stats(): HeapStats {
+    this.settleAll();
     const perOwner = new Map<number, OwnerStats>();
     for (let i = 0; i < this.owners.length; i++) {
       const u = this.owners[i];

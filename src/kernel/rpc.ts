@@ -54,7 +54,8 @@ export class Rpc implements ProxyRuntime {
   private depth = 1;
   private readonly proxies = new WeakMap<object, ProxyInfo>();
   private readonly k: RpcHost;
-  private readonly heap: ExchangeHeap; // k.heap, one load nearer for the move and borrow paths
+  /** k.heap; generated proxies call its moveAs directly (see ProxyRuntime.heap) */
+  readonly heap: ExchangeHeap;
 
   constructor(k: RpcHost) {
     this.k = k;
@@ -186,6 +187,11 @@ export class Rpc implements ProxyRuntime {
     return this.fail('bad-return', link, msg);
   }
 
+  notOk(link: KLink, method: string, ok: unknown, r: unknown, want: string): RpcResult<never> {
+    if (ok === false) return { ok: false, error: this.error(link, method, (r as { error: unknown }).error) };
+    return this.badReturn(link, method, 'result', want);
+  }
+
   fault(link: KLink, method: string, e: unknown): RpcResult<never> {
     const d = this.k.domain(link.callee);
     if (d) this.k.crash(d, `${isAbort(e) ? 'killed' : 'exception'} in ${method}`, e);
@@ -216,10 +222,6 @@ export class Rpc implements ProxyRuntime {
 
   move(h: unknown, from: number, to: number): number {
     return this.heap.move(h, from, to);
-  }
-
-  moveAs(from: number, h: unknown, typeId: number, to: number): number {
-    return this.heap.moveAs(from, h, typeId, to);
   }
 
   checkBorrow(from: number, h: unknown, typeId: number): boolean {

@@ -17,31 +17,25 @@ function copyCounterStats(rt: ProxyRuntime, v: any): any {
 }
 
 function retBench_run(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'number')) return rt.badReturn(link, 'Bench.run', 'value', 'f64');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Bench.run', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'number')) return rt.badReturn(link, 'Bench.run', 'value', 'f64');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Bench.run', 'result', 'RpcResult<f64>');
+  return rt.notOk(link, 'Bench.run', ok, r, 'RpcResult<f64>');
 }
 
 function retBench_runAsync(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'number')) return rt.badReturn(link, 'Bench.runAsync', 'value', 'f64');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Bench.runAsync', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'number')) return rt.badReturn(link, 'Bench.runAsync', 'value', 'f64');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Bench.runAsync', 'result', 'RpcResult<f64>');
+  return rt.notOk(link, 'Bench.runAsync', ok, r, 'RpcResult<f64>');
 }
 
 function makeBench(rt: ProxyRuntime, link: Link): object {
@@ -83,151 +77,118 @@ function makeBench(rt: ProxyRuntime, link: Link): object {
 }
 
 function retCounter_nop(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      return OK_VOID;
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.nop', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    return OK_VOID;
   }
-  return rt.badReturn(link, 'Counter.nop', 'result', 'RpcResult<void>');
+  return rt.notOk(link, 'Counter.nop', ok, r, 'RpcResult<void>');
 }
 
 function retCounter_add(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Counter.add', 'value', 'i32');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.add', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Counter.add', 'value', 'i32');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Counter.add', 'result', 'RpcResult<i32>');
+  return rt.notOk(link, 'Counter.add', ok, r, 'RpcResult<i32>');
 }
 
 function retCounter_stats(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      const w = copyCounterStats(rt, v);
-      if (w === rt.BAD) return rt.badReturn(link, 'Counter.stats', 'value', 'CounterStats');
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.stats', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    const w = copyCounterStats(rt, v);
+    if (w === rt.BAD) return rt.badReturn(link, 'Counter.stats', 'value', 'CounterStats');
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Counter.stats', 'result', 'RpcResult<CounterStats>');
+  return rt.notOk(link, 'Counter.stats', ok, r, 'RpcResult<CounterStats>');
 }
 
 function retCounter_bounce(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      const w = rt.moveAs(link.callee, v, 1, link.caller);
-      if (w === 0) return rt.badReturn(link, 'Counter.bounce', 'value', 'RRef<Packet>');
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.bounce', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 1, link.caller);
+    if (w === 0) return rt.badReturn(link, 'Counter.bounce', 'value', 'RRef<Packet>');
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Counter.bounce', 'result', 'RpcResult<RRef<Packet>>');
+  return rt.notOk(link, 'Counter.bounce', ok, r, 'RpcResult<RRef<Packet>>');
 }
 
 function retCounter_peek(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'number' && (v >>> 0) === v)) return rt.badReturn(link, 'Counter.peek', 'value', 'u32');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.peek', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v >>> 0) === v)) return rt.badReturn(link, 'Counter.peek', 'value', 'u32');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Counter.peek', 'result', 'RpcResult<u32>');
+  return rt.notOk(link, 'Counter.peek', ok, r, 'RpcResult<u32>');
 }
 
 function retCounter_addLater(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Counter.addLater', 'value', 'i32');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.addLater', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Counter.addLater', 'value', 'i32');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Counter.addLater', 'result', 'RpcResult<i32>');
+  return rt.notOk(link, 'Counter.addLater', ok, r, 'RpcResult<i32>');
 }
 
 function retCounter_echoLater(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Counter.echoLater', 'value', 'i32');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.echoLater', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Counter.echoLater', 'value', 'i32');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Counter.echoLater', 'result', 'RpcResult<i32>');
+  return rt.notOk(link, 'Counter.echoLater', ok, r, 'RpcResult<i32>');
 }
 
 function retCounter_sum(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      const w = rt.moveAs(link.callee, v, 3, link.caller);
-      if (w === 0) return rt.badReturn(link, 'Counter.sum', 'value', 'RRef<RRefDeque<Packet, 32>>');
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.sum', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 3, link.caller);
+    if (w === 0) return rt.badReturn(link, 'Counter.sum', 'value', 'RRef<RRefDeque<Packet, 32>>');
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Counter.sum', 'result', 'RpcResult<RRef<RRefDeque<Packet, 32>>>');
+  return rt.notOk(link, 'Counter.sum', ok, r, 'RpcResult<RRef<RRefDeque<Packet, 32>>>');
 }
 
 function retCounter_name(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'string')) return rt.badReturn(link, 'Counter.name', 'value', 'string');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.name', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'string')) return rt.badReturn(link, 'Counter.name', 'value', 'string');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Counter.name', 'result', 'RpcResult<string>');
+  return rt.notOk(link, 'Counter.name', ok, r, 'RpcResult<string>');
 }
 
 function retCounter_subscribe(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      return OK_VOID;
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.subscribe', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    return OK_VOID;
   }
-  return rt.badReturn(link, 'Counter.subscribe', 'result', 'RpcResult<void>');
+  return rt.notOk(link, 'Counter.subscribe', ok, r, 'RpcResult<void>');
 }
 
 function retCounter_notify(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'number' && (v >>> 0) === v)) return rt.badReturn(link, 'Counter.notify', 'value', 'u32');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Counter.notify', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v >>> 0) === v)) return rt.badReturn(link, 'Counter.notify', 'value', 'u32');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Counter.notify', 'result', 'RpcResult<u32>');
+  return rt.notOk(link, 'Counter.notify', ok, r, 'RpcResult<u32>');
 }
 
 function makeCounter(rt: ProxyRuntime, link: Link): object {
@@ -272,7 +233,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
     },
     bounce(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.moveAs(link.caller, a0, 1, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 1, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Counter.bounce', 'p', 'RRef<Packet>');
       rt.enter(link);
       let out;
@@ -331,7 +292,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
     },
     sum(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.moveAs(link.caller, a0, 3, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 3, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Counter.sum', 'batch', 'RRef<RRefDeque<Packet, 32>>');
       rt.enter(link);
       let out;
@@ -387,17 +348,14 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
 }
 
 function retFaultPlan_crashNow(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'boolean')) return rt.badReturn(link, 'FaultPlan.crashNow', 'value', 'bool');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'FaultPlan.crashNow', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'boolean')) return rt.badReturn(link, 'FaultPlan.crashNow', 'value', 'bool');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'FaultPlan.crashNow', 'result', 'RpcResult<bool>');
+  return rt.notOk(link, 'FaultPlan.crashNow', ok, r, 'RpcResult<bool>');
 }
 
 function makeFaultPlan(rt: ProxyRuntime, link: Link): object {
@@ -418,14 +376,11 @@ function makeFaultPlan(rt: ProxyRuntime, link: Link): object {
 }
 
 function retListener_event(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      return OK_VOID;
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Listener.event', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    return OK_VOID;
   }
-  return rt.badReturn(link, 'Listener.event', 'result', 'RpcResult<void>');
+  return rt.notOk(link, 'Listener.event', ok, r, 'RpcResult<void>');
 }
 
 function makeListener(rt: ProxyRuntime, link: Link): object {
@@ -448,81 +403,63 @@ function makeListener(rt: ProxyRuntime, link: Link): object {
 }
 
 function retProbe_run(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Probe.run', 'value', 'i32');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Probe.run', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Probe.run', 'value', 'i32');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Probe.run', 'result', 'RpcResult<i32>');
+  return rt.notOk(link, 'Probe.run', ok, r, 'RpcResult<i32>');
 }
 
 function retProbe_runAsync(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Probe.runAsync', 'value', 'i32');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Probe.runAsync', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Probe.runAsync', 'value', 'i32');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Probe.runAsync', 'result', 'RpcResult<i32>');
+  return rt.notOk(link, 'Probe.runAsync', ok, r, 'RpcResult<i32>');
 }
 
 function retProbe_keep(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      return OK_VOID;
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Probe.keep', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    return OK_VOID;
   }
-  return rt.badReturn(link, 'Probe.keep', 'result', 'RpcResult<void>');
+  return rt.notOk(link, 'Probe.keep', ok, r, 'RpcResult<void>');
 }
 
 function retProbe_hold(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      return OK_VOID;
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Probe.hold', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    return OK_VOID;
   }
-  return rt.badReturn(link, 'Probe.hold', 'result', 'RpcResult<void>');
+  return rt.notOk(link, 'Probe.hold', ok, r, 'RpcResult<void>');
 }
 
 function retProbe_page(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      const w = v === null ? null : rt.moveAs(link.callee, v, 0, link.caller);
-      if (w === 0) return rt.badReturn(link, 'Probe.page', 'value', 'Option<RRef<Bytes<4096>>>');
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Probe.page', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    const w = v === null ? null : rt.heap.moveAs(link.callee, v, 0, link.caller);
+    if (w === 0) return rt.badReturn(link, 'Probe.page', 'value', 'Option<RRef<Bytes<4096>>>');
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Probe.page', 'result', 'RpcResult<Option<RRef<Bytes<4096>>>>');
+  return rt.notOk(link, 'Probe.page', ok, r, 'RpcResult<Option<RRef<Bytes<4096>>>>');
 }
 
 function retProbe_ring(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      const w = rt.moveAs(link.callee, v, 2, link.caller);
-      if (w === 0) return rt.badReturn(link, 'Probe.ring', 'value', 'RRef<RRefArray<Packet, 8>>');
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'Probe.ring', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
+    if (w === 0) return rt.badReturn(link, 'Probe.ring', 'value', 'RRef<RRefArray<Packet, 8>>');
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'Probe.ring', 'result', 'RpcResult<RRef<RRefArray<Packet, 8>>>');
+  return rt.notOk(link, 'Probe.ring', ok, r, 'RpcResult<RRef<RRefArray<Packet, 8>>>');
 }
 
 function makeProbe(rt: ProxyRuntime, link: Link): object {
@@ -579,7 +516,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     },
     hold(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.moveAs(link.caller, a0, 1, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 1, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Probe.hold', 'p', 'RRef<Packet>');
       rt.enter(link);
       let out;
@@ -605,7 +542,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     },
     ring(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.moveAs(link.caller, a0, 2, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 2, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Probe.ring', 'r', 'RRef<RRefArray<Packet, 8>>');
       rt.enter(link);
       let out;
@@ -621,28 +558,22 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
 }
 
 function retTaxBench_prepare(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      return OK_VOID;
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'TaxBench.prepare', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    return OK_VOID;
   }
-  return rt.badReturn(link, 'TaxBench.prepare', 'result', 'RpcResult<void>');
+  return rt.notOk(link, 'TaxBench.prepare', ok, r, 'RpcResult<void>');
 }
 
 function retTaxBench_run(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      const v = r.value;
-      if (!(typeof v === 'number' && (v >>> 0) === v)) return rt.badReturn(link, 'TaxBench.run', 'value', 'u32');
-      const w = v;
-      return { ok: true, value: w };
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, 'TaxBench.run', r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v >>> 0) === v)) return rt.badReturn(link, 'TaxBench.run', 'value', 'u32');
+    const w = v;
+    return { ok: true, value: w };
   }
-  return rt.badReturn(link, 'TaxBench.run', 'result', 'RpcResult<u32>');
+  return rt.notOk(link, 'TaxBench.run', ok, r, 'RpcResult<u32>');
 }
 
 function makeTaxBench(rt: ProxyRuntime, link: Link): object {

@@ -261,7 +261,7 @@ function convert(t: TypeRef, v: string, out: string, from: string, to: string, f
   const nul = opt ? `${v} === null ? null : ` : '';
   switch (base.k) {
     case 'rref':
-      return `const ${out} = ${nul}rt.moveAs(${from}, ${v}, ${exId(base.t)}, ${to});\n      if (${out} === 0) ${fail}`;
+      return `const ${out} = ${nul}rt.heap.moveAs(${from}, ${v}, ${exId(base.t)}, ${to});\n      if (${out} === 0) ${fail}`;
     case 'copy':
       return `const ${out} = ${nul}copy${base.name}(rt, ${v});\n      if (${out} === rt.BAD) ${fail}`;
     case 'iface':
@@ -315,17 +315,16 @@ function emitMethod(i: Iface, m: Method, model: Model, exId: (t: ExType) => numb
     pass.push(`x${k}`);
   });
   pre.push(...fused);
+  // The ok path only; the rest (an error result, or no result at all) is rt.notOk, so the function
+  // stays small enough for V8 to inline it with the rest of a call.
   const conv = `function ret${i.name}_${m.name}(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
-  if (r !== null && typeof r === 'object') {
-    const ok = r.ok;
-    if (ok === true) {
-      ${m.ret.k === 'void' ? 'return OK_VOID;' : `const v = r.value;
-      ${convert(m.ret, 'v', 'w', 'link.callee', 'link.caller', `return rt.badReturn(link, ${M}, 'value', '${refName(m.ret)}');`, model, exId)}
-      return { ok: true, value: w };`}
-    }
-    if (ok === false) return { ok: false, error: rt.error(link, ${M}, r.error) };
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) {
+    ${m.ret.k === 'void' ? 'return OK_VOID;' : `const v = r.value;
+    ${convert(m.ret, 'v', 'w', 'link.callee', 'link.caller', `return rt.badReturn(link, ${M}, 'value', '${refName(m.ret)}');`, model, exId).replace(/\n {6}/g, '\n    ')}
+    return { ok: true, value: w };`}
   }
-  return rt.badReturn(link, ${M}, 'result', 'RpcResult<${refName(m.ret)}>');
+  return rt.notOk(link, ${M}, ok, r, 'RpcResult<${refName(m.ret)}>');
 }
 `;
   const done = after.length ? `() => { ${after.join(' ')} }` : 'null';
