@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExchangeHeap, HeapViolation, HeapExhausted, SLOTS, GENERATIONS, REUSE_DISTANCE, QUOTA_STRIKES } from './heap.ts';
+import { ExchangeHeap, HeapViolation, HeapExhausted, SLOTS, GENERATIONS, REUSE_DISTANCE, QUOTA_STRIKES, OWNER_ORPHAN } from './heap.ts';
 import { TYPES } from '../idl/generated/types.ts';
 
 const id = (name: string): number => TYPES.find((t) => t.name === name)!.id;
@@ -300,6 +300,19 @@ test('moves charge owners lazily, but every figure read is exact: quota checks, 
   assert.deepEqual(h.reclaim(B), { objects: 4, bytes: 4 * 84, deferred: 0 });
   assert.deepEqual(h.stats().perOwner.get(A), { objects: 1, bytes: 84 });
   assert.equal(h.stats().perOwner.get(B), undefined);
+});
+
+test('the header records owner, type, borrows and size; a move updates the owner by the time it is read', () => {
+  const { h } = heap();
+  const p = h.allocate(A, PACKET);
+  assert.deepEqual(h.header(A, p), { owner: A, typeId: PACKET, borrows: 0, size: 84 });
+  let q = h.move(p, A, B);
+  q = h.move(q, B, 3);
+  assert.deepEqual(h.header(3, q), { owner: 3, typeId: PACKET, borrows: 0, size: 84 });
+  const b = h.borrow(q, 3, A);
+  assert.deepEqual(h.header(A, b), { owner: 3, typeId: PACKET, borrows: 1, size: 84 }, 'a borrower sees the lender as owner');
+  h.reclaim(3);
+  assert.equal(h.header(A, b).owner, OWNER_ORPHAN, 'lent out when its owner died');
 });
 
 test('a root moved and then lent out when its owner dies is charged right until its borrow returns', () => {

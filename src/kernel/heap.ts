@@ -25,8 +25,9 @@
 //     reported to the kernel (which crashes the offending domain) before the error is thrown;
 //   - moving bumps the slot's generation, so the sender's handle goes stale at once;
 //   - each owner is charged for the whole trees it owns (objects and payload bytes). A move only
-//     marks the root; the charge follows it when a figure is next needed (quota check, statistics,
-//     reclaim, free, take/put: settle), so the figures are exact whenever they are read;
+//     marks the root; the charge, and the owner field of the object's header, follow it when a
+//     figure is next needed (quota check, statistics, reclaim, free, take/put, header: settle), so
+//     they are exact whenever they are read; the slot table is what every check uses;
 //   - domains never see the arena: they read and write through accessors that bounds-check against
 //     the object's data region, or copy in and out of their own Uint8Arrays.
 //
@@ -59,6 +60,8 @@ const enum Mode { OWNED = 0, LENT = 1, BORROW = 2 }
 /** Header owner values that are not domain ids. */
 export const OWNER_FREE = 0;
 export const OWNER_CHILD = 0xfffffffe;
+/** Header owner of a root whose owner died while it was lent out (slot owner ORPHAN). */
+export const OWNER_ORPHAN = 0xfffffffd;
 /** Slot owner of a root whose owner died while it was lent out: freed when the last borrow returns. */
 const ORPHAN = -2;
 
@@ -291,6 +294,7 @@ export class ExchangeHeap {
     this.account(c, -this.tobj[s], -this.tbyt[s]);
     this.account(o, this.tobj[s], this.tbyt[s]);
     this.chg[s] = o;
+    this.dv.setUint32(this.hdr[s], o === ORPHAN ? OWNER_ORPHAN : o, true);
   }
 
   private settleAll(): void {
@@ -428,7 +432,6 @@ export class ExchangeHeap {
       const s = h & H.MASK;
       if (this.hnd[s] === h && this.own[s] === from && this.mode[s] === Mode.OWNED) {
         if (this.typ[s] !== typeId) return 0;
-        this.dv.setUint32(this.hdr[s], to, true);
         if (this.moved[s] === 0) this.defer(s);
         if (h >= H.LAST) return this.relocate(s, to);
         this.own[s] = to;
@@ -439,7 +442,6 @@ export class ExchangeHeap {
   }
 
   private transfer(s: number, h: number, to: number): number {
-    this.dv.setUint32(this.hdr[s], to, true);
     if (this.moved[s] === 0) this.defer(s); // charged to `to` when next needed (settle)
     if (h >= H.LAST) return this.relocate(s, to); // generations used up: retire the slot
     const n = h + H.SLOTS; // the next generation of the same slot
@@ -648,6 +650,20 @@ export class ExchangeHeap {
 
   // ---- data access ---------------------------------------------------------------------
 
+  /** The object's header as the arena holds it (for inspection and tests): its owner (settled
+   *  first, so exact), type id, borrow count and payload size (data and child pointers). */
+  header(dom: number, h: unknown): { owner: number; typeId: number; borrows: number; size: number } {
+    const s = this.readable(dom, h);
+    this.settle(this.mode[s] === Mode.BORROW ? this.link[s] : s);
+    const off = this.hdr[s];
+    return {
+      owner: this.dv.getUint32(off, true),
+      typeId: this.dv.getUint32(off + 4, true),
+      borrows: this.dv.getUint32(off + 8, true),
+      size: this.dv.getUint32(off + 12, true),
+    };
+  }
+
   typeOf(dom: number, h: unknown): number {
     return this.dv.getUint32(this.hdr[this.readable(dom, h)] + 4, true);
   }
@@ -763,6 +779,7 @@ export class ExchangeHeap {
         this.account(ORPHAN, this.tobj[s], this.tbyt[s]);
         this.own[s] = ORPHAN;
         this.chg[s] = ORPHAN;
+        this.dv.setUint32(this.hdr[s], OWNER_ORPHAN, true);
         deferred++;
       } else {
         this.dropRoot(dom, s);

@@ -188,8 +188,9 @@ export class Rpc implements ProxyRuntime {
   }
 
   notOk(link: KLink, method: string, ok: unknown, r: unknown, want: string): RpcResult<never> {
+    if (ok === true) return this.badReturn(link, method, 'value', want);
     if (ok === false) return { ok: false, error: this.error(link, method, (r as { error: unknown }).error) };
-    return this.badReturn(link, method, 'result', want);
+    return this.badReturn(link, method, 'result', `RpcResult<${want}>`);
   }
 
   fault(link: KLink, method: string, e: unknown): RpcResult<never> {

@@ -18,24 +18,24 @@ function copyCounterStats(rt: ProxyRuntime, v: any): any {
 
 function retBench_run(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'number')) return rt.badReturn(link, 'Bench.run', 'value', 'f64');
+    if (!(typeof v === 'number')) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Bench.run', ok, r, 'RpcResult<f64>');
+  return rt.notOk(link, 'Bench.run', ok, r, 'f64');
 }
 
 function retBench_runAsync(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'number')) return rt.badReturn(link, 'Bench.runAsync', 'value', 'f64');
+    if (!(typeof v === 'number')) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Bench.runAsync', ok, r, 'RpcResult<f64>');
+  return rt.notOk(link, 'Bench.runAsync', ok, r, 'f64');
 }
 
 function makeBench(rt: ProxyRuntime, link: Link): object {
@@ -78,117 +78,113 @@ function makeBench(rt: ProxyRuntime, link: Link): object {
 
 function retCounter_nop(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
-    return OK_VOID;
-  }
-  return rt.notOk(link, 'Counter.nop', ok, r, 'RpcResult<void>');
+  if (ok === true) return OK_VOID;
+  return rt.notOk(link, 'Counter.nop', ok, r, 'void');
 }
 
 function retCounter_add(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Counter.add', 'value', 'i32');
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Counter.add', ok, r, 'RpcResult<i32>');
+  return rt.notOk(link, 'Counter.add', ok, r, 'i32');
 }
 
 function retCounter_stats(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
     const w = copyCounterStats(rt, v);
-    if (w === rt.BAD) return rt.badReturn(link, 'Counter.stats', 'value', 'CounterStats');
+    if (w === rt.BAD) break value;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Counter.stats', ok, r, 'RpcResult<CounterStats>');
+  return rt.notOk(link, 'Counter.stats', ok, r, 'CounterStats');
 }
 
 function retCounter_bounce(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
     const w = rt.heap.moveAs(link.callee, v, 1, link.caller);
-    if (w === 0) return rt.badReturn(link, 'Counter.bounce', 'value', 'RRef<Packet>');
+    if (w === 0) break value;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Counter.bounce', ok, r, 'RpcResult<RRef<Packet>>');
+  return rt.notOk(link, 'Counter.bounce', ok, r, 'RRef<Packet>');
 }
 
 function retCounter_peek(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'number' && (v >>> 0) === v)) return rt.badReturn(link, 'Counter.peek', 'value', 'u32');
+    if (!(typeof v === 'number' && (v >>> 0) === v)) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Counter.peek', ok, r, 'RpcResult<u32>');
+  return rt.notOk(link, 'Counter.peek', ok, r, 'u32');
 }
 
 function retCounter_addLater(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Counter.addLater', 'value', 'i32');
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Counter.addLater', ok, r, 'RpcResult<i32>');
+  return rt.notOk(link, 'Counter.addLater', ok, r, 'i32');
 }
 
 function retCounter_echoLater(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Counter.echoLater', 'value', 'i32');
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Counter.echoLater', ok, r, 'RpcResult<i32>');
+  return rt.notOk(link, 'Counter.echoLater', ok, r, 'i32');
 }
 
 function retCounter_sum(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
     const w = rt.heap.moveAs(link.callee, v, 3, link.caller);
-    if (w === 0) return rt.badReturn(link, 'Counter.sum', 'value', 'RRef<RRefDeque<Packet, 32>>');
+    if (w === 0) break value;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Counter.sum', ok, r, 'RpcResult<RRef<RRefDeque<Packet, 32>>>');
+  return rt.notOk(link, 'Counter.sum', ok, r, 'RRef<RRefDeque<Packet, 32>>');
 }
 
 function retCounter_name(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'string')) return rt.badReturn(link, 'Counter.name', 'value', 'string');
+    if (!(typeof v === 'string')) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Counter.name', ok, r, 'RpcResult<string>');
+  return rt.notOk(link, 'Counter.name', ok, r, 'string');
 }
 
 function retCounter_subscribe(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
-    return OK_VOID;
-  }
-  return rt.notOk(link, 'Counter.subscribe', ok, r, 'RpcResult<void>');
+  if (ok === true) return OK_VOID;
+  return rt.notOk(link, 'Counter.subscribe', ok, r, 'void');
 }
 
 function retCounter_notify(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'number' && (v >>> 0) === v)) return rt.badReturn(link, 'Counter.notify', 'value', 'u32');
+    if (!(typeof v === 'number' && (v >>> 0) === v)) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Counter.notify', ok, r, 'RpcResult<u32>');
+  return rt.notOk(link, 'Counter.notify', ok, r, 'u32');
 }
 
 function makeCounter(rt: ProxyRuntime, link: Link): object {
@@ -349,13 +345,13 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
 
 function retFaultPlan_crashNow(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'boolean')) return rt.badReturn(link, 'FaultPlan.crashNow', 'value', 'bool');
+    if (!(typeof v === 'boolean')) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'FaultPlan.crashNow', ok, r, 'RpcResult<bool>');
+  return rt.notOk(link, 'FaultPlan.crashNow', ok, r, 'bool');
 }
 
 function makeFaultPlan(rt: ProxyRuntime, link: Link): object {
@@ -377,10 +373,8 @@ function makeFaultPlan(rt: ProxyRuntime, link: Link): object {
 
 function retListener_event(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
-    return OK_VOID;
-  }
-  return rt.notOk(link, 'Listener.event', ok, r, 'RpcResult<void>');
+  if (ok === true) return OK_VOID;
+  return rt.notOk(link, 'Listener.event', ok, r, 'void');
 }
 
 function makeListener(rt: ProxyRuntime, link: Link): object {
@@ -404,62 +398,58 @@ function makeListener(rt: ProxyRuntime, link: Link): object {
 
 function retProbe_run(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Probe.run', 'value', 'i32');
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Probe.run', ok, r, 'RpcResult<i32>');
+  return rt.notOk(link, 'Probe.run', ok, r, 'i32');
 }
 
 function retProbe_runAsync(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'number' && (v | 0) === v)) return rt.badReturn(link, 'Probe.runAsync', 'value', 'i32');
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Probe.runAsync', ok, r, 'RpcResult<i32>');
+  return rt.notOk(link, 'Probe.runAsync', ok, r, 'i32');
 }
 
 function retProbe_keep(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
-    return OK_VOID;
-  }
-  return rt.notOk(link, 'Probe.keep', ok, r, 'RpcResult<void>');
+  if (ok === true) return OK_VOID;
+  return rt.notOk(link, 'Probe.keep', ok, r, 'void');
 }
 
 function retProbe_hold(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
-    return OK_VOID;
-  }
-  return rt.notOk(link, 'Probe.hold', ok, r, 'RpcResult<void>');
+  if (ok === true) return OK_VOID;
+  return rt.notOk(link, 'Probe.hold', ok, r, 'void');
 }
 
 function retProbe_page(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
     const w = v === null ? null : rt.heap.moveAs(link.callee, v, 0, link.caller);
-    if (w === 0) return rt.badReturn(link, 'Probe.page', 'value', 'Option<RRef<Bytes<4096>>>');
+    if (w === 0) break value;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Probe.page', ok, r, 'RpcResult<Option<RRef<Bytes<4096>>>>');
+  return rt.notOk(link, 'Probe.page', ok, r, 'Option<RRef<Bytes<4096>>>');
 }
 
 function retProbe_ring(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
     const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
-    if (w === 0) return rt.badReturn(link, 'Probe.ring', 'value', 'RRef<RRefArray<Packet, 8>>');
+    if (w === 0) break value;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'Probe.ring', ok, r, 'RpcResult<RRef<RRefArray<Packet, 8>>>');
+  return rt.notOk(link, 'Probe.ring', ok, r, 'RRef<RRefArray<Packet, 8>>');
 }
 
 function makeProbe(rt: ProxyRuntime, link: Link): object {
@@ -559,21 +549,19 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
 
 function retTaxBench_prepare(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
-    return OK_VOID;
-  }
-  return rt.notOk(link, 'TaxBench.prepare', ok, r, 'RpcResult<void>');
+  if (ok === true) return OK_VOID;
+  return rt.notOk(link, 'TaxBench.prepare', ok, r, 'void');
 }
 
 function retTaxBench_run(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
+  if (ok === true) value: {
     const v = r.value;
-    if (!(typeof v === 'number' && (v >>> 0) === v)) return rt.badReturn(link, 'TaxBench.run', 'value', 'u32');
+    if (!(typeof v === 'number' && (v >>> 0) === v)) break value;
     const w = v;
     return { ok: true, value: w };
   }
-  return rt.notOk(link, 'TaxBench.run', ok, r, 'RpcResult<u32>');
+  return rt.notOk(link, 'TaxBench.run', ok, r, 'u32');
 }
 
 function makeTaxBench(rt: ProxyRuntime, link: Link): object {

@@ -20,8 +20,9 @@ export interface ProxyRuntime {
   invalid(link: Link, method: string, what: string, want: string): RpcResult<never>;
   /** The callee returned a value not of its declared type: it is crashed. */
   badReturn(link: Link, method: string, what: string, want: string): RpcResult<never>;
-  /** The callee's result `r` was not `{ ok: true, ... }` (`ok` is what its `ok` read as): an error
-   *  result passed on as an RpcError, or anything else a bad return of type `want`. */
+  /** The callee's result `r` was not `{ ok: true, value: <a T> }` (`ok` is what its `ok` read as,
+   *  `want` names T): `ok` true means a bad value, false an error result (passed on as an
+   *  RpcError), anything else a bad result. */
   notOk(link: Link, method: string, ok: unknown, r: unknown, want: string): RpcResult<never>;
   /** The callee threw: it is crashed. */
   fault(link: Link, method: string, e: unknown): RpcResult<never>;

@@ -315,16 +315,16 @@ function emitMethod(i: Iface, m: Method, model: Model, exId: (t: ExType) => numb
     pass.push(`x${k}`);
   });
   pre.push(...fused);
-  // The ok path only; the rest (an error result, or no result at all) is rt.notOk, so the function
-  // stays small enough for V8 to inline it with the rest of a call.
+  // The ok path only; everything else (a bad value, an error result, no result at all) breaks out
+  // to rt.notOk, so the function stays small enough for V8 to inline with the rest of a call.
   const conv = `function ret${i.name}_${m.name}(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
-  if (ok === true) {
-    ${m.ret.k === 'void' ? 'return OK_VOID;' : `const v = r.value;
-    ${convert(m.ret, 'v', 'w', 'link.callee', 'link.caller', `return rt.badReturn(link, ${M}, 'value', '${refName(m.ret)}');`, model, exId).replace(/\n {6}/g, '\n    ')}
-    return { ok: true, value: w };`}
-  }
-  return rt.notOk(link, ${M}, ok, r, 'RpcResult<${refName(m.ret)}>');
+  ${m.ret.k === 'void' ? 'if (ok === true) return OK_VOID;' : `if (ok === true) value: {
+    const v = r.value;
+    ${convert(m.ret, 'v', 'w', 'link.callee', 'link.caller', 'break value;', model, exId).replace(/\n {6}/g, '\n    ')}
+    return { ok: true, value: w };
+  }`}
+  return rt.notOk(link, ${M}, ok, r, '${refName(m.ret)}');
 }
 `;
   const done = after.length ? `() => { ${after.join(' ')} }` : 'null';
