@@ -665,7 +665,7 @@ export class ExchangeHeap {
   }
 
   typeOf(dom: number, h: unknown): number {
-    return this.dv.getUint32(this.hdr[this.readable(dom, h)] + 4, true);
+    return this.typ[this.readable(dom, h)];
   }
 
   /** Size in bytes of the object's data region. */
