@@ -2,8 +2,8 @@
 //
 // Preemption works as on a machine with a timer interrupt and safe points. The host's preemption
 // timer (machine/common/host.ts) raises a shared "interrupt pending" word every millisecond from
-// another thread. The trusted build (tools/build/meter.ts) puts `if (pending.getInt32(0) !== 0)
-// tick();` at every function entry and loop back-edge of a domain, and `live()` at the start of
+// another thread. The trusted build (tools/build/meter.ts) puts `if (pending.getInt32(0)) tick();`
+// at every function entry and loop back-edge of a domain, and `live()` at the start of
 // every catch and finally block. So the tick runs about once per timer period while a domain
 // computes, and never in between; it acknowledges the word and reads the clock. (The timer stops
 // while nobody acknowledges, so an idle system takes no interrupts; the word stays raised, so the
