@@ -20,9 +20,9 @@
 // Invariants:
 //   - a live object is named by exactly one OWNED/LENT slot (its root owner), or by none when it is
 //     a child of another object (its header owner is then CHILD); only roots have owners;
-//   - every use of a handle checks `hnd[slot] === handle` and `own[slot] === domain`, so a moved,
-//     freed, stale, forged or foreign handle is refused, and each refusal is a runtime violation
-//     reported to the kernel (which crashes the offending domain) before the error is thrown;
+//   - every use of a handle checks that its slot holds that handle and belongs to that domain, so
+//     a moved, freed, stale, forged or foreign handle is refused, and each refusal is a runtime
+//     violation reported to the kernel (which crashes the offending domain) before it is thrown;
 //   - moving bumps the slot's generation, so the sender's handle goes stale at once;
 //   - each owner is charged for the whole trees it owns (objects and payload bytes). A move only
 //     marks the root; the charge, and the owner field of the object's header, follow it when a
@@ -108,6 +108,34 @@ function isIndex(n: unknown): n is number {
   return typeof n === 'number' && (n >>> 0) === n;
 }
 
+/**
+ * One slot of the handle table. Its fields sit together in one object, so a check reads one
+ * array element and then fields of one object: fewer loads, and shorter bytecode on the move and
+ * access paths, which V8 inlines only within a budget counted in bytecode.
+ */
+class Slot {
+  /** the handle naming it now; <= 0 when free (the last handle, negated) */
+  hnd = 0;
+  /** the domain that may use it (ORPHAN: a root whose owner died while it was lent) */
+  own = 0;
+  mode: Mode = Mode.OWNED;
+  /** the object's header offset in the arena */
+  hdr = 0;
+  /** the type id (also in the header; here for the move check) */
+  typ = 0;
+  /** the data region: offset and length */
+  dat = 0;
+  len = 0;
+  /** BORROW: the root slot it aliases */
+  link = 0;
+  /** roots: objects and payload bytes in the tree (the root and its descendants) */
+  tobj = 0;
+  tbyt = 0;
+  /** roots: the owner the tree is charged to now (see settle), and whether it moved since */
+  chg = 0;
+  moved = 0;
+}
+
 export class ExchangeHeap {
   readonly buffer: SharedArrayBuffer;
   private readonly dv: DataView;
@@ -115,23 +143,10 @@ export class ExchangeHeap {
   private readonly alloc: ArenaAllocator;
   private readonly types: readonly TypeInfo[];
 
-  // The slot table (parallel arrays; a slot is free when hnd[slot] <= 0).
-  // Null-prototype arrays (table.ts): keyed stores stay fast after lockdown.
-  private readonly hnd = table(0, 0);
-  private readonly own = table(0, 0);
-  private readonly mode = table(0, 0);
-  private readonly hdr = table(0, 0);
-  private readonly typ = table(0, 0); // the type id (also in the header; here for the move check)
-  private readonly dat = table(0, 0);
-  private readonly len = table(0, 0);
-  private readonly link = table(0, 0); // BORROW: the root slot it aliases
-  private readonly tobj = table(0, 0); // roots: objects in the tree (the root and its descendants)
-  private readonly tbyt = table(0, 0); // roots: payload bytes in the tree
-  // Owners are charged for their trees lazily on the move path (see settle): chg[slot] is the
-  // owner the root's tree is charged to now, and a root moved since it was last settled is listed
-  // once in `unsettled` (marked in `moved`) until the next operation that needs exact figures.
-  private readonly chg = table(0, 0);
-  private readonly moved = table(0, 0);
+  // The slot table: one Slot object per slot (see Slot), in a null-prototype array (table.ts:
+  // keyed stores stay fast after lockdown). Roots moved since they were last settled are listed
+  // once in `unsettled` (marked in Slot.moved) until the next operation that needs exact figures.
+  private readonly slots = table<Slot>(0, null as unknown as Slot);
   private readonly unsettled = table(0, 0);
   private unsettledCount = 0;
   // Freed slots, oldest first: a ring of `ring.length` (a power of two) entries.
@@ -143,7 +158,7 @@ export class ExchangeHeap {
   private bytes = 0;
   private nestedObjects = 0;
   private nestedBytes = 0;
-  // Per-owner counts, indexed by domain id (null-prototype tables: this is on the move path).
+  // Per-owner counts, indexed by domain id + 1 (a null-prototype table).
   private readonly owners = table<Usage>(0, null as unknown as Usage);
 
   /** Called with the offending domain before a HeapViolation is thrown in it. */
@@ -168,7 +183,8 @@ export class ExchangeHeap {
   private readable(dom: number, h: unknown): number {
     if (typeof h === 'number') {
       const s = h & H.MASK;
-      if (this.hnd[s] === h && this.own[s] === dom) return s;
+      const e = this.slots[s];
+      if (e !== undefined && e.hnd === h && e.own === dom) return s;
     }
     throw this.refuse(dom, h);
   }
@@ -177,7 +193,8 @@ export class ExchangeHeap {
   private writable(dom: number, h: unknown): number {
     if (typeof h === 'number') {
       const s = h & H.MASK;
-      if (this.hnd[s] === h && this.own[s] === dom && this.mode[s] === Mode.OWNED) return s;
+      const e = this.slots[s];
+      if (e !== undefined && e.hnd === h && e.own === dom && e.mode === Mode.OWNED) return s;
     }
     throw this.refuse(dom, h);
   }
@@ -187,10 +204,10 @@ export class ExchangeHeap {
     if (typeof h !== 'number' || !Number.isSafeInteger(h) || h <= 0) {
       why = `not an RRef handle (${typeof h === 'number' ? String(h) : typeof h})`;
     } else {
-      const s = h & H.MASK;
-      const cur = this.hnd[s];
-      if (cur === h && this.own[s] === dom) {
-        why = this.mode[s] === Mode.BORROW
+      const e = this.slots[h & H.MASK] as Slot | undefined;
+      const cur = e?.hnd;
+      if (e !== undefined && cur === h && e.own === dom) {
+        why = e.mode === Mode.BORROW
           ? 'a borrowed RRef is read-only: it cannot be written, moved, freed or kept'
           : 'this RRef is lent to a call in progress: it cannot be written, moved or freed until the call returns';
       } else if (cur === h) {
@@ -208,27 +225,16 @@ export class ExchangeHeap {
 
   /** A fresh handle for a slot taken from the free ring (or a never-used slot). */
   private takeHandle(): number {
-    if (this.freeCount > REUSE_DISTANCE || (this.hnd.length >= H.SLOTS && this.freeCount > 0)) {
+    if (this.freeCount > REUSE_DISTANCE || (this.slots.length >= H.SLOTS && this.freeCount > 0)) {
       const s = this.ring[this.freeHead];
       this.freeHead = (this.freeHead + 1) & (this.ring.length - 1);
       this.freeCount--;
-      const g = -this.hnd[s] >> H.SLOT_BITS; // a freed slot holds its last handle, negated
+      const g = -this.slots[s].hnd >> H.SLOT_BITS; // a freed slot holds its last handle, negated
       return (g === H.GENERATIONS ? 1 : g + 1) * H.SLOTS + s;
     }
-    const s = this.hnd.length;
+    const s = this.slots.length;
     if (s >= H.SLOTS) throw new HeapExhausted('exchange heap: out of handles');
-    this.hnd[s] = 0;
-    this.own[s] = 0;
-    this.mode[s] = 0;
-    this.hdr[s] = 0;
-    this.typ[s] = 0;
-    this.dat[s] = 0;
-    this.len[s] = 0;
-    this.link[s] = 0;
-    this.tobj[s] = 0;
-    this.tbyt[s] = 0;
-    this.chg[s] = 0;
-    this.moved[s] = 0;
+    this.slots[s] = new Slot();
     return H.SLOTS + s;
   }
 
@@ -237,23 +243,27 @@ export class ExchangeHeap {
     const s = h & H.MASK;
     const typeId = this.dv.getUint32(hdrOff + 4, true);
     const t = this.types[typeId];
-    this.hnd[s] = h;
-    this.own[s] = owner;
-    this.mode[s] = mode;
-    this.hdr[s] = hdrOff;
-    this.typ[s] = typeId;
-    this.dat[s] = hdrOff + HEADER_BYTES + t.meta + 4 * t.children.length;
-    this.len[s] = t.data;
-    this.link[s] = link;
-    this.chg[s] = owner;
-    this.moved[s] = 0;
+    const e = this.slots[s];
+    e.hnd = h;
+    e.own = owner;
+    e.mode = mode;
+    e.hdr = hdrOff;
+    e.typ = typeId;
+    e.dat = hdrOff + HEADER_BYTES + t.meta + 4 * t.children.length;
+    e.len = t.data;
+    e.link = link;
+    e.tobj = 0;
+    e.tbyt = 0;
+    e.chg = owner;
+    e.moved = 0;
     return h;
   }
 
   private releaseSlot(s: number): void {
-    this.hnd[s] = -this.hnd[s];
-    this.own[s] = 0;
-    this.moved[s] = 0; // (an entry left in `unsettled` is skipped)
+    const e = this.slots[s];
+    e.hnd = -e.hnd;
+    e.own = 0;
+    e.moved = 0; // (an entry left in `unsettled` is skipped)
     if (this.freeCount === this.ring.length) this.growFree();
     this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = s;
     this.freeCount++;
@@ -286,15 +296,16 @@ export class ExchangeHeap {
    * statistics, crash reclaim, freeing, and taking or putting children.
    */
   private settle(s: number): void {
-    if (this.moved[s] === 0) return;
-    this.moved[s] = 0;
-    const c = this.chg[s];
-    const o = this.own[s];
+    const e = this.slots[s];
+    if (e.moved === 0) return;
+    e.moved = 0;
+    const c = e.chg;
+    const o = e.own;
     if (c === o) return;
-    this.account(c, -this.tobj[s], -this.tbyt[s]);
-    this.account(o, this.tobj[s], this.tbyt[s]);
-    this.chg[s] = o;
-    this.dv.setUint32(this.hdr[s], o === ORPHAN ? OWNER_ORPHAN : o, true);
+    this.account(c, -e.tobj, -e.tbyt);
+    this.account(o, e.tobj, e.tbyt);
+    e.chg = o;
+    this.dv.setUint32(e.hdr, o === ORPHAN ? OWNER_ORPHAN : o, true);
   }
 
   private settleAll(): void {
@@ -304,7 +315,7 @@ export class ExchangeHeap {
 
   /** Marks slot `s` moved; settles everything when the list is long (so it stays bounded). */
   private defer(s: number): void {
-    this.moved[s] = 1;
+    this.slots[s].moved = 1;
     this.unsettled[this.unsettledCount++] = s;
     if (this.unsettledCount >= MAX_UNSETTLED) this.settleAll();
   }
@@ -349,8 +360,8 @@ export class ExchangeHeap {
     u.objects++;
     u.bytes += size;
     const h = this.newSlot(dom, Mode.OWNED, off, 0);
-    this.tobj[h & H.MASK] = 1;
-    this.tbyt[h & H.MASK] = size;
+    this.slots[h & H.MASK].tobj = 1;
+    this.slots[h & H.MASK].tbyt = size;
     return h;
   }
 
@@ -378,8 +389,8 @@ export class ExchangeHeap {
   /** Frees the root in slot `s` and its tree, and the slot. */
   private dropRoot(owner: number, s: number): void {
     this.settle(s);
-    const off = this.hdr[s];
-    this.account(owner, -this.tobj[s], -this.tbyt[s]);
+    const off = this.slots[s].hdr;
+    this.account(owner, -this.slots[s].tobj, -this.slots[s].tbyt);
     this.releaseSlot(s);
     const size = this.dv.getUint32(off + 12, true);
     this.objects--;
@@ -430,23 +441,25 @@ export class ExchangeHeap {
     // path only while it fits its inlining budget (bytecode bytes), so it is kept short.
     if (typeof h === 'number') {
       const s = h & H.MASK;
-      if (this.hnd[s] === h && this.own[s] === from && this.mode[s] === Mode.OWNED) {
-        if (this.typ[s] !== typeId) return 0;
-        if (this.moved[s] === 0) this.defer(s);
+      const e = this.slots[s];
+      if (e !== undefined && e.hnd === h && e.own === from && e.mode === Mode.OWNED) {
+        if (e.typ !== typeId) return 0;
+        if (e.moved === 0) this.defer(s);
         if (h >= H.LAST) return this.relocate(s, to);
-        this.own[s] = to;
-        return (this.hnd[s] = h + H.SLOTS);
+        e.own = to;
+        return (e.hnd = h + H.SLOTS);
       }
     }
     throw this.refuse(from, h);
   }
 
   private transfer(s: number, h: number, to: number): number {
-    if (this.moved[s] === 0) this.defer(s); // charged to `to` when next needed (settle)
+    const e = this.slots[s];
+    if (e.moved === 0) this.defer(s); // charged to `to` when next needed (settle)
     if (h >= H.LAST) return this.relocate(s, to); // generations used up: retire the slot
     const n = h + H.SLOTS; // the next generation of the same slot
-    this.hnd[s] = n;
-    this.own[s] = to;
+    e.hnd = n;
+    e.own = to;
     return n;
   }
 
@@ -454,18 +467,20 @@ export class ExchangeHeap {
   private relocate(s: number, to: number): number {
     const n = this.takeHandle();
     const d = n & H.MASK;
-    this.hnd[d] = n;
-    this.own[d] = to;
-    this.mode[d] = Mode.OWNED;
-    this.hdr[d] = this.hdr[s];
-    this.typ[d] = this.typ[s];
-    this.dat[d] = this.dat[s];
-    this.len[d] = this.len[s];
-    this.link[d] = 0;
-    this.tobj[d] = this.tobj[s];
-    this.tbyt[d] = this.tbyt[s];
-    this.chg[d] = this.chg[s];
-    this.moved[d] = 0;
+    const a = this.slots[s];
+    const b = this.slots[d];
+    b.hnd = n;
+    b.own = to;
+    b.mode = Mode.OWNED;
+    b.hdr = a.hdr;
+    b.typ = a.typ;
+    b.dat = a.dat;
+    b.len = a.len;
+    b.link = 0;
+    b.tobj = a.tobj;
+    b.tbyt = a.tbyt;
+    b.chg = a.chg;
+    b.moved = 0;
     this.defer(d); // s was marked moved by transfer; d carries the mark
     this.releaseSlot(s);
     return n;
@@ -474,38 +489,38 @@ export class ExchangeHeap {
   /** Lends a root (or re-lends a borrow) read-only to `to`; returns the borrow handle. */
   borrow(h: unknown, from: number, to: number): number {
     const s = this.readable(from, h);
-    const root = this.mode[s] === Mode.BORROW ? this.link[s] : s;
-    const off = this.hdr[s];
+    const root = this.slots[s].mode === Mode.BORROW ? this.slots[s].link : s;
+    const off = this.slots[s].hdr;
     this.dv.setUint32(off + 8, this.dv.getUint32(off + 8, true) + 1, true);
-    this.mode[root] = this.mode[root] === Mode.OWNED ? Mode.LENT : this.mode[root];
+    this.slots[root].mode = this.slots[root].mode === Mode.OWNED ? Mode.LENT : this.slots[root].mode;
     return this.newSlot(to, Mode.BORROW, off, root);
   }
 
   /** Ends a borrow. A borrow already ended (its holder died) is ignored. */
   unborrow(bh: number): void {
     const s = bh & H.MASK;
-    if (this.hnd[s] !== bh || this.mode[s] !== Mode.BORROW) return;
+    if (this.slots[s].hnd !== bh || this.slots[s].mode !== Mode.BORROW) return;
     this.endBorrow(s);
   }
 
   private endBorrow(s: number): void {
-    const root = this.link[s];
-    const off = this.hdr[s];
+    const root = this.slots[s].link;
+    const off = this.slots[s].hdr;
     this.releaseSlot(s);
     const n = this.dv.getUint32(off + 8, true) - 1;
     this.dv.setUint32(off + 8, n, true);
     if (n > 0) return;
-    if (this.own[root] === ORPHAN) {
+    if (this.slots[root].own === ORPHAN) {
       this.dropRoot(ORPHAN, root);
     } else {
-      this.mode[root] = Mode.OWNED;
+      this.slots[root].mode = Mode.OWNED;
     }
   }
 
   // ---- children and containers ---------------------------------------------------------
 
   private childAt(s: number, index: unknown, dom: number): number {
-    const off = this.hdr[s];
+    const off = this.slots[s].hdr;
     const t = this.types[this.dv.getUint32(off + 4, true)];
     if (!isIndex(index) || index >= t.children.length) {
       const e = new HeapViolation(`exchange heap: ${t.name} has no child slot ${String(index)}`);
@@ -533,11 +548,11 @@ export class ExchangeHeap {
     this.nestedObjects--;
     this.nestedBytes -= size;
     const [objects, bytes] = this.treeOf(c);
-    this.tobj[s] -= objects;
-    this.tbyt[s] -= bytes;
+    this.slots[s].tobj -= objects;
+    this.slots[s].tbyt -= bytes;
     const h = this.newSlot(dom, Mode.OWNED, c, 0);
-    this.tobj[h & H.MASK] = objects;
-    this.tbyt[h & H.MASK] = bytes;
+    this.slots[h & H.MASK].tobj = objects;
+    this.slots[h & H.MASK].tbyt = bytes;
     return h;
   }
 
@@ -572,9 +587,9 @@ export class ExchangeHeap {
   }
 
   private checkChildType(dom: number, s: number, cs: number, index: number): void {
-    const parent = this.types[this.dv.getUint32(this.hdr[s] + 4, true)];
+    const parent = this.types[this.dv.getUint32(this.slots[s].hdr + 4, true)];
     const want = parent.children[index];
-    const got = this.dv.getUint32(this.hdr[cs] + 4, true);
+    const got = this.dv.getUint32(this.slots[cs].hdr + 4, true);
     let why = '';
     if (cs === s) why = `cannot put ${parent.name} inside itself`;
     else if (got !== want) why = `${parent.name} holds ${this.types[want].name} here, not ${this.types[got].name}`;
@@ -588,9 +603,9 @@ export class ExchangeHeap {
   private attach(s: number, p: number, cs: number): void {
     this.settle(s);
     this.settle(cs);
-    const c = this.hdr[cs];
-    this.tobj[s] += this.tobj[cs];
-    this.tbyt[s] += this.tbyt[cs];
+    const c = this.slots[cs].hdr;
+    this.slots[s].tobj += this.slots[cs].tobj;
+    this.slots[s].tbyt += this.slots[cs].tbyt;
     this.releaseSlot(cs);
     this.dv.setUint32(c, OWNER_CHILD, true);
     this.dv.setUint32(p, c, true);
@@ -602,7 +617,7 @@ export class ExchangeHeap {
   /** Appends `child` to a deque; false (and the child stays with the caller) when full. */
   push(dom: number, h: unknown, child: unknown): boolean {
     const s = this.writable(dom, h);
-    const off = this.hdr[s];
+    const off = this.slots[s].hdr;
     const t = this.dequeType(dom, off);
     const cs = this.writable(dom, child);
     this.checkChildType(dom, s, cs, 0);
@@ -618,7 +633,7 @@ export class ExchangeHeap {
   /** Removes the oldest child of a deque; null when empty. */
   pop(dom: number, h: unknown): number | null {
     const s = this.writable(dom, h);
-    const off = this.hdr[s];
+    const off = this.slots[s].hdr;
     const t = this.dequeType(dom, off);
     const head = this.dv.getUint32(off + HEADER_BYTES, true);
     const count = this.dv.getUint32(off + HEADER_BYTES + 4, true);
@@ -631,8 +646,8 @@ export class ExchangeHeap {
   /** Number of children in a deque. */
   count(dom: number, h: unknown): number {
     const s = this.readable(dom, h);
-    this.dequeType(dom, this.hdr[s]);
-    return this.dv.getUint32(this.hdr[s] + HEADER_BYTES + 4, true);
+    this.dequeType(dom, this.slots[s].hdr);
+    return this.dv.getUint32(this.slots[s].hdr + HEADER_BYTES + 4, true);
   }
 
   private dequeType(dom: number, off: number): TypeInfo {
@@ -645,7 +660,7 @@ export class ExchangeHeap {
 
   /** Whether `dom` could move `h` now, and it is a `typeId` (an unusable handle is a violation). */
   movableAs(dom: number, h: unknown, typeId: number): boolean {
-    return this.dv.getUint32(this.hdr[this.writable(dom, h)] + 4, true) === typeId;
+    return this.dv.getUint32(this.slots[this.writable(dom, h)].hdr + 4, true) === typeId;
   }
 
   // ---- data access ---------------------------------------------------------------------
@@ -654,8 +669,8 @@ export class ExchangeHeap {
    *  first, so exact), type id, borrow count and payload size (data and child pointers). */
   header(dom: number, h: unknown): { owner: number; typeId: number; borrows: number; size: number } {
     const s = this.readable(dom, h);
-    this.settle(this.mode[s] === Mode.BORROW ? this.link[s] : s);
-    const off = this.hdr[s];
+    this.settle(this.slots[s].mode === Mode.BORROW ? this.slots[s].link : s);
+    const off = this.slots[s].hdr;
     return {
       owner: this.dv.getUint32(off, true),
       typeId: this.dv.getUint32(off + 4, true),
@@ -665,31 +680,33 @@ export class ExchangeHeap {
   }
 
   typeOf(dom: number, h: unknown): number {
-    return this.typ[this.readable(dom, h)];
+    return this.slots[this.readable(dom, h)].typ;
   }
 
   /** Size in bytes of the object's data region. */
   size(dom: number, h: unknown): number {
-    return this.len[this.readable(dom, h)];
+    return this.slots[this.readable(dom, h)].len;
   }
 
   /** Absolute offset of `n` data bytes at `off` in a readable object (bounds-checked). */
   private rd(dom: number, h: unknown, off: unknown, n: number): number {
     const s = this.readable(dom, h);
-    if (isIndex(off) && off + n <= this.len[s]) return this.dat[s] + off;
+    const e = this.slots[s];
+    if (isIndex(off) && off + n <= e.len) return e.dat + off;
     throw this.outOfBounds(dom, s, off, n);
   }
 
   private wr(dom: number, h: unknown, off: unknown, n: number): number {
     const s = this.writable(dom, h);
-    if (isIndex(off) && off + n <= this.len[s]) return this.dat[s] + off;
+    const e = this.slots[s];
+    if (isIndex(off) && off + n <= e.len) return e.dat + off;
     throw this.outOfBounds(dom, s, off, n);
   }
 
   private outOfBounds(dom: number, s: number, off: unknown, n: unknown): HeapViolation {
-    const t = this.types[this.dv.getUint32(this.hdr[s] + 4, true)];
+    const t = this.types[this.dv.getUint32(this.slots[s].hdr + 4, true)];
     const e = new HeapViolation(
-      `exchange heap: access of ${String(n)} bytes at ${String(off)} is outside ${t.name} (${this.len[s]} data bytes)`);
+      `exchange heap: access of ${String(n)} bytes at ${String(off)} is outside ${t.name} (${this.slots[s].len} data bytes)`);
     this.onViolation(dom, e);
     return e;
   }
@@ -770,16 +787,16 @@ export class ExchangeHeap {
     const before = { objects: this.objects, bytes: this.bytes };
     this.settleAll();
     let deferred = 0;
-    for (let s = 0; s < this.hnd.length; s++) {
-      if (this.hnd[s] <= 0 || this.own[s] !== dom) continue;
-      if (this.mode[s] === Mode.BORROW) {
+    for (let s = 0; s < this.slots.length; s++) {
+      if (this.slots[s].hnd <= 0 || this.slots[s].own !== dom) continue;
+      if (this.slots[s].mode === Mode.BORROW) {
         this.endBorrow(s);
-      } else if (this.mode[s] === Mode.LENT) {
-        this.account(dom, -this.tobj[s], -this.tbyt[s]);
-        this.account(ORPHAN, this.tobj[s], this.tbyt[s]);
-        this.own[s] = ORPHAN;
-        this.chg[s] = ORPHAN;
-        this.dv.setUint32(this.hdr[s], OWNER_ORPHAN, true);
+      } else if (this.slots[s].mode === Mode.LENT) {
+        this.account(dom, -this.slots[s].tobj, -this.slots[s].tbyt);
+        this.account(ORPHAN, this.slots[s].tobj, this.slots[s].tbyt);
+        this.slots[s].own = ORPHAN;
+        this.slots[s].chg = ORPHAN;
+        this.dv.setUint32(this.slots[s].hdr, OWNER_ORPHAN, true);
         deferred++;
       } else {
         this.dropRoot(dom, s);
@@ -799,7 +816,7 @@ export class ExchangeHeap {
       capacity: this.buffer.byteLength,
       objects: this.objects,
       bytes: this.bytes,
-      handles: this.hnd.length - this.freeCount,
+      handles: this.slots.length - this.freeCount,
       nested: { objects: this.nestedObjects, bytes: this.nestedBytes },
       perOwner,
       largestFree: this.alloc.stats().largestFree,
@@ -808,7 +825,7 @@ export class ExchangeHeap {
 
   /** Kernel-only view for device models (DMA): the header offset of a root the kernel owns. */
   offsetOf(dom: number, h: unknown): number {
-    return this.hdr[this.readable(dom, h)];
+    return this.slots[this.readable(dom, h)].hdr;
   }
 }
 
