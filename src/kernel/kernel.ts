@@ -305,10 +305,10 @@ export class Kernel {
   private promiseInit(p: object, parent: object | undefined): void {
     const cur = this.rpc.current();
     if (cur !== KERNEL_ID) {
-      this.promiseOwner.set(p, cur);
+      this.promiseOwner.init(p, cur); // (the hook sees each promise once)
     } else if (parent !== undefined) {
       const o = this.promiseOwner.get(parent);
-      if (o !== undefined) this.promiseOwner.set(p, o);
+      if (o !== undefined) this.promiseOwner.init(p, o);
     }
   }
 

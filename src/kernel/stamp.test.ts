@@ -36,3 +36,13 @@ test('frozen and null-prototype objects can be stamped; primitives are never ask
   s.set(bare, 4);
   assert.equal(s.get(bare), 4);
 });
+
+test('init stamps an unstamped object and refuses a second stamp of the same family', () => {
+  const s = stamps();
+  const p = Promise.resolve(0);
+  s.init(p, 5);
+  assert.equal(s.get(p), 5);
+  assert.throws(() => s.init(p, 6), TypeError);
+  assert.equal(s.get(p), 5);
+  stamps().init(p, 7); // another family is another private name
+});

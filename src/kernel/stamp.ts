@@ -20,6 +20,9 @@ class Target {
 export interface Stamps {
   /** Stamps `o` with `v`, unless it carries this family's stamp already. */
   set(o: object, v: number): void;
+  /** Stamps `o`, which must not carry this family's stamp yet (a TypeError if it does): for a
+   *  promise-creation hook, which sees each promise once. */
+  init(o: object, v: number): void;
   /** The stamp on `o`, or undefined. */
   get(o: object): number | undefined;
 }
@@ -41,6 +44,9 @@ export function stamps(): Stamps {
   return {
     set(o, v) {
       if (!Stamp.has(o)) new Stamp(o, v);
+    },
+    init(o, v) {
+      new Stamp(o, v);
     },
     get: (o) => Stamp.read(o),
   };
