@@ -238,7 +238,8 @@ export class ExchangeHeap {
     return H.SLOTS + s;
   }
 
-  private newSlot(owner: number, mode: number, hdrOff: number, link: number): number {
+  /** Takes a slot for the object at `hdrOff`; a root gets the size of its tree (objects, bytes). */
+  private newSlot(owner: number, mode: number, hdrOff: number, link: number, objects = 0, bytes = 0): number {
     const h = this.takeHandle();
     const s = h & H.MASK;
     const typeId = this.dv.getUint32(hdrOff + 4, true);
@@ -252,8 +253,8 @@ export class ExchangeHeap {
     e.dat = hdrOff + HEADER_BYTES + t.meta + 4 * t.children.length;
     e.len = t.data;
     e.link = link;
-    e.tobj = 0;
-    e.tbyt = 0;
+    e.tobj = objects;
+    e.tbyt = bytes;
     e.chg = owner;
     e.moved = 0;
     return h;
@@ -299,10 +300,12 @@ export class ExchangeHeap {
     const e = this.slots[s];
     if (e.moved === 0) return;
     e.moved = 0;
-    const c = e.chg;
-    const o = e.own;
-    if (c === o) return;
-    this.account(c, -e.tobj, -e.tbyt);
+    if (e.chg !== e.own) this.recharge(e, e.own);
+  }
+
+  /** Moves the charge for root `e`'s tree to `o`, and writes `o` into the object's header. */
+  private recharge(e: Slot, o: number): void {
+    this.account(e.chg, -e.tobj, -e.tbyt);
     this.account(o, e.tobj, e.tbyt);
     e.chg = o;
     this.dv.setUint32(e.hdr, o === ORPHAN ? OWNER_ORPHAN : o, true);
@@ -359,10 +362,7 @@ export class ExchangeHeap {
     this.bytes += size;
     u.objects++;
     u.bytes += size;
-    const h = this.newSlot(dom, Mode.OWNED, off, 0);
-    this.slots[h & H.MASK].tobj = 1;
-    this.slots[h & H.MASK].tbyt = size;
-    return h;
+    return this.newSlot(dom, Mode.OWNED, off, 0, 1, size);
   }
 
   /** A failed allocation: an ordinary error the domain may handle, until it has failed
@@ -389,8 +389,9 @@ export class ExchangeHeap {
   /** Frees the root in slot `s` and its tree, and the slot. */
   private dropRoot(owner: number, s: number): void {
     this.settle(s);
-    const off = this.slots[s].hdr;
-    this.account(owner, -this.slots[s].tobj, -this.slots[s].tbyt);
+    const e = this.slots[s];
+    const off = e.hdr;
+    this.account(owner, -e.tobj, -e.tbyt);
     this.releaseSlot(s);
     const size = this.dv.getUint32(off + 12, true);
     this.objects--;
@@ -427,8 +428,7 @@ export class ExchangeHeap {
 
   /** Moves a root from one domain to another; the old handle goes stale. */
   move(h: unknown, from: number, to: number): number {
-    const s = this.writable(from, h);
-    return this.transfer(s, h as number, to);
+    return this.moveAs(from, h, this.slots[this.writable(from, h)].typ, to);
   }
 
   /**
@@ -437,30 +437,20 @@ export class ExchangeHeap {
    * fused check-and-move.
    */
   moveAs(from: number, h: unknown, typeId: number, to: number): number {
-    // transfer() written out: this is the hottest path of the heap, and V8 inlines a call's whole
-    // path only while it fits its inlining budget (bytecode bytes), so it is kept short.
+    // The hottest path of the heap: V8 inlines a call's whole path only while it fits its inlining
+    // budget (bytecode bytes), so it is kept short and calls out only on the rare paths.
     if (typeof h === 'number') {
       const s = h & H.MASK;
       const e = this.slots[s];
       if (e !== undefined && e.hnd === h && e.own === from && e.mode === Mode.OWNED) {
         if (e.typ !== typeId) return 0;
-        if (e.moved === 0) this.defer(s);
-        if (h >= H.LAST) return this.relocate(s, to);
+        if (e.moved === 0) this.defer(s); // charged to `to` when next needed (settle)
+        if (h >= H.LAST) return this.relocate(s, to); // generations used up: retire the slot
         e.own = to;
-        return (e.hnd = h + H.SLOTS);
+        return (e.hnd = h + H.SLOTS); // the next generation of the same slot
       }
     }
     throw this.refuse(from, h);
-  }
-
-  private transfer(s: number, h: number, to: number): number {
-    const e = this.slots[s];
-    if (e.moved === 0) this.defer(s); // charged to `to` when next needed (settle)
-    if (h >= H.LAST) return this.relocate(s, to); // generations used up: retire the slot
-    const n = h + H.SLOTS; // the next generation of the same slot
-    e.hnd = n;
-    e.own = to;
-    return n;
   }
 
   /** Moves the root in slot `s` to a fresh slot owned by `to`, and frees `s`. */
@@ -480,8 +470,7 @@ export class ExchangeHeap {
     b.tobj = a.tobj;
     b.tbyt = a.tbyt;
     b.chg = a.chg;
-    b.moved = 0;
-    this.defer(d); // s was marked moved by transfer; d carries the mark
+    this.defer(d); // s was marked moved by moveAs; d carries the mark
     this.releaseSlot(s);
     return n;
   }
@@ -489,31 +478,34 @@ export class ExchangeHeap {
   /** Lends a root (or re-lends a borrow) read-only to `to`; returns the borrow handle. */
   borrow(h: unknown, from: number, to: number): number {
     const s = this.readable(from, h);
-    const root = this.slots[s].mode === Mode.BORROW ? this.slots[s].link : s;
-    const off = this.slots[s].hdr;
+    const e = this.slots[s];
+    const root = e.mode === Mode.BORROW ? e.link : s;
+    const off = e.hdr;
     this.dv.setUint32(off + 8, this.dv.getUint32(off + 8, true) + 1, true);
-    this.slots[root].mode = this.slots[root].mode === Mode.OWNED ? Mode.LENT : this.slots[root].mode;
+    const r = this.slots[root];
+    if (r.mode === Mode.OWNED) r.mode = Mode.LENT;
     return this.newSlot(to, Mode.BORROW, off, root);
   }
 
   /** Ends a borrow. A borrow already ended (its holder died) is ignored. */
   unborrow(bh: number): void {
     const s = bh & H.MASK;
-    if (this.slots[s].hnd !== bh || this.slots[s].mode !== Mode.BORROW) return;
+    const e = this.slots[s];
+    if (e.hnd !== bh || e.mode !== Mode.BORROW) return;
     this.endBorrow(s);
   }
 
   private endBorrow(s: number): void {
-    const root = this.slots[s].link;
-    const off = this.slots[s].hdr;
+    const { link: root, hdr: off } = this.slots[s];
     this.releaseSlot(s);
     const n = this.dv.getUint32(off + 8, true) - 1;
     this.dv.setUint32(off + 8, n, true);
     if (n > 0) return;
-    if (this.slots[root].own === ORPHAN) {
+    const r = this.slots[root];
+    if (r.own === ORPHAN) {
       this.dropRoot(ORPHAN, root);
     } else {
-      this.slots[root].mode = Mode.OWNED;
+      r.mode = Mode.OWNED;
     }
   }
 
@@ -548,12 +540,10 @@ export class ExchangeHeap {
     this.nestedObjects--;
     this.nestedBytes -= size;
     const [objects, bytes] = this.treeOf(c);
-    this.slots[s].tobj -= objects;
-    this.slots[s].tbyt -= bytes;
-    const h = this.newSlot(dom, Mode.OWNED, c, 0);
-    this.slots[h & H.MASK].tobj = objects;
-    this.slots[h & H.MASK].tbyt = bytes;
-    return h;
+    const root = this.slots[s];
+    root.tobj -= objects;
+    root.tbyt -= bytes;
+    return this.newSlot(dom, Mode.OWNED, c, 0, objects, bytes);
   }
 
   /** Objects and payload bytes in the tree of the object at `off`. */
@@ -587,9 +577,9 @@ export class ExchangeHeap {
   }
 
   private checkChildType(dom: number, s: number, cs: number, index: number): void {
-    const parent = this.types[this.dv.getUint32(this.slots[s].hdr + 4, true)];
+    const parent = this.types[this.slots[s].typ];
     const want = parent.children[index];
-    const got = this.dv.getUint32(this.slots[cs].hdr + 4, true);
+    const got = this.slots[cs].typ;
     let why = '';
     if (cs === s) why = `cannot put ${parent.name} inside itself`;
     else if (got !== want) why = `${parent.name} holds ${this.types[want].name} here, not ${this.types[got].name}`;
@@ -603,9 +593,11 @@ export class ExchangeHeap {
   private attach(s: number, p: number, cs: number): void {
     this.settle(s);
     this.settle(cs);
-    const c = this.slots[cs].hdr;
-    this.slots[s].tobj += this.slots[cs].tobj;
-    this.slots[s].tbyt += this.slots[cs].tbyt;
+    const root = this.slots[s];
+    const child = this.slots[cs];
+    const c = child.hdr;
+    root.tobj += child.tobj;
+    root.tbyt += child.tbyt;
     this.releaseSlot(cs);
     this.dv.setUint32(c, OWNER_CHILD, true);
     this.dv.setUint32(p, c, true);
@@ -645,9 +637,9 @@ export class ExchangeHeap {
 
   /** Number of children in a deque. */
   count(dom: number, h: unknown): number {
-    const s = this.readable(dom, h);
-    this.dequeType(dom, this.slots[s].hdr);
-    return this.dv.getUint32(this.slots[s].hdr + HEADER_BYTES + 4, true);
+    const off = this.slots[this.readable(dom, h)].hdr;
+    this.dequeType(dom, off);
+    return this.dv.getUint32(off + HEADER_BYTES + 4, true);
   }
 
   private dequeType(dom: number, off: number): TypeInfo {
@@ -660,7 +652,7 @@ export class ExchangeHeap {
 
   /** Whether `dom` could move `h` now, and it is a `typeId` (an unusable handle is a violation). */
   movableAs(dom: number, h: unknown, typeId: number): boolean {
-    return this.dv.getUint32(this.slots[this.writable(dom, h)].hdr + 4, true) === typeId;
+    return this.slots[this.writable(dom, h)].typ === typeId;
   }
 
   // ---- data access ---------------------------------------------------------------------
@@ -669,8 +661,9 @@ export class ExchangeHeap {
    *  first, so exact), type id, borrow count and payload size (data and child pointers). */
   header(dom: number, h: unknown): { owner: number; typeId: number; borrows: number; size: number } {
     const s = this.readable(dom, h);
-    this.settle(this.slots[s].mode === Mode.BORROW ? this.slots[s].link : s);
-    const off = this.slots[s].hdr;
+    const e = this.slots[s];
+    this.settle(e.mode === Mode.BORROW ? e.link : s);
+    const off = e.hdr;
     return {
       owner: this.dv.getUint32(off, true),
       typeId: this.dv.getUint32(off + 4, true),
@@ -704,9 +697,9 @@ export class ExchangeHeap {
   }
 
   private outOfBounds(dom: number, s: number, off: unknown, n: unknown): HeapViolation {
-    const t = this.types[this.dv.getUint32(this.slots[s].hdr + 4, true)];
+    const { typ, len } = this.slots[s];
     const e = new HeapViolation(
-      `exchange heap: access of ${String(n)} bytes at ${String(off)} is outside ${t.name} (${this.slots[s].len} data bytes)`);
+      `exchange heap: access of ${String(n)} bytes at ${String(off)} is outside ${this.types[typ].name} (${len} data bytes)`);
     this.onViolation(dom, e);
     return e;
   }
@@ -788,15 +781,13 @@ export class ExchangeHeap {
     this.settleAll();
     let deferred = 0;
     for (let s = 0; s < this.slots.length; s++) {
-      if (this.slots[s].hnd <= 0 || this.slots[s].own !== dom) continue;
-      if (this.slots[s].mode === Mode.BORROW) {
+      const e = this.slots[s];
+      if (e.hnd <= 0 || e.own !== dom) continue;
+      if (e.mode === Mode.BORROW) {
         this.endBorrow(s);
-      } else if (this.slots[s].mode === Mode.LENT) {
-        this.account(dom, -this.slots[s].tobj, -this.slots[s].tbyt);
-        this.account(ORPHAN, this.slots[s].tobj, this.slots[s].tbyt);
-        this.slots[s].own = ORPHAN;
-        this.slots[s].chg = ORPHAN;
-        this.dv.setUint32(this.slots[s].hdr, OWNER_ORPHAN, true);
+      } else if (e.mode === Mode.LENT) {
+        e.own = ORPHAN;
+        this.recharge(e, ORPHAN); // (settled above: it was charged to dom)
         deferred++;
       } else {
         this.dropRoot(dom, s);
