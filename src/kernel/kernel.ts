@@ -367,7 +367,6 @@ export class Kernel {
     };
   }
 
-  /** Kills every domain and stops listening to the host. */
   /** Stops every domain (one log line in all, not a report each) and detaches from the host. */
   shutdown(): void {
     let n = 0;

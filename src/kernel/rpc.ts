@@ -300,5 +300,4 @@ export class Rpc implements ProxyRuntime {
     }
     return n;
   }
-
 }

@@ -18,8 +18,6 @@ class Target {
 }
 
 export interface Stamps {
-  /** Stamps `o` with `v`, unless it carries this family's stamp already. */
-  set(o: object, v: number): void;
   /** Stamps `o`, which must not carry this family's stamp yet (a TypeError if it does): for a
    *  promise-creation hook, which sees each promise once. */
   init(o: object, v: number): void;
@@ -34,17 +32,11 @@ export function stamps(): Stamps {
       super(o);
       this.#v = v;
     }
-    static has(o: object): boolean {
-      return #v in o;
-    }
     static read(o: object): number | undefined {
       return #v in o ? (o as Stamp).#v : undefined;
     }
   }
   return {
-    set(o, v) {
-      if (!Stamp.has(o)) new Stamp(o, v);
-    },
     init(o, v) {
       new Stamp(o, v);
     },

@@ -13,8 +13,8 @@ export interface HostCrypto {
 
 /**
  * The machine's preemption timer, the software analogue of a timer interrupt line: a 4-byte word of
- * shared memory that a timer running outside the kernel's thread sets to nonzero every `periodMs`,
- * however long this thread is busy. Domain code polls it at every safe point (function entry, loop
+ * shared memory that a timer running outside the kernel's thread sets to nonzero periodically
+ * (every millisecond on Node), however long this thread is busy. Domain code polls it at every safe point (function entry, loop
  * back-edge: tools/build/meter.ts) and, when it is set, calls the kernel's tick, which acknowledges
  * it. Tickless when idle: an interrupt nobody acknowledged within a period means no domain code is
  * running, and the timer stops until the next acknowledgement.
@@ -22,7 +22,6 @@ export interface HostCrypto {
 export interface PreemptTimer {
   /** the interrupt-pending word (any nonzero value means pending), at byte offset 0 */
   readonly pending: DataView;
-  readonly periodMs: number;
   /** clears the word and restarts the timer if it had stopped */
   acknowledge(): void;
 }

@@ -1,6 +1,7 @@
-// The kernel's host on Node.js: clock, timers, the preemption timer thread, log output, and the process-wide hooks that report
-// uncaught exceptions and unhandled rejections (installed after SES lockdown, which installs its
-// own) and promise creation (v8 promise hooks, to attribute rejections to domains).
+// The kernel's host on Node.js: clock, timers, the preemption timer thread, log output, and the
+// process-wide hooks that report uncaught exceptions and unhandled rejections (installed after SES
+// lockdown, which installs its own) and promise creation (v8 promise hooks, to attribute
+// rejections to domains).
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
@@ -42,7 +43,6 @@ export function nodePreemptTimer(): PreemptTimer {
     const word = new Int32Array(buffer, 0, 1);
     timer = {
       pending: new DataView(buffer, 0, 4),
-      periodMs: PREEMPT_PERIOD_MS,
       acknowledge: () => {
         Atomics.store(word, 0, 0);
         Atomics.notify(word, 0);

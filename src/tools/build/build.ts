@@ -8,8 +8,8 @@
 // build/domains/<name>.bundle.json, that the kernel verifies before evaluating anything
 // (kernel/verify.ts).
 //
-// Incremental: a domain whose inputs, tool versions (this tool's own sources included), flags, interface fingerprints and signing key
-// are all unchanged since its last build is not rebuilt.
+// Incremental: a domain whose inputs, tool versions (this tool's own sources included), flags,
+// interface fingerprints and signing key are all unchanged since its last build is not rebuilt.
 //
 // Keys: on first use a development key pair is created in keys/ (gitignored): dev.key (PKCS#8
 // PEM, mode 0600) and dev.pub (the raw 32-byte public key, base64). The kernel trusts the keys it
