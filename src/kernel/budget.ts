@@ -21,8 +21,8 @@
 // Why a shared word and not a counter in the domain: the check on the hot path is one load and a
 // branch, with no store, and the call behind it is rare. A counter decremented at every check (the
 // first design) cost a context-slot store per loop iteration and a call every thousand checks; on
-// the language-tax hash table it made lookups up to 1.33x slower than plain code, the word up to
-// 1.2x (tools/build/meter.ts).
+// the language-tax hash table it made lookups up to 1.33x slower than plain code, the word
+// 1.1-1.26x across runs (tools/build/meter.ts).
 //
 // A run over budget is a runtime violation: the domain is crashed (contained and cleaned up like
 // any crash) and the tick throws the kernel's DomainAbort. The domain cannot swallow it: the tick
