@@ -1,41 +1,59 @@
-// CPU budgets: a domain may not run longer than its budget without yielding.
+// CPU budgets: a domain may not run longer than its budget without yielding, and it may not keep
+// the event loop from turning.
 //
 // Preemption works as on a machine with a timer interrupt and safe points. The host's preemption
 // timer (machine/common/host.ts) raises a shared "interrupt pending" word every millisecond from
 // another thread. The trusted build (tools/build/meter.ts) puts `if (pending.getInt32(0)) tick();`
-// at every function entry and loop back-edge of a domain, and `live()` at the start of
-// every catch and finally block. So the tick runs about once per timer period while a domain
-// computes, and never in between; it acknowledges the word and reads the clock. (The timer stops
-// while nobody acknowledges, so an idle system takes no interrupts; the word stays raised, so the
-// first check after that ticks at once.) It measures how long the domain's current run has lasted:
+// at every function entry and loop back-edge of a domain (and wherever else its argument needs
+// one), and `live()` at the start of every catch and finally block. So the tick runs about once per
+// timer period while domain code computes, and never in between. (The timer stops while nobody
+// acknowledges, so an idle system takes no interrupts; the word stays raised, so the first check
+// after that ticks at once.)
 //
-//   - inside a call (the domain is on top of the kernel's domain stack): since the first tick of
-//     this activation; every entry into a domain starts a new activation (Rpc.enter/run reset the
-//     level's start), so a caller that loops over many short calls is charged, not its callees;
-//   - outside any call (an async continuation run from the microtask queue): since the domain's
-//     first tick in this turn of the event loop. A turn ends when a timer the kernel sets on the
-//     first such tick fires, which it cannot do while anything keeps the microtask queue busy.
+// Charging. Each tick samples the running domain, as a scheduler's clock tick does: the time since
+// the previous tick is charged to what runs now. While domain code runs, ticks come a period
+// apart, so the gap is exact (however long a native call in between took, and however late the
+// timer thread was). A gap longer than SLACK_MS means domain code was not running throughout (the
+// host or the event loop ran, or nothing did): such a tick charges one period, no more.
 //
-// A run is caught between budget and budget + two periods: the first tick only starts the clock.
+// What a charge counts towards (rpc.ts keeps the domain stack; each level is an activation):
 //
-// Why a shared word and not a counter in the domain: the check on the hot path is one load and a
-// branch, with no store, and the call behind it is rare. A counter decremented at every check (the
-// first design) cost a context-slot store per loop iteration and a call every thousand checks; on
-// the language-tax hash table it made lookups up to 1.33x slower than plain code, the word
-// 1.1-1.26x across runs (tools/build/meter.ts).
+//   run      the ticking domain's own time since its outermost activation on the stack began. A
+//            domain entered again inside itself (through a callback, a kernel service, a thread)
+//            stays in the same run, so nesting cannot restart its clock; a callee called many
+//            times starts a new run each call, so it is not charged for its caller's loop.
+//   stretch  the root's time: the root is the outermost domain on the stack, the one the kernel
+//            entered from the event loop (a call from the host, a timer, an interrupt) or whose
+//            promise job is running. It is charged everything its stretch runs, callees included:
+//            it chose to make those calls without yielding. All of a domain's promise jobs in one
+//            turn of the event loop are one stretch, so an endless chain of awaits is caught.
+//   turn     the root's time in this turn of the event loop, across all its stretches.
 //
-// A run over budget is a runtime violation: the domain is crashed (contained and cleaned up like
-// any crash) and the tick throws the kernel's DomainAbort. The domain cannot swallow it: the tick
-// leaves the word raised when it aborts (and the kernel raises it whenever a domain dies), and a
-// dead domain's tick throws again, so its next check aborts it again; every catch or finally block
-// re-throws first thing. Native code (one huge `'x'.repeat(n)`, a catastrophic regular expression)
-// has no checks; a worker-isolated domain is the answer to that (SECURITY.md).
+// A run over the domain's budget crashes the domain. A stretch over the root's budget crashes the
+// root, but only when the root's own code ticks: the tick leaves the word raised, so that happens
+// at the root's next check, and a callee running on the root's behalf is never interrupted by the
+// root's fault (its state would be left half-updated). A callee crashed for its own run has its
+// time forgiven to the root. A domain that has used its budget in this turn gets no new stretch
+// until the next turn: its timers and interrupt handlers wait (services.ts), so one domain's many
+// short callbacks cannot starve the others.
+//
+// Crashing a domain is a runtime violation (contained and cleaned up like any crash); the tick
+// throws the kernel's DomainAbort. The domain cannot swallow it: the tick leaves the word raised
+// when it aborts (and the kernel raises it whenever a domain dies), and a dead domain's tick throws
+// again, so its next check aborts it again; every catch or finally block re-throws first thing.
+// Native code (one huge `'x'.repeat(n)`, a catastrophic regular expression) has no checks; a
+// worker-isolated domain is the answer to that (SECURITY.md).
 import type { Domain, MeterHooks } from './domain.ts';
 import type { Host, PreemptTimer } from '../machine/common/host.ts';
-import { DomainAbort, type Rpc } from './rpc.ts';
+import { DomainAbort, KERNEL_ID, type Rpc } from './rpc.ts';
 
 /** The budget a domain gets when its creator names none. */
 export const DEFAULT_BUDGET_MS = 50;
+
+/** The preemption timer's period (machine/node/host.ts), and the longest gap between two ticks
+ *  that still means domain code ran throughout. */
+const PERIOD_MS = 1;
+const SLACK_MS = 2 * PERIOD_MS;
 
 /** Why a domain that ran too long was crashed. */
 export class BudgetExceeded extends Error {
@@ -45,12 +63,15 @@ export class BudgetExceeded extends Error {
 export interface BudgetHost {
   readonly host: Host;
   readonly rpc: Rpc;
+  domain(id: number): Domain | undefined;
   crash(d: Domain, cause: string, e: unknown): void;
 }
 
 export class Budgets {
+  /** turns of the event loop seen (a turn ends when a callback queued with nextTurn runs) */
   private epoch = 0;
-  private turnTimer = false;
+  private turnWatched = false;
+  private lastTick = 0;
   private readonly timer: PreemptTimer;
 
   constructor(private readonly k: BudgetHost) {
@@ -63,7 +84,7 @@ export class Budgets {
       pending: this.timer.pending,
       tick: (): void => this.tick(d),
       live: (): void => {
-        if (!d.alive) throw new DomainAbort(`domain ${d.name} is dead`);
+        if (!d.alive) throw new DomainAbort(`domain ${d.name} is dead`, d.id);
       },
     });
   }
@@ -74,37 +95,58 @@ export class Budgets {
     this.timer.pending.setInt32(0, 1);
   }
 
+  /** Whether `d` has used its budget in this turn of the event loop (its callbacks then wait). */
+  spent(d: Domain): boolean {
+    return d.turn === this.epoch && d.turnSpent >= d.args.budgetMs;
+  }
+
   private tick(d: Domain): void {
-    if (!d.alive) throw new DomainAbort(`domain ${d.name} is dead`); // the word stays raised
-    this.timer.acknowledge();
+    if (!d.alive) throw new DomainAbort(`domain ${d.name} is dead`, d.id); // the word stays raised
     const now = this.k.host.now();
+    const gap = now - this.lastTick;
+    const ms = gap >= 0 && gap <= SLACK_MS ? gap : PERIOD_MS;
+    this.lastTick = now;
+    this.timer.acknowledge();
     const rpc = this.k.rpc;
-    let start: number;
-    if (rpc.current() === d.id) {
-      start = rpc.runStart(now);
-    } else {
-      if (d.looseEpoch !== this.epoch) {
-        d.looseEpoch = this.epoch;
-        d.looseStart = now;
-        this.watchTurn();
-      }
-      start = d.looseStart;
+    // The ticking domain's run: from its outermost activation on the stack.
+    const level = rpc.outermost(d.id);
+    const runKey = level > 0 ? rpc.acts[level] : 0;
+    if (d.runKey !== runKey) { d.runKey = runKey; d.runSpent = 0; }
+    d.runSpent += ms;
+    // The root's stretch and turn.
+    let rl = 1;
+    while (rl < rpc.depth && rpc.ids[rl] === KERNEL_ID) rl++;
+    const root = rl < rpc.depth ? this.k.domain(rpc.ids[rl]) ?? d : d;
+    const act = rl < rpc.depth ? rpc.acts[rl] : 0;
+    const stretchKey = act > 0 ? act : -1 - this.epoch; // a domain's promise jobs in one turn: one stretch
+    if (root.stretchKey !== stretchKey) { root.stretchKey = stretchKey; root.stretchSpent = 0; }
+    root.stretchSpent += ms;
+    if (root.turn !== this.epoch) { root.turn = this.epoch; root.turnSpent = 0; this.watchTurn(); }
+    root.turnSpent += ms;
+    if (d.runSpent > d.args.budgetMs) {
+      if (root !== d) { root.stretchSpent -= d.runSpent; root.turnSpent -= d.runSpent; } // not the root's fault
+      this.stop(d, d.runSpent);
     }
-    const ran = now - start;
-    if (ran > d.args.budgetMs) {
-      this.k.crash(d, 'runtime violation', new BudgetExceeded(
-        `CPU budget exceeded: ran ${Math.round(ran)} ms without yielding (budget ${d.args.budgetMs} ms)`));
-      this.raise();
-      throw new DomainAbort(`domain ${d.name} ran out of CPU budget`);
+    if (root.stretchSpent > root.args.budgetMs) {
+      if (root === d) this.stop(d, root.stretchSpent);
+      this.raise(); // not now: at the root's next check
+
     }
   }
 
-  /** Ends the current turn when the event loop next runs a timer. */
+  private stop(d: Domain, ran: number): never {
+    this.k.crash(d, 'runtime violation', new BudgetExceeded(
+      `CPU budget exceeded: ran ${Math.round(ran)} ms without yielding (budget ${d.args.budgetMs} ms)`));
+    this.raise();
+    throw new DomainAbort(`domain ${d.name} ran out of CPU budget`, d.id);
+  }
+
+  /** Ends the current turn when the event loop next gets past its I/O poll. */
   private watchTurn(): void {
-    if (this.turnTimer) return;
-    this.turnTimer = true;
-    this.k.host.setTimer(0, () => {
-      this.turnTimer = false;
+    if (this.turnWatched) return;
+    this.turnWatched = true;
+    this.k.host.nextTurn(() => {
+      this.turnWatched = false;
       this.epoch++;
     });
   }

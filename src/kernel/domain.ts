@@ -4,7 +4,7 @@
 // through and is called through, its timers, threads, interrupt lines and in-flight async calls.
 // After death the record keeps no reference to anything the domain created (its compartment, its
 // exported object, its closures), so the engine can collect the domain's private heap.
-import type { Link } from '../idl/lib/proxy.ts';
+import type { Link, RetFn } from '../idl/lib/proxy.ts';
 import type { RpcResult } from '../idl/lib/types.ts';
 
 /** A verified domain bundle (kernel/verify.ts): code evaluated in a fresh compartment for every
@@ -49,6 +49,9 @@ export interface KLink extends Link {
  *  flight (Domain.inflight), doubly linked so that settling one is O(1) without hashing. */
 export interface Pending {
   readonly link: KLink;
+  /** the method, for error messages, and its generated result check */
+  readonly method: string;
+  readonly ret: RetFn;
   resolve: ((r: RpcResult<unknown>) => void) | null;
   done: (() => void) | null;
   prev: Pending | null;
@@ -85,10 +88,14 @@ export class Domain {
   inflight: Pending | null = null;
   /** the source URL its code was evaluated under (frond-domain://name/id) */
   readonly url: string;
-  /** CPU budget bookkeeping (kernel/budget.ts): when its current run outside any call began
-   *  (0: not yet seen), and in which turn of the event loop */
-  looseStart = 0;
-  looseEpoch = -1;
+  /** CPU time charged (kernel/budget.ts), in ms: to its current run (keyed by the activation
+   *  number of its outermost level), to the stretch it roots, and to this turn of the event loop */
+  runKey = 0;
+  runSpent = 0;
+  stretchKey = 0;
+  stretchSpent = 0;
+  turn = -1;
+  turnSpent = 0;
 
   constructor(
     readonly id: number,

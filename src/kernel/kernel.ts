@@ -18,11 +18,12 @@ import { FINGERPRINTS, TYPES } from '../idl/generated/types.ts';
 import { Budgets, DEFAULT_BUDGET_MS } from './budget.ts';
 import { stamps } from './stamp.ts';
 import { formatReport, describe, frameDomain, SourceMaps, type CrashReport, type Described, type Reclaimed } from './crash.ts';
-import { CALLEE_DEAD, CALLER_DEAD, Domain, type Bundle, type CreateArgs } from './domain.ts';
+import { CALLEE_DEAD, CALLER_DEAD, Domain, type Bundle, type CreateArgs, type KLink } from './domain.ts';
 import { ExchangeHeap, type HeapStats } from './heap.ts';
 import type { Host } from '../machine/common/host.ts';
 import { ensureLockdown } from './lockdown.ts';
 import { isAbort, KERNEL_ID, Rpc } from './rpc.ts';
+import { hasStack, show } from './safe.ts';
 import { makeSys } from './services.ts';
 import { verifyBundle, type VerifyPolicy } from './verify.ts';
 
@@ -62,13 +63,35 @@ function copyConfig(v: unknown): unknown {
   return harden(JSON.parse(text));
 }
 
+const startErrors = new WeakSet<object>();
+
 /** A domain failed to start; the kernel and every other domain go on. */
 export class DomainStartError extends Error {
   override name = 'DomainStartError';
   constructor(message: string, readonly report: CrashReport | null) {
     super(message);
+    startErrors.add(this);
   }
 }
+
+/** A domain's end in progress (see reap): what to report, and how far the clean-up got. */
+interface Dying {
+  readonly d: Domain;
+  readonly cause: string;
+  readonly error: unknown;
+  readonly killed: boolean;
+  readonly log: boolean;
+  step: number;
+  described: Described | null;
+  reclaimed: Reclaimed;
+  report: CrashReport | null;
+}
+
+// Intrinsics captured before any domain runs (they are frozen by lockdown; captured all the same,
+// so that nothing below reads a property a domain could have shaped).
+const getPrototypeOf = Object.getPrototypeOf;
+const hasOwn = Object.hasOwn;
+const PromiseProto = Promise.prototype;
 
 const MAX_REPORTS = 256;
 
@@ -98,6 +121,10 @@ export class Kernel {
   private readonly promiseOwner = stamps();
   private readonly listeners = new Set<(r: CrashReport) => void>();
   private readonly out: (line: string) => void;
+  /** domains that died and are not cleaned up yet, oldest first (see reap) */
+  private readonly dying: Dying[] = [];
+  private reaping = false;
+  private reapScheduled = false;
   private lastId = 0;
   private lastDomain = KERNEL_ID;
   private names = new Map<number, string>([[KERNEL_ID, 'kernel']]);
@@ -109,9 +136,11 @@ export class Kernel {
     this.host = host;
     this.out = opts.log ?? ((l) => host.write(l));
     this.heap = new ExchangeHeap(opts.heapBytes ?? 64 << 20, TYPES);
+    // A violation is found inside a heap operation: the domain is marked dead there, and cleaned up
+    // once the operation has thrown (never from inside the heap).
     this.heap.onViolation = (id, e) => {
       const d = this.domains.get(id);
-      if (d) this.crash(d, 'runtime violation', e);
+      if (d) this.mark(d, 'runtime violation', e, false, true);
     };
     this.rpc = new Rpc(this);
     this.budgets = new Budgets(this);
@@ -122,7 +151,9 @@ export class Kernel {
     });
     host.attach({
       uncaught: (kind, reason, promise) => this.uncaught(kind, reason, promise),
-      promiseInit: (p, parent) => this.promiseInit(p, parent),
+      promiseInit: (p) => this.promiseInit(p),
+      promiseBefore: (p) => this.rpc.jobStart(this.promiseOwner.get(p)),
+      promiseAfter: () => this.jobEnd(),
     });
   }
 
@@ -142,6 +173,7 @@ export class Kernel {
 
   /** Creates a domain on the kernel's behalf; returns it and its interface proxied for the kernel. */
   create<I = unknown>(bundle: string, imports: Readonly<Record<string, unknown>> = {}, opts: CreateOptions = {}): { domain: Domain; api: I } {
+    this.reap();
     const d = this.instantiate({
       bundle, imports, privileged: opts.privileged ?? false, creator: KERNEL_ID, config: copyConfig(opts.config),
       budgetMs: positive(opts.budgetMs ?? DEFAULT_BUDGET_MS, 'budgetMs'),
@@ -157,7 +189,8 @@ export class Kernel {
     return { domain: n, api: this.exported(n, null) as I };
   }
 
-  /** sys.domains.create for a privileged domain. */
+  /** sys.domains.create for a privileged domain (its code is running: `imports` and `config` are
+   *  its own values, read while it is the current domain). */
   createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown): RpcResult<unknown> {
     try {
       const d = this.instantiate({
@@ -166,8 +199,8 @@ export class Kernel {
       });
       return { ok: true, value: this.exported(d, creator) };
     } catch (e) {
-      if (!(e instanceof DomainStartError)) throw e;
-      return { ok: false, error: Object.freeze({ kind: 'crashed', domain: bundle, message: e.message }) };
+      if (!(typeof e === 'object' && e !== null && startErrors.has(e))) throw e;
+      return { ok: false, error: Object.freeze({ kind: 'crashed', domain: bundle, message: (e as Error).message }) };
     }
   }
 
@@ -176,23 +209,33 @@ export class Kernel {
     return iface && d.impl ? this.rpc.connect(iface, caller, d, d.impl) : null;
   }
 
+  /** The capabilities handed to a new domain, re-connected so that it is their caller. `given` is
+   *  read once, here (its getters run as the creator, the current domain). */
+  private importsFor(b: Bundle, given: unknown, creator: number): [string, KLink, unknown][] {
+    if (given === null || typeof given !== 'object') throw new DomainStartError('imports must be an object of capabilities', null);
+    const out: [string, KLink, unknown][] = [];
+    for (const [name, v] of Object.entries(given)) {
+      const link = this.rpc.linkOf(v, creator);
+      if (!link) throw new DomainStartError(`import '${name}' for ${b.name} is not a capability its creator holds`, null);
+      const want = hasOwn(b.imports, name) ? b.imports[name] : undefined;
+      if (want === undefined) throw new DomainStartError(`${b.name} does not import '${name}' (its manifest lists: ${Object.keys(b.imports).join(', ') || 'nothing'})`, null);
+      if (want !== link.iface) throw new DomainStartError(`import '${name}' for ${b.name} must be a ${want}, not a ${link.iface}`, null);
+      out.push([name, link, v]);
+    }
+    return out;
+  }
+
   private instantiate(args: CreateArgs): Domain {
     const b = this.bundles.get(args.bundle);
     if (!b) throw new DomainStartError(`no bundle named '${args.bundle}' is loaded`, null);
     if (b.exports && !this.rpc.descriptor(b.exports)) {
       throw new DomainStartError(`bundle '${b.name}' exports unknown interface ${b.exports}`, null);
     }
+    const given = this.importsFor(b, args.imports, args.creator);
     const d = new Domain(++this.lastDomain, b.name, b, args);
     this.names.set(d.id, d.name);
-    // Capabilities handed over must be proxies the creator holds; the new domain gets its own.
     const imports: Record<string, unknown> = {};
-    if (args.imports === null || typeof args.imports !== 'object') throw new DomainStartError('imports must be an object of capabilities', null);
-    for (const [name, v] of Object.entries(args.imports)) {
-      const link = this.rpc.linkOf(v, args.creator);
-      if (!link) throw new DomainStartError(`import '${name}' for ${b.name} is not a capability its creator holds`, null);
-      const want = Object.hasOwn(b.imports, name) ? b.imports[name] : undefined;
-      if (want === undefined) throw new DomainStartError(`${b.name} does not import '${name}' (its manifest lists: ${Object.keys(b.imports).join(', ') || 'nothing'})`, null);
-      if (want !== link.iface) throw new DomainStartError(`import '${name}' for ${b.name} must be a ${want}, not a ${link.iface}`, null);
+    for (const [name, link, v] of given) {
       const callee = this.domains.get(link.callee);
       imports[name] = callee ? this.rpc.connect(link.iface, d, callee, link.impl) : this.rpc.wrap(link.iface, v, args.creator, d.id);
     }
@@ -200,28 +243,29 @@ export class Kernel {
     this.heap.setQuota(d.id, args.quotaBytes);
     try {
       const c = new Compartment({ __options__: true, globals: {}, name: d.url } as never);
-      harden(c.globalThis);
+      closeEvaluators(c.globalThis);
       const sys = makeSys(this, d);
-      const impl = this.rpc.run(d.id, () => {
+      const methods = b.exports ? this.rpc.descriptor(b.exports)!.methods : [];
+      d.impl = this.rpc.run(d.id, () => {
         const factory = c.evaluate(`${b.code}\n// frond evaluation ${++evaluations}\n//# sourceURL=${d.url}\n`) as unknown;
         if (typeof factory !== 'function') throw new TypeError('bundle did not evaluate to a function of its meter');
         const entry = factory(this.budgets.hooks(d)) as { start?: unknown };
         if (entry === null || typeof entry !== 'object' || typeof entry.start !== 'function') {
           throw new TypeError('bundle did not evaluate to { start(sys, imports) }');
         }
-        return (entry.start as (s: unknown, i: unknown, c: unknown) => unknown)(sys, harden(imports), args.config);
-      });
-      if (!d.alive) throw new Error('crashed during init');
-      if (b.exports) {
-        const desc = this.rpc.descriptor(b.exports)!;
+        const impl = (entry.start as (s: unknown, i: unknown, c: unknown) => unknown)(sys, harden(imports), args.config);
+        if (!b.exports) return null;
+        // Checked here, while the domain is the current one: reading its methods may run its code.
         if (impl === null || typeof impl !== 'object') throw new TypeError(`init must return an implementation of ${b.exports}`);
-        for (const m of desc.methods) {
+        for (const m of methods) {
           if (typeof (impl as Record<string, unknown>)[m] !== 'function') throw new TypeError(`init's result lacks ${b.exports}.${m}`);
         }
-        d.impl = impl;
-      }
+        return impl;
+      });
+      if (!d.alive) throw new Error('crashed during init');
       return d;
     } catch (e) {
+      d.impl = null;
       this.crash(d, 'init', e);
       const r = this.crashes[this.crashes.length - 1] ?? null;
       throw new DomainStartError(`domain ${b.name} failed to start: ${r && r.id === d.id ? r.error.message : 'crashed'}`, r);
@@ -237,63 +281,140 @@ export class Kernel {
   }
 
   list(): Domain[] {
-    return [...this.domains.values()];
+    return [...this.domains.values()].filter((d) => d.alive);
   }
 
   nextId(): number {
     return ++this.lastId;
   }
 
+  /** Whether `p` is a genuine promise whose species lookup runs no domain code: Promise.prototype
+   *  directly, no own `constructor`. (A Proxy is not a promise to the host, so nothing here can
+   *  run a trap.) Only such a promise is ever handed to `then` by the kernel. */
+  isPlainPromise(p: unknown): boolean {
+    return this.host.isPromise(p) && getPrototypeOf(p) === PromiseProto && !hasOwn(p as object, 'constructor');
+  }
+
   // ---- crash containment -----------------------------------------------------------------
 
   /** Stops a domain that did nothing wrong: the same clean-up as a crash, reported as `stopped`. */
   kill(d: Domain, reason = 'killed'): void {
-    this.end(d, reason, null, true);
+    this.mark(d, reason, null, true, true);
+    this.reap();
   }
 
   /** Ends a domain for a fault of its own (`cause`, the error `e`), cleans up, and reports it. */
   crash(d: Domain, cause: string, e: unknown): void {
-    this.end(d, cause, e, false);
+    this.mark(d, cause, e, false, true);
+    this.reap();
   }
 
-  private end(d: Domain, cause: string, e: unknown, killed: boolean, log = true): CrashReport | null {
-    if (!d.alive) return null;
+  /**
+   * The first half of a domain's end, which cannot fail part way: it is queued for clean-up, then
+   * marked dead (a store). From here on every call into it fails, its code aborts at its next
+   * check (the preemption word is raised), its services refuse, and its timers do not fire.
+   */
+  private mark(d: Domain, cause: string, error: unknown, killed: boolean, log: boolean): void {
+    if (!d.alive) return;
+    this.dying.push({ d, cause, error, killed, log, step: 0, described: null, reclaimed: noneReclaimed(), report: null });
     d.alive = false;
-    this.budgets.raise(); // any of its code still on the stack or queued is aborted at its next check
-    let described: Described | null = null;
-    if (!killed) {
-      this.crashCount++;
-      const error = describe(this.host, e);
-      described = { message: error.message, stack: error.stack.map((f) => this.maps.frame(f)) };
+    this.budgets.raise();
+  }
+
+  /**
+   * The second half: cleans up every domain marked dead. It runs only with a good margin of stack
+   * left (a domain may have died at the engine's stack limit), otherwise it is put off to the event
+   * loop; each step is idempotent and counted, so a throw part way is finished by the next attempt.
+   * It runs as the kernel, so what the host does meanwhile (log output, crash listeners) is never
+   * taken for a domain's.
+   */
+  reap(): void {
+    if (this.reaping || this.dying.length === 0) return;
+    if (!hasStack()) { this.reapLater(); return; }
+    this.reaping = true;
+    try {
+      this.rpc.run(KERNEL_ID, () => {
+        while (this.dying.length > 0) {
+          this.end(this.dying[0]);
+          this.dying.shift();
+        }
+      });
+    } catch {
+      this.reapLater();
+    } finally {
+      this.reaping = false;
     }
-    let revoked = 0;
-    for (const l of d.calls) { l.state |= CALLER_DEAD; l.impl = null; revoked++; }
-    for (const l of d.served) { l.state |= CALLEE_DEAD; l.impl = null; l.target = null; }
-    d.calls.clear();
-    d.served.clear();
-    const inflight = this.rpc.failInflight(d);
-    for (const t of d.timers.values()) this.host.clearTimer(t);
-    for (const line of d.irqs) this.irqLines.delete(line);
-    const heap = this.heap.reclaim(d.id);
-    const reclaimed: Reclaimed = {
-      ...heap, timers: d.timers.size, threads: d.threads.size, irqs: d.irqs.size, inflight, revoked,
-    };
-    d.timers.clear();
-    d.threads.clear();
-    d.irqs.clear();
-    d.impl = null;
-    this.domains.delete(d.id);
-    const report: CrashReport = {
-      domain: d.name, id: d.id, cause, killed, error: described ?? { message: `stopped: ${cause}`, stack: [] }, reclaimed,
-      text: formatReport(d.name, d.id, cause, described, reclaimed),
-    };
-    this.crashes.push(report);
-    if (this.crashes.length > MAX_REPORTS) this.crashes.shift();
-    if (log) this.log(report.text);
-    for (const fn of this.listeners) {
-      try { fn(report); } catch { /* a listener's failure is not the kernel's */ }
+  }
+
+  private reapLater(): void {
+    if (this.reapScheduled) return;
+    this.reapScheduled = true;
+    this.host.setTimer(0, () => {
+      this.reapScheduled = false;
+      this.rpc.toEventLoop();
+      this.reap();
+    });
+  }
+
+  /** The clean-up of one dead domain, step by step (see reap). */
+  private end(x: Dying): void {
+    const d = x.d;
+    const r = x.reclaimed;
+    if (x.step === 0) {
+      if (!x.killed) {
+        this.crashCount++;
+        const error = describe(this.host, x.error);
+        x.described = { message: error.message, stack: error.stack.map((f) => this.maps.frame(f)) };
+      }
+      x.step = 1;
     }
-    return report;
+    if (x.step === 1) {
+      for (const l of d.calls) { l.state |= CALLER_DEAD; l.impl = null; }
+      for (const l of d.served) { l.state |= CALLEE_DEAD; l.impl = null; l.target = null; }
+      r.revoked = d.calls.size;
+      d.calls.clear();
+      d.served.clear();
+      x.step = 2;
+    }
+    if (x.step === 2) {
+      r.inflight += this.rpc.failInflight(d);
+      x.step = 3;
+    }
+    if (x.step === 3) {
+      r.timers = Math.max(r.timers, d.timers.size);
+      for (const [id, t] of d.timers) { this.host.clearTimer(t); d.timers.delete(id); }
+      r.threads = Math.max(r.threads, d.threads.size);
+      d.threads.clear();
+      r.irqs = Math.max(r.irqs, d.irqs.size);
+      for (const line of d.irqs) { if (this.irqLines.get(line)?.d === d) this.irqLines.delete(line); d.irqs.delete(line); }
+      d.impl = null;
+      x.step = 4;
+    }
+    if (x.step === 4) {
+      const heap = this.heap.reclaim(d.id);
+      r.objects += heap.objects;
+      r.bytes += heap.bytes;
+      r.deferred += heap.deferred;
+      this.domains.delete(d.id);
+      x.step = 5;
+    }
+    if (x.step === 5) {
+      x.report = {
+        domain: d.name, id: d.id, cause: x.cause, killed: x.killed,
+        error: x.described ?? { message: `stopped: ${x.cause}`, stack: [] }, reclaimed: { ...r },
+        text: formatReport(d.name, d.id, x.cause, x.described, r),
+      };
+      this.crashes.push(x.report);
+      if (this.crashes.length > MAX_REPORTS) this.crashes.shift();
+      x.step = 6;
+    }
+    if (x.step === 6) {
+      x.step = 7; // whatever the log and the listeners do, they are told once
+      if (x.log) this.log(x.report!.text);
+      for (const fn of this.listeners) {
+        try { fn(x.report!); } catch { /* a listener's failure is not the kernel's */ }
+      }
+    }
   }
 
   /** Calls `fn` with each crash report; returns a function that stops it. */
@@ -302,33 +423,41 @@ export class Kernel {
     return () => this.listeners.delete(fn);
   }
 
-  private promiseInit(p: object, parent: object | undefined): void {
+  // ---- promises: which domain made them, whose jobs run, whose rejections go unhandled ----------
+
+  /** A promise is stamped with the domain running when it is made. Promise jobs run as the domain
+   *  that made their promise (rpc.jobStart), so an async continuation's promises are its own too. */
+  private promiseInit(p: object): void {
     const cur = this.rpc.current();
-    if (cur !== KERNEL_ID) {
-      this.promiseOwner.init(p, cur); // (the hook sees each promise once)
-    } else if (parent !== undefined) {
-      const o = this.promiseOwner.get(parent);
-      if (o !== undefined) this.promiseOwner.init(p, o);
-    }
+    if (cur !== KERNEL_ID) this.promiseOwner.init(p, cur); // (the hook sees each promise once)
   }
 
-  private uncaught(kind: 'exception' | 'rejection', reason: unknown, promise: object | null): void {
-    let id = promise ? this.promiseOwner.get(promise) : undefined;
-    const info = describe(this.host, reason);
-    for (let i = 0; id === undefined && i < info.stack.length; i++) id = frameDomain(info.stack[i]);
+  private jobEnd(): void {
+    this.rpc.toEventLoop();
+    if (this.dying.length > 0) this.reap();
+  }
+
+  /**
+   * An unhandled rejection is the domain's whose stamp its promise carries: evidence no domain can
+   * forge (the stamp is a private field; error text and stacks are never read for this). Anything
+   * else is the host program's own error. A kernel abort that escaped after its domain died is not
+   * news.
+   */
+  private uncaught(kind: 'exception' | 'rejection', reason: unknown, promise: object | null): boolean {
+    this.rpc.toEventLoop();
+    const id = kind === 'rejection' && promise !== null ? this.promiseOwner.get(promise) : undefined;
     if (id !== undefined) {
       const d = this.domains.get(id);
-      if (d) this.crash(d, kind === 'rejection' ? 'unhandled rejection' : 'uncaught exception', reason);
-      return; // a dead domain's leftovers are not news
+      if (d) this.crash(d, 'unhandled rejection', reason);
+      return true;
     }
-    if (isAbort(reason)) return;
-    this.log(`kernel: unattributed ${kind === 'rejection' ? 'unhandled rejection' : 'uncaught exception'}: ${info.message}`);
+    return isAbort(reason);
   }
 
   // ---- interrupts ------------------------------------------------------------------------
 
   irqRegister(d: Domain, line: number, fn: () => void): void {
-    if (typeof line !== 'number' || (line >>> 0) !== line) throw new RangeError(`irq: bad line ${String(line)}`);
+    if (typeof line !== 'number' || (line >>> 0) !== line) throw new RangeError(`irq: bad line ${show(line)}`);
     const cur = this.irqLines.get(line);
     if (cur && cur.d !== d) throw new Error(`irq: line ${line} belongs to domain ${cur.d.name}`);
     this.irqLines.set(line, { d, fn });
@@ -346,12 +475,18 @@ export class Kernel {
   /** A device raised `line`: run its handler (as its domain). False if nobody listens. */
   raise(line: number): boolean {
     const h = this.irqLines.get(line);
-    if (!h) return false;
+    if (!h || !h.d.alive) return false;
     h.fn();
     return true;
   }
 
   // ---- the rest --------------------------------------------------------------------------
+
+  /** Whether `d` has used its CPU budget in this turn of the event loop (services put its
+   *  callbacks off to the next). */
+  overBudget(d: Domain): boolean {
+    return this.budgets.spent(d);
+  }
 
   log(line: string): void {
     this.out(line);
@@ -360,6 +495,7 @@ export class Kernel {
   /** The live domains, the exchange heap, and how many domains have crashed since boot (kills are
    *  not crashes; `crashes` above keeps only the latest reports). */
   stats(): { domains: { id: number; name: string }[]; heap: HeapStats; crashes: number } {
+    this.reap();
     return {
       domains: this.list().map((d) => ({ id: d.id, name: d.name })),
       heap: this.heap.stats(),
@@ -369,14 +505,36 @@ export class Kernel {
 
   /** Stops every domain (one log line in all, not a report each) and detaches from the host. */
   shutdown(): void {
+    const before = this.crashes.length;
+    for (const d of this.list()) this.mark(d, 'shutdown', null, true, false);
+    this.reap();
     let n = 0;
     let objects = 0;
     let bytes = 0;
-    for (const d of this.list()) {
-      const r = this.end(d, 'shutdown', null, true, false);
-      if (r) { n++; objects += r.reclaimed.objects; bytes += r.reclaimed.bytes; }
+    for (const r of this.crashes.slice(before)) {
+      if (r.cause !== 'shutdown') continue;
+      n++; objects += r.reclaimed.objects; bytes += r.reclaimed.bytes;
     }
     if (n > 0) this.log(`kernel: shut down: ${n} domain${n === 1 ? '' : 's'} stopped, ${objects} exchange objects (${bytes} bytes) reclaimed`);
     this.host.detach();
   }
+}
+
+function noneReclaimed(): Reclaimed {
+  return { objects: 0, bytes: 0, deferred: 0, timers: 0, threads: 0, irqs: 0, inflight: 0, revoked: 0 };
+}
+
+/** Evaluators a domain's compartment must not have: code they evaluate would be neither checked by
+ *  the build nor metered (so a domain could hang the kernel), and `lockdown` is the realm's. The
+ *  compartment's own `eval`, `Function` and `Compartment` are the only live ones: the constructors
+ *  reachable from intrinsics (`(function(){}).constructor`, async and generator ones) are SES's
+ *  inert versions, which throw. */
+const EVALUATORS = ['eval', 'Function', 'Compartment', 'lockdown'];
+
+function closeEvaluators(g: object): void {
+  for (const k of EVALUATORS) {
+    delete (g as Record<string, unknown>)[k];
+    if (hasOwn(g, k)) throw new Error(`kernel: cannot remove ${k} from a domain's global object`);
+  }
+  harden(g);
 }

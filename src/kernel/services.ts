@@ -5,17 +5,27 @@
 // domain recorded as the running one, and records what it creates on the domain's record so the
 // kernel can cancel it at death. Heap accessors skip the alive check: a dead domain owns no slots,
 // so every handle it could present is refused anyway.
+//
+// Values a domain hands over are hostile: arguments are checked by type only (no coercion, which
+// would run the domain's toString or valueOf), error messages describe them with show(), and a
+// callback's result is treated as a promise only if it is a plain one (kernel.isPlainPromise), so
+// the kernel never runs a domain's `then`, `constructor` or species hooks. A domain that has used
+// its CPU budget in this turn of the event loop has its timer and interrupt callbacks put off to
+// the next turn (budget.ts), so its many short callbacks cannot starve everyone else.
 import type { Domains, HeapCap, Irq, LogArg, Sys, Threads, Timers } from '../idl/lib/sys.ts';
 import type { Domain } from './domain.ts';
 import type { ExchangeHeap } from './heap.ts';
 import type { Host } from '../machine/common/host.ts';
 import { DomainAbort, type Rpc } from './rpc.ts';
+import { show } from './safe.ts';
 
 export interface ServiceKernel {
   readonly host: Host;
   readonly heap: ExchangeHeap;
   readonly rpc: Rpc;
   crash(d: Domain, cause: string, e: unknown): void;
+  isPlainPromise(p: unknown): boolean;
+  overBudget(d: Domain): boolean;
   log(line: string): void;
   nextId(): number;
   createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown): ReturnType<Domains['create']>;
@@ -25,22 +35,16 @@ export interface ServiceKernel {
 
 const promiseThen = Promise.prototype.then;
 
-/** Attaches handlers if `p` is a genuine promise; false otherwise. Reading a domain promise's
- *  `constructor` (species lookup) can run domain code, so a throw there counts as not-a-promise. */
-function whenSettled(p: unknown, ok: (() => void) | undefined, fail: (e: unknown) => void): boolean {
-  if (p === null || typeof p !== 'object') return false;
-  try {
-    promiseThen.call(p as Promise<unknown>, ok, fail);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function makeSys(k: ServiceKernel, d: Domain): Sys {
   const id = d.id;
   const live = (): void => {
-    if (!d.alive) throw new DomainAbort(`capability revoked: domain ${d.name} is dead`);
+    if (!d.alive) throw new DomainAbort(`capability revoked: domain ${d.name} is dead`, id);
+  };
+  /** Attaches handlers if `p` is a plain promise; false otherwise (see the header). */
+  const whenSettled = (p: unknown, ok: (() => void) | undefined, fail: (e: unknown) => void): boolean => {
+    if (!k.isPlainPromise(p)) return false;
+    promiseThen.call(p as Promise<unknown>, ok, fail);
+    return true;
   };
   const H = k.heap;
 
@@ -78,9 +82,11 @@ export function makeSys(k: ServiceKernel, d: Domain): Sys {
     count: (h) => H.count(id, h),
   };
 
-  /** Runs a domain callback as the domain; a throw, or a rejection of what it returns, crashes it. */
+  /** Runs a domain callback as the domain; a throw, or a rejection of what it returns, crashes it.
+   *  Put off to the next turn of the event loop while the domain has used its share of this one. */
   const callback = (what: string, fn: () => unknown): void => {
     if (!d.alive) return;
+    if (k.overBudget(d)) { k.host.nextTurn(() => { k.rpc.toEventLoop(); callback(what, fn); }); return; }
     let r: unknown;
     try {
       r = k.rpc.run(id, fn);
@@ -92,7 +98,7 @@ export function makeSys(k: ServiceKernel, d: Domain): Sys {
   };
 
   const checkMs = (ms: unknown): number => {
-    if (typeof ms !== 'number' || !(ms >= 0) || ms > 2 ** 31 - 1) throw new RangeError(`timers: bad delay ${String(ms)}`);
+    if (typeof ms !== 'number' || !(ms >= 0) || ms > 2 ** 31 - 1) throw new RangeError(`timers: bad delay ${show(ms)}`);
     return ms;
   };
   const checkFn = (fn: unknown): (() => unknown) => {
@@ -107,6 +113,7 @@ export function makeSys(k: ServiceKernel, d: Domain): Sys {
       const f = checkFn(fn);
       const t = k.nextId();
       d.timers.set(t, k.host.setTimer(wait, () => {
+        k.rpc.toEventLoop();
         d.timers.delete(t);
         callback(`timer ${t}`, f);
       }));
@@ -118,6 +125,7 @@ export function makeSys(k: ServiceKernel, d: Domain): Sys {
       const f = checkFn(fn);
       const t = k.nextId();
       const tick = (): void => {
+        k.rpc.toEventLoop();
         if (!d.timers.has(t)) return;
         d.timers.set(t, k.host.setTimer(wait, tick));
         callback(`timer ${t}`, f);
@@ -158,7 +166,7 @@ export function makeSys(k: ServiceKernel, d: Domain): Sys {
       } catch (e) {
         d.threads.delete(t);
         k.crash(d, `thread ${name}`, e);
-        throw new DomainAbort(`domain ${d.name} crashed in thread ${name}`);
+        throw new DomainAbort(`domain ${d.name} crashed in thread ${name}`, id);
       }
       const end = (): void => { d.threads.delete(t); };
       if (!whenSettled(p, end, (e) => { end(); k.crash(d, `thread ${name}`, e); })) end();
@@ -192,7 +200,12 @@ export function makeSys(k: ServiceKernel, d: Domain): Sys {
 
   const log = (...parts: LogArg[]): void => {
     live();
-    k.log(`[${d.name}] ${parts.map((p) => (typeof p === 'string' ? p : String(p))).join(' ')}`);
+    const text: string[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const p: unknown = parts[i];
+      text[i] = typeof p === 'string' ? p : typeof p === 'object' && p !== null ? '[object]' : show(p);
+    }
+    k.log(`[${d.name}] ${text.join(' ')}`);
   };
 
   return harden({

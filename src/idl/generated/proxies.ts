@@ -41,36 +41,38 @@ function retBench_runAsync(rt: ProxyRuntime, link: Link, r: any): RpcResult<any>
 function makeBench(rt: ProxyRuntime, link: Link): object {
   return {
     run(a0: any, a1: any) {
-      if (link.state !== 0) return rt.refused(link);
       if (!(typeof a0 === 'string')) return rt.invalid(link, 'Bench.run', 'what', 'string');
       const x0 = a0;
       if (!(typeof a1 === 'number' && (a1 >>> 0) === a1)) return rt.invalid(link, 'Bench.run', 'n', 'u32');
       const x1 = a1;
-      rt.enter(link);
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retBench_run(rt, link, link.impl.run(x0, x1));
       } catch (e) {
-        out = rt.fault(link, 'Bench.run', e);
+        rt.depth = d;
+        return rt.fault(link, 'Bench.run', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     runAsync(a0: any, a1: any) {
-      if (link.state !== 0) return Promise.resolve(rt.refused(link));
       if (!(typeof a0 === 'string')) return Promise.resolve(rt.invalid(link, 'Bench.runAsync', 'what', 'string'));
       const x0 = a0;
       if (!(typeof a1 === 'number' && (a1 >>> 0) === a1)) return Promise.resolve(rt.invalid(link, 'Bench.runAsync', 'n', 'u32'));
       const x1 = a1;
-      rt.enter(link);
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
       let p;
       try {
         p = link.impl.runAsync(x0, x1);
       } catch (e) {
-        rt.leave(link);
+        rt.depth = d;
         return Promise.resolve(rt.fault(link, 'Bench.runAsync', e));
       }
-      rt.leave(link);
+      rt.depth = d;
       return rt.track(link, 'Bench.runAsync', p, retBench_runAsync, null);
     },
   };
@@ -191,153 +193,172 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
   return {
     nop() {
       if (link.state !== 0) return rt.refused(link);
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retCounter_nop(rt, link, link.impl.nop());
       } catch (e) {
-        out = rt.fault(link, 'Counter.nop', e);
+        rt.depth = d;
+        return rt.fault(link, 'Counter.nop', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     add(a0: any) {
-      if (link.state !== 0) return rt.refused(link);
       if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return rt.invalid(link, 'Counter.add', 'n', 'i32');
       const x0 = a0;
-      rt.enter(link);
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retCounter_add(rt, link, link.impl.add(x0));
       } catch (e) {
-        out = rt.fault(link, 'Counter.add', e);
+        rt.depth = d;
+        return rt.fault(link, 'Counter.add', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     stats() {
       if (link.state !== 0) return rt.refused(link);
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retCounter_stats(rt, link, link.impl.stats());
       } catch (e) {
-        out = rt.fault(link, 'Counter.stats', e);
+        rt.depth = d;
+        return rt.fault(link, 'Counter.stats', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     bounce(a0: any) {
       if (link.state !== 0) return rt.refused(link);
       const x0 = rt.heap.moveAs(link.caller, a0, 1, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Counter.bounce', 'p', 'RRef<Packet>');
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retCounter_bounce(rt, link, link.impl.bounce(x0));
       } catch (e) {
-        out = rt.fault(link, 'Counter.bounce', e);
+        rt.depth = d;
+        return rt.fault(link, 'Counter.bounce', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     peek(a0: any) {
-      if (link.state !== 0) return rt.refused(link);
       if (!rt.checkBorrow(link.caller, a0, 1)) return rt.invalid(link, 'Counter.peek', 'p', 'Borrow<Packet>');
+      if (link.state !== 0) return rt.refused(link);
       const x0 = rt.borrow(a0, link.caller, link.callee);
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retCounter_peek(rt, link, link.impl.peek(x0));
       } catch (e) {
-        out = rt.fault(link, 'Counter.peek', e);
+        rt.depth = d;
+        rt.unborrow(x0);
+        return rt.fault(link, 'Counter.peek', e);
       }
-      rt.leave(link);
+      rt.depth = d;
       rt.unborrow(x0);
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     addLater(a0: any) {
-      if (link.state !== 0) return Promise.resolve(rt.refused(link));
       if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Counter.addLater', 'n', 'i32'));
       const x0 = a0;
-      rt.enter(link);
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
       let p;
       try {
         p = link.impl.addLater(x0);
       } catch (e) {
-        rt.leave(link);
+        rt.depth = d;
         return Promise.resolve(rt.fault(link, 'Counter.addLater', e));
       }
-      rt.leave(link);
+      rt.depth = d;
       return rt.track(link, 'Counter.addLater', p, retCounter_addLater, null);
     },
     echoLater(a0: any) {
-      if (link.state !== 0) return Promise.resolve(rt.refused(link));
       if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Counter.echoLater', 'n', 'i32'));
       const x0 = a0;
-      rt.enter(link);
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
       let p;
       try {
         p = link.impl.echoLater(x0);
       } catch (e) {
-        rt.leave(link);
+        rt.depth = d;
         return Promise.resolve(rt.fault(link, 'Counter.echoLater', e));
       }
-      rt.leave(link);
+      rt.depth = d;
       return rt.track(link, 'Counter.echoLater', p, retCounter_echoLater, null);
     },
     sum(a0: any) {
       if (link.state !== 0) return rt.refused(link);
       const x0 = rt.heap.moveAs(link.caller, a0, 3, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Counter.sum', 'batch', 'RRef<RRefDeque<Packet, 32>>');
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retCounter_sum(rt, link, link.impl.sum(x0));
       } catch (e) {
-        out = rt.fault(link, 'Counter.sum', e);
+        rt.depth = d;
+        return rt.fault(link, 'Counter.sum', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     name() {
       if (link.state !== 0) return rt.refused(link);
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retCounter_name(rt, link, link.impl.name());
       } catch (e) {
-        out = rt.fault(link, 'Counter.name', e);
+        rt.depth = d;
+        return rt.fault(link, 'Counter.name', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     subscribe(a0: any) {
-      if (link.state !== 0) return rt.refused(link);
       const x0 = rt.wrap('Listener', a0, link.caller, link.callee);
       if (x0 === rt.BAD) return rt.invalid(link, 'Counter.subscribe', 'l', 'Listener');
-      rt.enter(link);
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retCounter_subscribe(rt, link, link.impl.subscribe(x0));
       } catch (e) {
-        out = rt.fault(link, 'Counter.subscribe', e);
+        rt.depth = d;
+        return rt.fault(link, 'Counter.subscribe', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     notify(a0: any) {
-      if (link.state !== 0) return rt.refused(link);
       if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return rt.invalid(link, 'Counter.notify', 'v', 'i32');
       const x0 = a0;
-      rt.enter(link);
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retCounter_notify(rt, link, link.impl.notify(x0));
       } catch (e) {
-        out = rt.fault(link, 'Counter.notify', e);
+        rt.depth = d;
+        return rt.fault(link, 'Counter.notify', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
   };
@@ -358,14 +379,16 @@ function makeFaultPlan(rt: ProxyRuntime, link: Link): object {
   return {
     crashNow() {
       if (link.state !== 0) return rt.refused(link);
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retFaultPlan_crashNow(rt, link, link.impl.crashNow());
       } catch (e) {
-        out = rt.fault(link, 'FaultPlan.crashNow', e);
+        rt.depth = d;
+        return rt.fault(link, 'FaultPlan.crashNow', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
   };
@@ -380,17 +403,19 @@ function retListener_event(rt: ProxyRuntime, link: Link, r: any): RpcResult<any>
 function makeListener(rt: ProxyRuntime, link: Link): object {
   return {
     event(a0: any) {
-      if (link.state !== 0) return rt.refused(link);
       if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return rt.invalid(link, 'Listener.event', 'v', 'i32');
       const x0 = a0;
-      rt.enter(link);
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retListener_event(rt, link, link.impl.event(x0));
       } catch (e) {
-        out = rt.fault(link, 'Listener.event', e);
+        rt.depth = d;
+        return rt.fault(link, 'Listener.event', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
   };
@@ -455,93 +480,104 @@ function retProbe_ring(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
 function makeProbe(rt: ProxyRuntime, link: Link): object {
   return {
     run(a0: any, a1: any) {
-      if (link.state !== 0) return rt.refused(link);
       if (!(typeof a0 === 'string')) return rt.invalid(link, 'Probe.run', 'what', 'string');
       const x0 = a0;
       if (!(typeof a1 === 'number' && (a1 | 0) === a1)) return rt.invalid(link, 'Probe.run', 'arg', 'i32');
       const x1 = a1;
-      rt.enter(link);
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retProbe_run(rt, link, link.impl.run(x0, x1));
       } catch (e) {
-        out = rt.fault(link, 'Probe.run', e);
+        rt.depth = d;
+        return rt.fault(link, 'Probe.run', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     runAsync(a0: any, a1: any) {
-      if (link.state !== 0) return Promise.resolve(rt.refused(link));
       if (!(typeof a0 === 'string')) return Promise.resolve(rt.invalid(link, 'Probe.runAsync', 'what', 'string'));
       const x0 = a0;
       if (!(typeof a1 === 'number' && (a1 | 0) === a1)) return Promise.resolve(rt.invalid(link, 'Probe.runAsync', 'arg', 'i32'));
       const x1 = a1;
-      rt.enter(link);
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
       let p;
       try {
         p = link.impl.runAsync(x0, x1);
       } catch (e) {
-        rt.leave(link);
+        rt.depth = d;
         return Promise.resolve(rt.fault(link, 'Probe.runAsync', e));
       }
-      rt.leave(link);
+      rt.depth = d;
       return rt.track(link, 'Probe.runAsync', p, retProbe_runAsync, null);
     },
     keep(a0: any, a1: any) {
-      if (link.state !== 0) return rt.refused(link);
-      if (!rt.checkBorrow(link.caller, a0, 1)) return rt.invalid(link, 'Probe.keep', 'p', 'Borrow<Packet>');
       if (!(typeof a1 === 'boolean')) return rt.invalid(link, 'Probe.keep', 'write', 'bool');
       const x1 = a1;
+      if (!rt.checkBorrow(link.caller, a0, 1)) return rt.invalid(link, 'Probe.keep', 'p', 'Borrow<Packet>');
+      if (link.state !== 0) return rt.refused(link);
       const x0 = rt.borrow(a0, link.caller, link.callee);
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retProbe_keep(rt, link, link.impl.keep(x0, x1));
       } catch (e) {
-        out = rt.fault(link, 'Probe.keep', e);
+        rt.depth = d;
+        rt.unborrow(x0);
+        return rt.fault(link, 'Probe.keep', e);
       }
-      rt.leave(link);
+      rt.depth = d;
       rt.unborrow(x0);
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     hold(a0: any) {
       if (link.state !== 0) return rt.refused(link);
       const x0 = rt.heap.moveAs(link.caller, a0, 1, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Probe.hold', 'p', 'RRef<Packet>');
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retProbe_hold(rt, link, link.impl.hold(x0));
       } catch (e) {
-        out = rt.fault(link, 'Probe.hold', e);
+        rt.depth = d;
+        return rt.fault(link, 'Probe.hold', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     page() {
       if (link.state !== 0) return rt.refused(link);
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retProbe_page(rt, link, link.impl.page());
       } catch (e) {
-        out = rt.fault(link, 'Probe.page', e);
+        rt.depth = d;
+        return rt.fault(link, 'Probe.page', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     ring(a0: any) {
       if (link.state !== 0) return rt.refused(link);
       const x0 = rt.heap.moveAs(link.caller, a0, 2, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Probe.ring', 'r', 'RRef<RRefArray<Packet, 8>>');
-      rt.enter(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retProbe_ring(rt, link, link.impl.ring(x0));
       } catch (e) {
-        out = rt.fault(link, 'Probe.ring', e);
+        rt.depth = d;
+        return rt.fault(link, 'Probe.ring', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
   };
@@ -567,33 +603,37 @@ function retTaxBench_run(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
 function makeTaxBench(rt: ProxyRuntime, link: Link): object {
   return {
     prepare(a0: any, a1: any) {
-      if (link.state !== 0) return rt.refused(link);
       if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'TaxBench.prepare', 'log2', 'u32');
       const x0 = a0;
       if (!(typeof a1 === 'number' && (a1 >>> 0) === a1)) return rt.invalid(link, 'TaxBench.prepare', 'seed', 'u32');
       const x1 = a1;
-      rt.enter(link);
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retTaxBench_prepare(rt, link, link.impl.prepare(x0, x1));
       } catch (e) {
-        out = rt.fault(link, 'TaxBench.prepare', e);
+        rt.depth = d;
+        return rt.fault(link, 'TaxBench.prepare', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
     run(a0: any) {
-      if (link.state !== 0) return rt.refused(link);
       if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'TaxBench.run', 'ops', 'u32');
       const x0 = a0;
-      rt.enter(link);
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
       let out;
       try {
         out = retTaxBench_run(rt, link, link.impl.run(x0));
       } catch (e) {
-        out = rt.fault(link, 'TaxBench.run', e);
+        rt.depth = d;
+        return rt.fault(link, 'TaxBench.run', e);
       }
-      rt.leave(link);
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
       return out;
     },
   };

@@ -24,13 +24,18 @@ export interface ProxyRuntime {
    *  `want` names T): `ok` true means a bad value, false an error result (passed on as an
    *  RpcError), anything else a bad result. */
   notOk(link: Link, method: string, ok: unknown, r: unknown, want: string): RpcResult<never>;
-  /** The callee threw: it is crashed. */
+  /** The callee threw (its level already popped): it is crashed, unless `e` is the kernel's abort
+   *  of another domain; a caller that died meanwhile is unwound. */
   fault(link: Link, method: string, e: unknown): RpcResult<never>;
   /** The callee's result object, checked and copied into a fresh one (null: it was malformed). */
   error(link: Link, method: string, e: unknown): RpcError;
-  /** Record the crossing on the calling thread / undo it. */
-  enter(link: Link): void;
-  leave(link: Link): void;
+  /** Records the crossing into the callee on the domain stack; returns the depth to restore. */
+  enter(link: Link): number;
+  /** The domain stack's depth. A proxy restores it by assignment (`rt.depth = d`), never by a call,
+   *  so no throw (a stack overflow included) can leave the callee recorded as running. */
+  depth: number;
+  /** A call returned and the link is no longer live: unwinds the caller if it died meanwhile. */
+  returned(link: Link): void;
   /** Exchange-heap moves and borrows performed by the proxy. */
   checkMove(from: number, h: unknown, typeId: number): boolean;
   move(h: unknown, from: number, to: number): number;

@@ -34,20 +34,30 @@ export interface Host {
   readonly crypto: HostCrypto;
   setTimer(ms: number, fn: () => void): unknown;
   clearTimer(t: unknown): void;
+  /** runs `fn` once the event loop has turned (after it polled for I/O): how the kernel tells turns
+   *  apart, and where it puts off the callbacks of a domain that used its share of this one */
+  nextTurn(fn: () => void): void;
   /** one line of kernel log output */
   write(line: string): void;
   /** true for a Proxy exotic object (so the kernel can describe values without running traps) */
   isProxy(v: unknown): boolean;
   /** true for a genuine Error object */
   isError(v: unknown): boolean;
-  /** starts reporting uncaught exceptions, unhandled rejections and promise creation */
+  /** true for a genuine promise (not a Proxy of one, not a thenable) */
+  isPromise(v: unknown): boolean;
+  /** starts reporting uncaught exceptions, unhandled rejections and promise jobs */
   attach(hooks: HostHooks): void;
   detach(): void;
 }
 
 export interface HostHooks {
-  /** an exception nobody caught, or a rejection nobody handled */
-  uncaught(kind: 'exception' | 'rejection', reason: unknown, promise: object | null): void;
-  /** a promise was created (to attribute unhandled rejections to the domain that made them) */
-  promiseInit(promise: object, parent: object | undefined): void;
+  /** An exception nobody caught, or a rejection nobody handled: true if it was a domain's (the
+   *  kernel dealt with it). Anything else is the host program's own error, and the host treats it
+   *  as the runtime does without a kernel (on Node: its other listeners, or print and exit 1). */
+  uncaught(kind: 'exception' | 'rejection', reason: unknown, promise: object | null): boolean;
+  /** a promise was created (so the kernel can note which domain made it) */
+  promiseInit(promise: object): void;
+  /** a job of `promise` (a reaction or a thenable's resolution) is about to run / has run */
+  promiseBefore(promise: object): void;
+  promiseAfter(promise: object): void;
 }

@@ -4,7 +4,7 @@
 // rejections to domains).
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { types } from 'node:util';
+import { inspect, types } from 'node:util';
 import { promiseHooks } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Host, HostCrypto, HostHooks, PreemptTimer } from '../common/host.ts';
@@ -86,6 +86,12 @@ export class NodeCrypto implements HostCrypto {
   }
 }
 
+/** What Node does with an error nobody handles: print it with its stack, exit with status 1. */
+function hostError(what: string, e: unknown): never {
+  process.stderr.write(`${what} ${inspect(e)}\n`);
+  process.exit(1);
+}
+
 export class NodeHost implements Host {
   private off: (() => void) | null = null;
   private readonly t0 = performance.now();
@@ -97,32 +103,46 @@ export class NodeHost implements Host {
   preemptTimer(): PreemptTimer { return nodePreemptTimer(); }
   setTimer(ms: number, fn: () => void): unknown { return setTimeout(fn, ms); }
   clearTimer(t: unknown): void { clearTimeout(t as NodeJS.Timeout); }
+  nextTurn(fn: () => void): void { setImmediate(fn); }
   write(line: string): void { this.sink(line); }
   isProxy(v: unknown): boolean { return types.isProxy(v); }
   isError(v: unknown): boolean { return types.isNativeError(v); }
+  isPromise(v: unknown): boolean { return types.isPromise(v); }
 
   attach(hooks: HostHooks): void {
     this.detach();
-    const onRejection = (reason: unknown, p: Promise<unknown>): void => hooks.uncaught('rejection', reason, p);
-    const onException = (e: unknown): void => hooks.uncaught('exception', e, null);
-    // While attached the kernel owns these process-wide events, as an OS owns its traps: the
-    // listeners already there (SES lockdown's, which only print; a test runner's) are set aside
-    // and put back on detach.
+    // While attached the kernel owns these process-wide events, as an OS owns its traps. What is
+    // not a domain's is the host program's own error: it goes to the listeners that were there
+    // before (a test runner's, the program's own), or, with none, ends the process as Node would.
     const saved = {
-      unhandledRejection: process.listeners('unhandledRejection'),
-      uncaughtException: process.listeners('uncaughtException'),
+      unhandledRejection: process.listeners('unhandledRejection') as ((...a: unknown[]) => void)[],
+      uncaughtException: process.listeners('uncaughtException') as ((...a: unknown[]) => void)[],
+    };
+    const onRejection = (reason: unknown, p: Promise<unknown>): void => {
+      if (hooks.uncaught('rejection', reason, p)) return;
+      if (saved.unhandledRejection.length > 0) for (const l of saved.unhandledRejection) l(reason, p);
+      else hostError('Uncaught (in promise)', reason);
+    };
+    const onException = (e: unknown, origin: unknown): void => {
+      if (hooks.uncaught('exception', e, null)) return;
+      if (saved.uncaughtException.length > 0) for (const l of saved.uncaughtException) l(e, origin);
+      else hostError('Uncaught', e);
     };
     process.removeAllListeners('unhandledRejection');
     process.removeAllListeners('uncaughtException');
     process.on('unhandledRejection', onRejection);
     process.on('uncaughtException', onException);
-    const stopHook = promiseHooks.onInit((p, parent) => hooks.promiseInit(p, parent as object | undefined));
+    const stopHooks = promiseHooks.createHook({
+      init: (p) => hooks.promiseInit(p),
+      before: (p) => hooks.promiseBefore(p),
+      after: (p) => hooks.promiseAfter(p),
+    });
     this.off = () => {
       process.off('unhandledRejection', onRejection);
       process.off('uncaughtException', onException);
       for (const l of saved.unhandledRejection) process.on('unhandledRejection', l as never);
       for (const l of saved.uncaughtException) process.on('uncaughtException', l as never);
-      stopHook();
+      stopHooks();
     };
   }
 

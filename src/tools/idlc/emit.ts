@@ -286,38 +286,53 @@ ${lines.join('\n')}
 function emitMethod(i: Iface, m: Method, model: Model, exId: (t: ExType) => number): { method: string; conv: string } {
   const M = `'${i.name}.${m.name}'`;
   const args = m.params.map((_, k) => `a${k}: any`);
-  const pre: string[] = [];     // checks (no side effects on the heap)
-  const moves: string[] = [];   // moves and borrows, once every check passed
+  // A call goes through four steps, in this order (kernel/rpc.ts states why):
+  //   conv   convert by-value arguments; this may run the caller's own code (getters of records,
+  //          Proxy traps of an interface object), so it comes first, while the caller is running;
+  //   check  check every RRef argument (type, owner, not passed twice) without changing anything;
+  //   live   the link must still be live (the caller's code above may have changed that);
+  //   moves  move and borrow; nothing of any domain runs from here until the callee is entered.
+  const conv: string[] = [];
+  const check: string[] = [];
+  const moves: string[] = [];
+  const borrows: string[] = [];
   const after: string[] = [];   // unborrows
   const pass: string[] = [];
-  // A lone moved argument is checked and moved in one step, after every other check (so a bad
-  // argument still leaves it with the caller); several are all checked before any moves.
-  const movable = m.params.filter((p) => (p.type.k === 'option' ? p.type.inner : p.type).k === 'rref').length;
-  const fused: string[] = [];
+  const failOf = (name: string, want: string): string =>
+    `return ${m.async ? 'Promise.resolve(' : ''}rt.invalid(link, ${M}, '${name}', '${want}')${m.async ? ')' : ''};`;
+  // A lone moved argument is checked and moved in one step (the heap's fused moveAs); several are
+  // all checked before any moves, so a bad one leaves every one with the caller.
+  const handles = m.params.map((p, k) => ({ p, k, base: p.type.k === 'option' ? p.type.inner : p.type }))
+    .filter(({ base }) => base.k === 'rref' || base.k === 'borrow');
+  const movable = handles.filter(({ base }) => base.k === 'rref').length;
   m.params.forEach((p, k) => {
     const a = `a${k}`;
-    const fail = `return ${m.async ? 'Promise.resolve(' : ''}rt.invalid(link, ${M}, '${p.name}', '${refName(p.type)}')${m.async ? ')' : ''};`;
+    const fail = failOf(p.name, refName(p.type));
     const t = p.type;
     const base = t.k === 'option' ? t.inner : t;
     const opt = t.k === 'option';
     if (base.k === 'rref' && movable === 1) {
-      fused.push(convert(t, a, `x${k}`, 'link.caller', 'link.callee', fail, model, exId));
+      moves.unshift(convert(t, a, `x${k}`, 'link.caller', 'link.callee', fail, model, exId));
     } else if (base.k === 'rref') {
-      pre.push(`if (!(${opt ? `${a} === null || ` : ''}rt.checkMove(link.caller, ${a}, ${exId(base.t)}))) ${fail}`);
+      check.push(`if (!(${opt ? `${a} === null || ` : ''}rt.checkMove(link.caller, ${a}, ${exId(base.t)}))) ${fail}`);
       moves.push(`const x${k} = ${opt ? `${a} === null ? null : ` : ''}rt.move(${a}, link.caller, link.callee);`);
     } else if (base.k === 'borrow') {
-      pre.push(`if (!rt.checkBorrow(link.caller, ${a}, ${exId(base.t)})) ${fail}`);
-      moves.push(`const x${k} = rt.borrow(${a}, link.caller, link.callee);`);
+      check.push(`if (!rt.checkBorrow(link.caller, ${a}, ${exId(base.t)})) ${fail}`);
+      borrows.push(`const x${k} = rt.borrow(${a}, link.caller, link.callee);`);
       after.push(`rt.unborrow(x${k});`);
     } else {
-      pre.push(convert(t, a, `x${k}`, 'link.caller', 'link.callee', fail, model, exId));
+      conv.push(convert(t, a, `x${k}`, 'link.caller', 'link.callee', fail, model, exId));
     }
     pass.push(`x${k}`);
   });
-  pre.push(...fused);
+  // The same handle twice would be moved twice, or moved and lent: refused before anything moves.
+  handles.forEach((x, n) => handles.slice(n + 1).forEach((y) => {
+    if (x.base.k === 'borrow' && y.base.k === 'borrow') return;
+    check.push(`if (a${x.k} === a${y.k} && a${x.k} !== null) ${failOf(y.p.name, `${refName(y.p.type)} other than ${x.p.name}`)}`);
+  }));
   // The ok path only; everything else (a bad value, an error result, no result at all) breaks out
   // to rt.notOk, so the function stays small enough for V8 to inline with the rest of a call.
-  const conv = `function ret${i.name}_${m.name}(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ret = `function ret${i.name}_${m.name}(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   ${m.ret.k === 'void' ? 'if (ok === true) return OK_VOID;' : `if (ok === true) value: {
     const v = r.value;
@@ -327,40 +342,46 @@ function emitMethod(i: Iface, m: Method, model: Model, exId: (t: ExType) => numb
   return rt.notOk(link, ${M}, ok, r, '${refName(m.ret)}');
 }
 `;
+  const steps = [...conv, ...check].join('\n      ');
+  const cross = [...moves, ...borrows].join('\n      ');
   const done = after.length ? `() => { ${after.join(' ')} }` : 'null';
+  // The level is popped by assignment, before any call: see ProxyRuntime.depth.
   const body = m.async
     ? `    ${m.name}(${args.join(', ')}) {
+      ${steps}
       if (link.state !== 0) return Promise.resolve(rt.refused(link));
-      ${pre.join('\n      ')}
-      ${moves.join('\n      ')}
-      rt.enter(link);
+      ${cross}
+      const d = rt.enter(link);
       let p;
       try {
         p = link.impl.${m.name}(${pass.join(', ')});
       } catch (e) {
-        rt.leave(link);
+        rt.depth = d;
         ${after.join(' ')}
         return Promise.resolve(rt.fault(link, ${M}, e));
       }
-      rt.leave(link);
+      rt.depth = d;
       return rt.track(link, ${M}, p, ret${i.name}_${m.name}, ${done});
     },`
     : `    ${m.name}(${args.join(', ')}) {
+      ${steps}
       if (link.state !== 0) return rt.refused(link);
-      ${pre.join('\n      ')}
-      ${moves.join('\n      ')}
-      rt.enter(link);
+      ${cross}
+      const d = rt.enter(link);
       let out;
       try {
         out = ret${i.name}_${m.name}(rt, link, link.impl.${m.name}(${pass.join(', ')}));
       } catch (e) {
-        out = rt.fault(link, ${M}, e);
+        rt.depth = d;
+        ${after.join(' ')}
+        return rt.fault(link, ${M}, e);
       }
-      rt.leave(link);
+      rt.depth = d;
       ${after.join(' ')}
+      if (link.state !== 0) rt.returned(link);
       return out;
     },`;
-  return { method: body.replace(/\n\s*\n/g, '\n'), conv };
+  return { method: body.replace(/\n\s*\n/g, '\n'), conv: ret };
 }
 
 function emitProxies(model: Model): string {

@@ -25,11 +25,11 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
     'mutate-global': () => refused(() => { (globalThis as Record<string, unknown>).stolen = 1; }),
     'reach-process': () => (typeof (globalThis as Record<string, unknown>).process === 'undefined' ? 1 : 0),
     'reach-require': () => (typeof (globalThis as Record<string, unknown>).require === 'undefined' ? 1 : 0),
-    'function-this': () => {
-      // Function is the compartment's own (strict) evaluator: `this` is undefined, and at most
-      // this domain's own global — never the kernel's.
-      const g = Function('return this')() as Record<string, unknown> | undefined;
-      return g === undefined || (g === globalThis && g.process === undefined && g.Buffer === undefined) ? 1 : 0;
+    'no-evaluators': () => {
+      // The kernel removes the compartment's own evaluators: code they evaluated would be neither
+      // checked nor metered.
+      return typeof globalThis.eval === 'undefined' && typeof globalThis.Function === 'undefined'
+        && typeof globalThis.Compartment === 'undefined' ? 1 : 0;
     },
     'constructor-constructor': () => {
       // The shared Function.prototype.constructor is inert under SES: it throws.
