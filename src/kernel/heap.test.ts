@@ -229,9 +229,9 @@ test('copy-in/copy-out with genuine Uint8Arrays only; no view of the arena escap
   h.read(A, pg, 99, dst, 0, 5);
   assert.deepEqual([...dst], [0, 2, 3, 4, 0, 0, 0, 0]);
   const fake = { length: 8, set() { throw new Error('called a look-alike'); } };
-  assert.throws(() => h.read(A, pg, 0, fake, 0, 4), /expected a Uint8Array/);
-  assert.throws(() => h.read(A, pg, 0, new Proxy(dst, {}), 0, 4), /expected a Uint8Array/);
-  assert.throws(() => h.read(A, pg, 0, new Uint16Array(4), 0, 4), /expected a Uint8Array/);
+  assert.throws(() => h.read(A, pg, 0, fake, 0, 4), /expected a plain Uint8Array/);
+  assert.throws(() => h.read(A, pg, 0, new Proxy(dst, {}), 0, 4), /expected a plain Uint8Array/);
+  assert.throws(() => h.read(A, pg, 0, new Uint16Array(4), 0, 4), /expected a plain Uint8Array/);
   assert.throws(() => h.read(A, pg, 4094, dst, 0, 4), /outside Bytes<4096>/);
   assert.throws(() => h.write(A, pg, 0, dst, 6, 4), /outside the Uint8Array/);
   const other = h.allocate(A, PAGE);

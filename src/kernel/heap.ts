@@ -36,6 +36,7 @@
 import { ArenaAllocator } from './alloc.ts';
 import { table } from './table.ts';
 import { HEADER_BYTES, payloadBytes, type TypeInfo } from '../idl/lib/layout.ts';
+import { show } from './safe.ts';
 
 /** Handle layout. A const enum, so the values are literals in the compiled code: module-level
  *  constants cost a context load and a hole check each on the move path. */
@@ -97,12 +98,24 @@ export interface HeapStats {
   largestFree: number;
 }
 
-// Intrinsics captured before any domain runs, so a domain cannot substitute its own.
+// Intrinsics captured before any domain runs, so a domain cannot substitute its own. Between
+// checking a domain's arguments and using them, the heap calls nothing a domain can override: a
+// domain's Uint8Array is read through the intrinsic getters and copied through a view the kernel
+// makes itself (`subarray` on it would look up its species, which a subclass or an own
+// `constructor` property turns into a call of the domain's code, in which the domain could free
+// the object the kernel is about to write).
 const TypedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
-const taLength = Object.getOwnPropertyDescriptor(TypedArrayProto, 'length')!.get!;
-const taTag = Object.getOwnPropertyDescriptor(TypedArrayProto, Symbol.toStringTag)!.get!;
+const getter = (k: PropertyKey): ((this: unknown) => unknown) => Object.getOwnPropertyDescriptor(TypedArrayProto, k)!.get!;
+const taLength = getter('length') as (this: unknown) => number;
+const taTag = getter(Symbol.toStringTag);
+const taBuffer = getter('buffer') as (this: unknown) => ArrayBufferLike;
+const taByteOffset = getter('byteOffset') as (this: unknown) => number;
 const taSet: (this: Uint8Array, src: ArrayLike<number>, off?: number) => void = TypedArrayProto.set;
 const taSubarray: (this: Uint8Array, a: number, b: number) => Uint8Array = TypedArrayProto.subarray;
+const getPrototypeOf = Object.getPrototypeOf;
+const hasOwn = Object.hasOwn;
+const Uint8ArrayProto = Uint8Array.prototype;
+const U8 = Uint8Array;
 
 function isIndex(n: unknown): n is number {
   return typeof n === 'number' && (n >>> 0) === n;
@@ -343,16 +356,32 @@ export class ExchangeHeap {
   // ---- allocation and ownership --------------------------------------------------------
 
   allocate(dom: number, typeId: number): number {
-    const t = this.types[typeId];
-    if (!isIndex(typeId) || t === undefined) throw this.refuseType(dom, typeId);
+    const t = isIndex(typeId) ? this.types[typeId] : undefined;
+    if (t === undefined) throw this.refuseType(dom, typeId);
     const size = payloadBytes(t);
     if (this.unsettledCount !== 0) this.settleAll();
     const u = this.usage(dom);
     if (u.bytes + size > u.quota) {
       throw this.refuseAlloc(dom, u, `quota exceeded: it owns ${u.bytes} of its ${u.quota} bytes and ${t.name} needs ${size}`);
     }
+    // Everything that can throw (a stack overflow at any call included) comes before the first
+    // change: the slot is chosen (not yet taken) and its object made, then the block allocated;
+    // the commit after that makes no call that could stop it half way.
+    const fromRing = this.freeCount > REUSE_DISTANCE || (this.slots.length >= H.SLOTS && this.freeCount > 0);
+    if (!fromRing && this.slots.length >= H.SLOTS) throw new HeapExhausted('exchange heap: out of handles');
+    const s = fromRing ? this.ring[this.freeHead] : this.slots.length;
+    const e = fromRing ? this.slots[s] : new Slot();
     const off = this.alloc.alloc(HEADER_BYTES + size);
     if (off < 0) throw this.refuseAlloc(dom, u, `cannot allocate ${t.name} (${size} bytes): arena full`);
+    let g = 1;
+    if (fromRing) {
+      g = -e.hnd >> H.SLOT_BITS; // a freed slot holds its last handle, negated
+      g = g === H.GENERATIONS ? 1 : g + 1;
+      this.freeHead = (this.freeHead + 1) & (this.ring.length - 1);
+      this.freeCount--;
+    } else {
+      this.slots[s] = e;
+    }
     u.strikes = 0;
     this.mem.fill(0, off, off + HEADER_BYTES + size);
     this.dv.setUint32(off, dom, true);
@@ -362,7 +391,20 @@ export class ExchangeHeap {
     this.bytes += size;
     u.objects++;
     u.bytes += size;
-    return this.newSlot(dom, Mode.OWNED, off, 0, 1, size);
+    const h = g * H.SLOTS + s;
+    e.hnd = h;
+    e.own = dom;
+    e.mode = Mode.OWNED;
+    e.hdr = off;
+    e.typ = typeId;
+    e.dat = off + HEADER_BYTES + t.meta + 4 * t.children.length;
+    e.len = t.data;
+    e.link = 0;
+    e.tobj = 1;
+    e.tbyt = size;
+    e.chg = dom;
+    e.moved = 0;
+    return h;
   }
 
   /** A failed allocation: an ordinary error the domain may handle, until it has failed
@@ -375,7 +417,7 @@ export class ExchangeHeap {
   }
 
   private refuseType(dom: number, typeId: unknown): HeapViolation {
-    const e = new HeapViolation(`exchange heap: no exchange type with id ${String(typeId)}`);
+    const e = new HeapViolation(`exchange heap: no exchange type with id ${show(typeId)}`);
     this.onViolation(dom, e);
     return e;
   }
@@ -515,7 +557,7 @@ export class ExchangeHeap {
     const off = this.slots[s].hdr;
     const t = this.types[this.dv.getUint32(off + 4, true)];
     if (!isIndex(index) || index >= t.children.length) {
-      const e = new HeapViolation(`exchange heap: ${t.name} has no child slot ${String(index)}`);
+      const e = new HeapViolation(`exchange heap: ${t.name} has no child slot ${show(index)}`);
       this.onViolation(dom, e);
       throw e;
     }
@@ -699,7 +741,7 @@ export class ExchangeHeap {
   private outOfBounds(dom: number, s: number, off: unknown, n: unknown): HeapViolation {
     const { typ, len } = this.slots[s];
     const e = new HeapViolation(
-      `exchange heap: access of ${String(n)} bytes at ${String(off)} is outside ${this.types[typ].name} (${len} data bytes)`);
+      `exchange heap: access of ${show(n)} bytes at ${show(off)} is outside ${this.types[typ].name} (${len} data bytes)`);
     this.onViolation(dom, e);
     return e;
   }
@@ -736,7 +778,7 @@ export class ExchangeHeap {
   write(dom: number, h: unknown, off: unknown, src: unknown, srcOff: unknown, len: unknown): void {
     const n = this.checkBytes(dom, src, srcOff, len);
     const a = this.wr(dom, h, off, n);
-    taSet.call(this.mem, taSubarray.call(src as Uint8Array, srcOff as number, (srcOff as number) + n), a);
+    taSet.call(this.mem, new U8(taBuffer.call(src), taByteOffset.call(src) + (srcOff as number), n), a);
   }
 
   /** Copy between two exchange objects (the source may be borrowed). */
@@ -753,15 +795,17 @@ export class ExchangeHeap {
     this.mem.fill(num(byte as number) & 0xff, a, a + len);
   }
 
-  /** Checks a domain-supplied byte array (a genuine Uint8Array, not a look-alike) and a range in it. */
+  /** Checks a domain-supplied byte array and a range in it: a genuine Uint8Array (the intrinsic
+   *  tag getter answers only for real typed arrays, never running a Proxy's trap), exactly of the
+   *  intrinsic class (no subclass, no own `constructor`), so nothing of the domain's runs later. */
   private checkBytes(dom: number, arr: unknown, at: unknown, len: unknown): number {
     let size = -1;
-    try {
-      if (taTag.call(arr) === 'Uint8Array') size = taLength.call(arr);
-    } catch { /* not a typed array */ }
-    if (size < 0) throw this.badArg(dom, 'expected a Uint8Array');
+    if (taTag.call(arr) === 'Uint8Array' && getPrototypeOf(arr) === Uint8ArrayProto && !hasOwn(arr as object, 'constructor')) {
+      size = taLength.call(arr);
+    }
+    if (size < 0) throw this.badArg(dom, 'expected a plain Uint8Array (not a subclass, look-alike or Proxy)');
     if (!isIndex(at) || !isIndex(len) || at + len > size) {
-      throw this.badArg(dom, `range ${String(at)}+${String(len)} is outside the Uint8Array (${size} bytes)`);
+      throw this.badArg(dom, `range ${show(at)}+${show(len)} is outside the Uint8Array (${size} bytes)`);
     }
     return len;
   }
@@ -794,6 +838,89 @@ export class ExchangeHeap {
       }
     }
     return { objects: before.objects - this.objects, bytes: before.bytes - this.bytes, deferred };
+  }
+
+  /**
+   * Checks every invariant in the header comment against the arena and the allocator, and returns
+   * what is wrong (nothing, when the heap is consistent). For tests that throw at every step of an
+   * operation: whatever stopped where, the heap must still pass.
+   */
+  audit(): string[] {
+    const bad: string[] = [];
+    this.settleAll();
+    const seen = new Set<number>();
+    const owned = new Map<number, { objects: number; bytes: number }>();
+    const borrows = new Map<number, number>();
+    let objects = 0;
+    let bytes = 0;
+    let nested = 0;
+    for (let s = 0; s < this.slots.length; s++) {
+      const e = this.slots[s];
+      if (e.hnd <= 0) continue;
+      if ((e.hnd & H.MASK) !== s) bad.push(`slot ${s}: handle ${e.hnd} names another slot`);
+      if (e.mode === Mode.BORROW) {
+        const r = this.slots[e.link];
+        if (r === undefined || r.hnd <= 0 || r.hdr !== e.hdr) bad.push(`slot ${s}: a borrow of a dead root`);
+        borrows.set(e.hdr, (borrows.get(e.hdr) ?? 0) + 1);
+        continue;
+      }
+      const want = e.own === ORPHAN ? OWNER_ORPHAN : e.own;
+      if (this.dv.getUint32(e.hdr, true) !== want) bad.push(`slot ${s}: header owner ${this.dv.getUint32(e.hdr, true)}, slot owner ${e.own}`);
+      if (this.dv.getUint32(e.hdr + 4, true) !== e.typ) bad.push(`slot ${s}: header type differs from the slot's`);
+      let tobj = 0;
+      let tbyt = 0;
+      const stack = [e.hdr];
+      while (stack.length > 0) {
+        const o = stack.pop()!;
+        if (seen.has(o)) { bad.push(`object at ${o} is reachable twice`); continue; }
+        seen.add(o);
+        const size = this.dv.getUint32(o + 12, true);
+        const t = this.types[this.dv.getUint32(o + 4, true)];
+        if (t === undefined || payloadBytes(t) !== size) { bad.push(`object at ${o}: bad type or size`); continue; }
+        try { this.alloc.blockSize(o); } catch { bad.push(`object at ${o} is not an allocated block`); }
+        if (o !== e.hdr) {
+          nested++;
+          if (this.dv.getUint32(o, true) !== OWNER_CHILD) bad.push(`child at ${o}: owner field is not CHILD`);
+        }
+        tobj++;
+        tbyt += size;
+        for (let i = 0; i < t.children.length; i++) {
+          const c = this.dv.getUint32(o + HEADER_BYTES + t.meta + 4 * i, true);
+          if (c !== 0) stack.push(c);
+        }
+      }
+      if (tobj !== e.tobj || tbyt !== e.tbyt) bad.push(`slot ${s}: tree is ${tobj}/${tbyt}, slot says ${e.tobj}/${e.tbyt}`);
+      if (e.chg !== e.own) bad.push(`slot ${s}: charged to ${e.chg}, owned by ${e.own}`);
+      const u = owned.get(e.own) ?? { objects: 0, bytes: 0 };
+      u.objects += tobj;
+      u.bytes += tbyt;
+      owned.set(e.own, u);
+      objects += tobj;
+      bytes += tbyt;
+    }
+    for (let s = 0; s < this.slots.length; s++) {
+      const e = this.slots[s];
+      if (e.hnd <= 0 || e.mode === Mode.BORROW) continue;
+      const n = borrows.get(e.hdr) ?? 0;
+      if (this.dv.getUint32(e.hdr + 8, true) !== n) bad.push(`slot ${s}: borrow count ${this.dv.getUint32(e.hdr + 8, true)}, ${n} borrows`);
+      if ((e.mode === Mode.LENT) !== (n > 0) && e.own !== ORPHAN) bad.push(`slot ${s}: mode ${e.mode} with ${n} borrows`);
+    }
+    if (objects !== this.objects || bytes !== this.bytes) bad.push(`counts ${this.objects}/${this.bytes}, reachable ${objects}/${bytes}`);
+    if (nested !== this.nestedObjects) bad.push(`nested count ${this.nestedObjects}, reachable ${nested}`);
+    if (this.alloc.stats().blocks !== objects + 1) bad.push(`allocator has ${this.alloc.stats().blocks - 1} blocks, ${objects} objects are reachable`);
+    for (let i = 0; i < this.owners.length; i++) {
+      const o = i === 0 ? ORPHAN : i - 1;
+      const u = this.owners[i];
+      const want = owned.get(o) ?? { objects: 0, bytes: 0 };
+      if (u.objects !== want.objects || u.bytes !== want.bytes) bad.push(`owner ${o}: charged ${u.objects}/${u.bytes}, owns ${want.objects}/${want.bytes}`);
+    }
+    const ring = new Set<number>();
+    for (let i = 0; i < this.freeCount; i++) {
+      const s = this.ring[(this.freeHead + i) & (this.ring.length - 1)];
+      if (ring.has(s) || this.slots[s].hnd > 0) bad.push(`free ring: slot ${s} is listed twice or in use`);
+      ring.add(s);
+    }
+    return bad;
   }
 
   stats(): HeapStats {
