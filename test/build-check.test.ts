@@ -193,7 +193,7 @@ const KNOWN: Record<string, string[]> = {
     `${PROBE}:${probeLine('.stolen = 1')}:45: writing globalThis.stolen is not allowed: the global object is read-only for domains; keep state in the domain's own variables`,
     `${PROBE}:${probeLine('typeof globalThis.eval')}:21: globalThis.eval: eval is not allowed in domains: code it evaluates escapes this check and the CPU meter`,
     `${PROBE}:${probeLine('typeof globalThis.eval')}:63: globalThis.Function: the Function constructor is not allowed in domains: code it evaluates escapes this check and the CPU meter`,
-    `${PROBE}:${probeLine('&& typeof globalThis.Compartment')}:19: globalThis.Compartment: SES's Compartment is not allowed in domains: code it evaluates escapes this check and the CPU meter`,
+    `${PROBE}:${probeLine('Compartment?: unknown')}:20: globalThis.Compartment: SES's Compartment is not allowed in domains: code it evaluates escapes this check and the CPU meter`,
   ],
 };
 

@@ -38,7 +38,7 @@ function harm(): void {
 function hostiles(): unknown[] {
   const trap = (): ProxyHandler<object> => new Proxy({}, { get: () => (...a: unknown[]) => { harm(); return Reflect.apply(Reflect.get as never, null, a); } });
   class Species extends Uint8Array {
-    static override get [Symbol.species](): Uint8ArrayConstructor { harm(); return Uint8Array; }
+    static get [Symbol.species](): Uint8ArrayConstructor { harm(); return Uint8Array; }
   }
   const ownCtor = new Uint8Array(64);
   Object.defineProperty(ownCtor, 'constructor', { get() { harm(); return Uint8Array; } });
@@ -139,7 +139,7 @@ test('copy-in from a Uint8Array whose species frees the target is refused before
   victim = { h, p };
   ran = 0;
   class Evil extends Uint8Array {
-    static override get [Symbol.species](): Uint8ArrayConstructor { harm(); return Uint8Array; }
+    static get [Symbol.species](): Uint8ArrayConstructor { harm(); return Uint8Array; }
   }
   assert.throws(() => h.write(A, p, 0, new Evil(4096).fill(0xee), 0, 4096), /expected a plain Uint8Array/);
   assert.equal(ran, 0);

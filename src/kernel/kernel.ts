@@ -17,7 +17,7 @@ import type { RpcResult } from '../idl/lib/types.ts';
 import { FINGERPRINTS, TYPES } from '../idl/generated/types.ts';
 import { Budgets, DEFAULT_BUDGET_MS } from './budget.ts';
 import { stamps } from './stamp.ts';
-import { formatReport, describe, frameDomain, SourceMaps, type CrashReport, type Described, type Reclaimed } from './crash.ts';
+import { formatReport, describe, SourceMaps, type CrashReport, type Described, type Reclaimed } from './crash.ts';
 import { CALLEE_DEAD, CALLER_DEAD, Domain, type Bundle, type CreateArgs, type KLink } from './domain.ts';
 import { ExchangeHeap, type HeapStats } from './heap.ts';
 import type { Host } from '../machine/common/host.ts';

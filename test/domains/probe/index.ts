@@ -29,7 +29,7 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
       // The kernel removes the compartment's own evaluators: code they evaluated would be neither
       // checked nor metered.
       return typeof globalThis.eval === 'undefined' && typeof globalThis.Function === 'undefined'
-        && typeof globalThis.Compartment === 'undefined' ? 1 : 0;
+        && typeof (globalThis as { Compartment?: unknown }).Compartment === 'undefined' ? 1 : 0;
     },
     'constructor-constructor': () => {
       // The shared Function.prototype.constructor is inert under SES: it throws.
