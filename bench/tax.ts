@@ -51,14 +51,14 @@ function timeInterleaved(rounds: Array<() => number>, r: number): Array<{ ms: nu
   return ms.map((m, i) => ({ ms: median(m), sum: sums[i] }));
 }
 
-async function domainBundle(meter: boolean): Promise<string> {
+async function domainBundle(meter: boolean): Promise<Uint8Array> {
   const out = join(ROOT, 'build', 'bench', meter ? 'metered' : 'unmetered');
   const b = await buildDomain(DIR, { root: ROOT, outDir: out, key: devKey(join(ROOT, 'keys')), meter });
-  return readFileSync(b.file, 'utf8');
+  return readFileSync(b.file);
 }
 
-/** A kernel with the tax domain loaded from `bundle`; the caller shuts it down. */
-function boot(bundle: string): { kernel: Kernel; api: TaxBench; logs: string[] } {
+/** A kernel with the tax domain loaded from `bundle` (its bytes); the caller shuts it down. */
+function boot(bundle: Uint8Array): { kernel: Kernel; api: TaxBench; logs: string[] } {
   const logs: string[] = [];
   const kernel = new Kernel(new NodeHost(), { trust: bootTrust(ROOT), allowUnmetered: true, log: (l) => logs.push(l) });
   kernel.load(bundle);

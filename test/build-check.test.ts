@@ -5,32 +5,35 @@
 //
 // The bad fixtures live in test/fixtures/build/<case>/, one domain folder per rule or import case.
 // Many are not valid TypeScript on purpose, so tsconfig.json and eslint.config.js exclude them.
+// test/fixtures/build/node_modules/ holds stand-ins for reviewed packages (allowlisted below).
+// The checks run on what esbuild loads from each folder's index.ts (test/build-guard.test.ts tests
+// that side: symbolic links, resolution, loaders).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkDomain, formatCheckError, loadAllowlist, type CheckError } from '../src/tools/build/check.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '../..');
 const FIX = 'test/fixtures/build';
-/** The allowlist the fixtures are checked against: the good domain imports both packages. */
-const ALLOW = ['pure-pad', '@pure/kit'];
+/** The allowlist the fixtures are checked against: the good domain imports the first two packages. */
+const ALLOW = ['pure-pad', '@pure/kit', 'pure-evil', 'pure-escape', 'pure-wander'];
 
-function check(dir: string, allow: readonly string[] = ALLOW): string[] {
-  return checkDomain(join(ROOT, dir), ROOT, allow).map(formatCheckError);
+async function check(dir: string, allow: readonly string[] = ALLOW): Promise<string[]> {
+  return (await checkDomain(join(ROOT, dir), ROOT, allow)).map(formatCheckError);
 }
 
 /** [file:line:col relative to the fixture folder, a key phrase of the message] */
 type Expected = readonly [at: string, msg: string];
 
-function assertReports(dir: string, expected: readonly Expected[]): void {
-  const got = check(dir);
-  const want = expected.map(([at, msg]) => `${dir}/${at}: …${msg}…`);
+async function assertReports(dir: string, expected: readonly Expected[]): Promise<void> {
+  const got = await check(dir);
+  const want = expected.map(([at, msg]) => `${posix.normalize(`${dir}/${at}`)}: …${msg}…`);
   assert.equal(got.length, expected.length, `expected:\n${want.join('\n')}\ngot:\n${got.join('\n')}`);
   expected.forEach(([at, msg], i) => {
-    const prefix = `${dir}/${at}: `;
+    const prefix = `${posix.normalize(`${dir}/${at}`)}: `;
     assert.ok(got[i]!.startsWith(prefix), `error ${i}: expected ${prefix}…, got ${got[i]}`);
     assert.ok(got[i]!.includes(msg), `error ${i}: expected a message containing '${msg}', got ${got[i]}`);
   });
@@ -44,6 +47,7 @@ const EVALUATES = 'is not allowed in domains: code it evaluates escapes this che
 const WRITE = 'is not allowed: the global object is read-only for domains';
 const MUTATES = '(globalThis, ...) would mutate the global object, which is read-only for domains';
 const ALIAS = 'globalThis may only be read as globalThis.name: aliasing it (storing, passing or returning it) would hide mutation from this check';
+const ATTRIBUTES = 'with { ... }: import attributes are not allowed in domains: they would make the bundler load the file as something other than the code the checks saw';
 const RESERVED = 'identifiers starting with __frond are reserved for the build\'s CPU meter; a domain shadowing or assigning them could switch metering off';
 
 const CASES: Record<string, { rule: string; errors: readonly Expected[] }> = {
@@ -152,6 +156,34 @@ const CASES: Record<string, { rule: string; errors: readonly Expected[] }> = {
     ],
   },
   'parse-error': { rule: '6: a syntax error', errors: [['index.ts:2:18', 'syntax error: Expression expected.']] },
+  'dts-code': {
+    rule: '2 and 3: files named like declaration files (x.d.ts, x.d.css.ts) are code to esbuild, so they are checked as code',
+    errors: [
+      ['evil.d.ts:2:21', `eval ${EVALUATES}`],
+      ['evil.d.ts:3:20', `'process' ${HOST_GLOBAL}`],
+      ['sneaky.d.css.ts:2:21', `the Function constructor ${EVALUATES}`],
+    ],
+  },
+  'import-attributes': {
+    rule: '1: import attributes (with { type }) on imports and re-exports',
+    errors: [['index.ts:2:30', `import './code.ts' ${ATTRIBUTES}`], ['index.ts:3:32', `import './data.json' ${ATTRIBUTES}`], ['index.ts:4:35', `import './code.ts' ${ATTRIBUTES}`]],
+  },
+  'loaders': {
+    rule: 'the guard: only .ts, .js and .json files can be bundled (refused at the import, naming the file)',
+    errors: [
+      ['index.ts:2:18', "test/fixtures/build/loaders/payload.txt: '.txt' files cannot be bundled into a domain"],
+      ['index.ts:3:18', "test/fixtures/build/loaders/view.tsx: '.tsx' files cannot be bundled into a domain"],
+      ['index.ts:4:17', "test/fixtures/build/loaders/lib.mjs: '.mjs' files cannot be bundled into a domain"],
+    ],
+  },
+  'package-code': {
+    rule: '1 and 2: allowlisted packages are checked like domain code and stay in their folder; package.json main cannot lead out',
+    errors: [
+      ['../node_modules/pure-evil/index.js:2:18', `eval ${EVALUATES}`],
+      ['../node_modules/pure-wander/index.js:2:28', "import '../../good/util.ts': it resolves outside package 'pure-wander', to test/fixtures/build/good/util.ts"],
+      ['index.ts:3:19', "import 'pure-escape': it resolves to src/kernel/verify.ts, outside this domain's folder (test/fixtures/build/package-code/), src/idl/ and the reviewed packages"],
+    ],
+  },
 };
 
 for (const [dir, c] of Object.entries(CASES)) {
@@ -159,16 +191,16 @@ for (const [dir, c] of Object.entries(CASES)) {
 }
 
 test('every fixture folder has a case', () => {
-  const folders = readdirSync(join(ROOT, FIX)).filter((d) => d !== 'good').sort();
+  const folders = readdirSync(join(ROOT, FIX)).filter((d) => d !== 'good' && d !== 'node_modules' && !d.startsWith('.')).sort();
   assert.deepEqual(folders, Object.keys(CASES).sort());
 });
 
-test('a well-behaved domain full of near misses passes', () => {
-  assert.deepEqual(check(`${FIX}/good`), []);
+test('a well-behaved domain full of near misses passes', async () => {
+  assert.deepEqual(await check(`${FIX}/good`), []);
 });
 
-test('the good domain\'s packages are admitted by the allowlist, and only by it', () => {
-  assert.deepEqual(check(`${FIX}/good`, []).map((e) => e.replace(/ \(src.*$/, '')), [
+test('the good domain\'s packages are admitted by the allowlist, and only by it', async () => {
+  assert.deepEqual((await check(`${FIX}/good`, [])).map((e) => e.replace(/ \(src.*$/, '')), [
     `${FIX}/good/index.ts:8:21: import 'pure-pad': package 'pure-pad' is not on the reviewed allowlist`,
     `${FIX}/good/index.ts:9:22: import '@pure/kit/deep/path.js': package '@pure/kit' is not on the reviewed allowlist`,
   ]);
@@ -208,12 +240,12 @@ function realDomains(): string[] {
   return [...under('src/domains', 2), ...under('bench/domains', 1), ...under('test/domains', 1)].sort();
 }
 
-test('every real domain passes the check (quickly)', () => {
+test('every real domain passes the check (quickly)', async () => {
   const dirs = realDomains();
   assert.ok(dirs.length >= 6, `found only ${dirs.join(', ')}`);
   for (const d of dirs) {
     const t = performance.now();
-    const got = check(d, loadAllowlist(ROOT));
+    const got = await check(d, loadAllowlist(ROOT));
     const ms = performance.now() - t;
     assert.deepEqual(got, KNOWN[d] ?? [], d);
     assert.ok(ms < 2000, `${d} took ${ms.toFixed(0)} ms`);
@@ -231,8 +263,12 @@ function tempRoot(files: Record<string, string>): string {
   return root;
 }
 
-test('symbolic links and resolution config files are refused; src/idl/ of the given root is importable', (t) => {
+/** The generated glue every domain's entry imports (bundle.ts), for a temporary root. */
+const GLUE = { 'src/idl/generated/structs.ts': 'export function bindHeap(_h: unknown): void {}\n' };
+
+test('symbolic links and resolution config files are refused; src/idl/ of the given root is importable', async (t) => {
   const root = tempRoot({
+    ...GLUE,
     'src/idl/x.ts': 'export const x = 1;\n',
     'outside.ts': 'export const o = process;\n',
     'd/index.ts': "import { x } from '../src/idl/x.ts';\nimport { b } from './b/b.ts';\nexport const y = x + b;\n",
@@ -242,7 +278,7 @@ test('symbolic links and resolution config files are refused; src/idl/ of the gi
   });
   t.after(() => rmSync(root, { recursive: true, force: true }));
   symlinkSync(join(root, 'outside.ts'), join(root, 'd/link.ts'));
-  const got = checkDomain(join(root, 'd'), root, []);
+  const got = await checkDomain(join(root, 'd'), root, []);
   assert.deepEqual(got.map(formatCheckError), [
     'd/b/package.json:1:1: package.json is not allowed in a domain folder: it would change how the bundler resolves the domain\'s imports',
     'd/link.ts:1:1: symbolic links are not allowed in a domain folder: the bundler would follow them to code this check does not see',
@@ -250,14 +286,16 @@ test('symbolic links and resolution config files are refused; src/idl/ of the gi
   ]);
 });
 
-test('errors are sorted by file, line and column across a domain\'s files', (t) => {
+test('errors are sorted by file, line and column across a domain\'s files', async (t) => {
   const root = tempRoot({
+    ...GLUE,
+    'd/index.ts': "import './z.ts';\nimport './a.ts';\nimport './m/index.ts';\nexport function init(): void {}\n",
     'd/z.ts': 'export const a = process;\n',
     'd/a.ts': 'export const b = fetch; export const c = Buffer;\nexport const d = self;\n',
     'd/m/index.ts': 'debugger;\n',
   });
   t.after(() => rmSync(root, { recursive: true, force: true }));
-  const got: CheckError[] = checkDomain(join(root, 'd'), root, []);
+  const got: CheckError[] = await checkDomain(join(root, 'd'), root, []);
   assert.deepEqual(got.map((e) => `${e.file}:${e.line}:${e.col}`), ['d/a.ts:1:18', 'd/a.ts:1:42', 'd/a.ts:2:18', 'd/m/index.ts:1:1', 'd/z.ts:1:18']);
 });
 

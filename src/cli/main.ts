@@ -38,10 +38,14 @@ Unchanged domains are not rebuilt. Problems are printed as path:line:col: messag
     usage: `frond verify [--keys DIR] FILE...
 
 Checks each signed bundle (build/domains/<name>.bundle.json) exactly as the kernel does before it
-evaluates anything: manifest shape, signature present, key trusted (every DIR/*.pub, default
-keys/), signature valid, code and source map unchanged, interface fingerprints equal to this
-tree's IDL, CPU-budget checks present. Prints "ok" or the reason, one line per file; exit code 0 if
-all are ok, 1 otherwise.`,
+evaluates anything, from the file's bytes: UTF-8 and at most 16 MiB, manifest shape, signature
+present, key trusted (every DIR/*.pub, default keys/), signature valid, code and source map
+unchanged, interface fingerprints equal to this tree's IDL, CPU-budget checks present. Prints one
+line per file, starting with the file's name: "ok (name, key id)" (", sources not checked" if it
+was built with --no-check) or the reason it is refused or unreadable. Exit code 0 if all are ok,
+1 otherwise.
+
+  --keys DIR   trust the public keys DIR/*.pub (default keys/); DIR must exist and hold one`,
     run: async (args) => (await import('./verify.ts')).main(args),
   },
   start: {

@@ -1,38 +1,86 @@
 // frond verify [--keys DIR] FILE...
-import { readFileSync } from 'node:fs';
+//
+// Checks each signed bundle exactly as the kernel does before it evaluates anything
+// (kernel/verify.ts), from the file's bytes. Invariants: one line per file, always starting with
+// the file's name; nothing of a file's raw content is echoed (refusals name checked fields only);
+// one bad file never stops the others; exit code 0 only if every file is ok.
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FINGERPRINTS } from '../idl/generated/types.ts';
-import { BundleRefused, verifyBundle } from '../kernel/verify.ts';
+import { BundleRefused, MAX_BUNDLE_BYTES, oneLine, verifySigned, type VerifyPolicy } from '../kernel/verify.ts';
 import { NodeCrypto } from '../machine/node/host.ts';
 import { trustedKeys } from '../tools/build/build.ts';
 import { ROOT } from './root.ts';
 
-export async function main(args: string[]): Promise<number> {
-  let keys = join(ROOT, 'keys');
-  const files: string[] = [];
+interface Args { keys: string; keysGiven: boolean; files: string[] }
+
+function parseArgs(args: string[]): Args | string {
+  const out: Args = { keys: join(ROOT, 'keys'), keysGiven: false, files: [] };
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--keys') {
+    const a = args[i]!;
+    if (a === '--keys') {
       const v = args[++i];
-      if (v === undefined) { console.error('frond verify: --keys needs a directory'); return 1; }
-      keys = resolve(v);
-    } else if (args[i].startsWith('-')) { console.error(`frond verify: unknown option ${args[i]}`); return 1; } else files.push(args[i]);
+      if (v === undefined) return '--keys needs a directory';
+      out.keys = resolve(v);
+      out.keysGiven = true;
+    } else if (a.startsWith('-')) return `unknown option ${a} (see --help)`;
+    else out.files.push(a);
   }
-  if (files.length === 0) { console.error('frond verify: name a bundle file (see --help)'); return 1; }
-  const policy = { trusted: trustedKeys(keys), fingerprints: FINGERPRINTS };
+  return out.files.length === 0 ? 'name a bundle file (see --help)' : out;
+}
+
+/** Why the key directory given with --keys cannot be used, or null. */
+function keysProblem(dir: string): string | null {
+  let st;
+  try { st = statSync(dir); } catch { return `--keys ${dir}: no such directory`; }
+  if (!st.isDirectory()) return `--keys ${dir}: not a directory`;
+  return trustedKeys(dir).length === 0 ? `--keys ${dir}: holds no public key (*.pub), so no bundle could be trusted` : null;
+}
+
+/** The bytes of `file`, or why they cannot be read (one line, no error codes). */
+function readBundle(file: string): Uint8Array | string {
+  let st;
+  try { st = statSync(file); } catch (e) { return readProblem(e); }
+  if (st.isDirectory()) return 'cannot read: is a directory';
+  if (!st.isFile()) return 'cannot read: not a regular file';
+  if (st.size > MAX_BUNDLE_BYTES) return `refused: the file is ${st.size} bytes, over the ${MAX_BUNDLE_BYTES >> 20} MiB limit for a bundle`;
+  try { return readFileSync(file); } catch (e) { return readProblem(e); }
+}
+
+function readProblem(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'cannot read: no such file';
+  if (code === 'EISDIR') return 'cannot read: is a directory';
+  if (code === 'EACCES' || code === 'EPERM') return 'cannot read: permission denied';
+  return `cannot read: ${oneLine(e instanceof Error ? e.message : String(e))}`;
+}
+
+/** The one line reported for `file`, and whether it is ok. */
+function verifyFile(file: string, policy: VerifyPolicy, crypto: NodeCrypto): { line: string; ok: boolean } {
+  const bytes = readBundle(file);
+  if (typeof bytes === 'string') return { line: bytes, ok: false };
+  try {
+    const { bundle: b, manifest: m } = verifySigned(bytes, policy, crypto, file);
+    const unchecked = m.tool.flags.checked === false ? ', sources not checked' : '';
+    return { line: `ok (${b.name}, key ${b.key}${unchecked})`, ok: true };
+  } catch (e) {
+    if (e instanceof BundleRefused) return { line: e.message, ok: false };
+    return { line: `cannot verify: ${oneLine(e instanceof Error ? `${e.name}: ${e.message}` : String(e))}`, ok: false };
+  }
+}
+
+export async function main(args: string[]): Promise<number> {
+  const a = parseArgs(args);
+  if (typeof a === 'string') { console.error(`frond verify: ${a}`); return 1; }
+  const why = a.keysGiven ? keysProblem(a.keys) : null;
+  if (why !== null) { console.error(`frond verify: ${why}`); return 1; }
+  const policy: VerifyPolicy = { trusted: trustedKeys(a.keys), fingerprints: FINGERPRINTS };
   const crypto = new NodeCrypto();
   let failed = 0;
-  for (const f of files) {
-    const label = files.length > 1 ? `${f}: ` : '';
-    let text: string;
-    try { text = readFileSync(f, 'utf8'); } catch (e) { console.log(`${label}cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); failed++; continue; }
-    try {
-      const b = verifyBundle(text, policy, crypto);
-      console.log(`${label}ok (${b.name}, key ${b.key}${b.metered ? '' : ', unmetered'})`);
-    } catch (e) {
-      if (!(e instanceof BundleRefused)) throw e;
-      console.log(`${label}${e.message}`);
-      failed++;
-    }
+  for (const f of a.files) {
+    const r = verifyFile(f, policy, crypto);
+    console.log(`${oneLine(f)}: ${r.line}`);
+    if (!r.ok) failed++;
   }
   return failed ? 1 : 0;
 }

@@ -160,7 +160,8 @@ export class Kernel {
   // ---- bundles and domains ---------------------------------------------------------------
 
   /**
-   * Verifies a signed bundle (kernel/verify.ts: the document or its JSON text) and makes it
+   * Verifies a signed bundle (kernel/verify.ts: its bytes, or its JSON text if that is well-formed
+   * Unicode; a parsed object is refused) and makes it
    * available to create domains from; throws BundleRefused, and nothing of it runs, if it is
    * unsigned, tampered, signed by an untrusted key, built against other interfaces or malformed.
    */

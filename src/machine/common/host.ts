@@ -2,13 +2,17 @@
 // end (machine/node/host.ts) and, later, a browser back end implement this. It is shared by
 // kernel/ and machine/*, so it lives in machine/common.
 
-/** Digests and signatures for verified loading (kernel/verify.ts). */
+/**
+ * Digests and signatures for verified loading (kernel/verify.ts). Both work on bytes, never on
+ * strings: the kernel decides how text becomes bytes (UTF-8, refusing strings that have no UTF-8
+ * encoding), so what is hashed or verified is exactly what it will evaluate.
+ */
 export interface HostCrypto {
-  /** SHA-256 of the UTF-8 bytes of `text`, lower-case hex */
-  sha256(text: string): string;
-  /** whether `signature` (base64) is a valid Ed25519 signature of the UTF-8 bytes of `message`
-   *  by `publicKey` (the raw 32-byte key, base64); false for any malformed input */
-  verify(publicKey: string, message: string, signature: string): boolean;
+  /** SHA-256 of `data`, lower-case hex; throws a TypeError if `data` is not a Uint8Array */
+  sha256(data: Uint8Array): string;
+  /** whether `signature` (base64) is a valid Ed25519 signature of `message` by `publicKey` (the
+   *  raw 32-byte key, base64); false for any malformed input */
+  verify(publicKey: string, message: Uint8Array, signature: string): boolean;
 }
 
 /**

@@ -52,19 +52,20 @@ export function nodePreemptTimer(): PreemptTimer {
   return timer;
 }
 
-/** node:crypto behind the kernel's HostCrypto. */
+/** node:crypto behind the kernel's HostCrypto: bytes in, never strings (no encoding is chosen here). */
 export class NodeCrypto implements HostCrypto {
   private readonly keys = new Map<string, KeyObject | null>();
 
-  sha256(text: string): string {
-    return createHash('sha256').update(text, 'utf8').digest('hex');
+  sha256(data: Uint8Array): string {
+    if (!(data instanceof Uint8Array)) throw new TypeError('NodeCrypto.sha256 takes bytes (a Uint8Array)');
+    return createHash('sha256').update(data).digest('hex');
   }
 
-  verify(publicKey: string, message: string, signature: string): boolean {
+  verify(publicKey: string, message: Uint8Array, signature: string): boolean {
     const key = this.key(publicKey);
-    if (!key || typeof message !== 'string' || typeof signature !== 'string') return false;
+    if (!key || !(message instanceof Uint8Array) || typeof signature !== 'string') return false;
     try {
-      return verify(null, Buffer.from(message, 'utf8'), key, Buffer.from(signature, 'base64'));
+      return verify(null, message, key, Buffer.from(signature, 'base64'));
     } catch {
       return false;
     }

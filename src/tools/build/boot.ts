@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { buildAll, devKey, trustedKeys, type BuildOptions } from './build.ts';
 
-/** Builds `dirs` (relative to `root`) into build/domains and returns the signed bundles' text. */
-export async function buildForBoot(root: string, dirs: readonly string[], opts: Partial<BuildOptions> = {}): Promise<string[]> {
+/** Builds `dirs` (relative to `root`) into build/domains and returns the signed bundles' bytes (what the kernel verifies). */
+export async function buildForBoot(root: string, dirs: readonly string[], opts: Partial<BuildOptions> = {}): Promise<Uint8Array[]> {
   const key = devKey(join(root, 'keys'));
   const built = await buildAll({ root, key, ...opts }, dirs.map((d) => join(root, d)));
-  return built.map((b) => readFileSync(b.file, 'utf8'));
+  return built.map((b) => readFileSync(b.file));
 }
 
 /** The keys a kernel started from this tree trusts. */
@@ -19,6 +19,6 @@ export function bootTrust(root: string): string[] {
   return trustedKeys(join(root, 'keys'));
 }
 
-export function loadAll(k: Kernel, bundles: readonly string[]): void {
+export function loadAll(k: Kernel, bundles: readonly Uint8Array[]): void {
   for (const b of bundles) k.load(b);
 }

@@ -1,10 +1,12 @@
 // The trusted build: `frond build`.
 //
-// For each domain folder: check the sources (check.ts: imports, eval/Function/import()/with/
-// debugger, host globals; errors as path:line:col), compile with esbuild (bundle.ts), insert the
-// CPU-budget checks (meter.ts), write a manifest (name, entry, exported and imported interfaces
-// with their IDL fingerprints, tool versions and flags, SHA-256 of code and source map, every input
-// with its SHA-256), and sign the manifest with Ed25519. The result is one JSON document per domain,
+// For each domain folder: bundle with esbuild behind the guard (bundle.ts, guard.ts: which files,
+// from where, with which loader), run the source checks on exactly the files esbuild loaded
+// (check.ts: imports, eval/Function/import()/with/debugger, host globals; errors as
+// path:line:col), insert the CPU-budget checks (meter.ts), write a manifest (name, entry, exported
+// and imported interfaces with their IDL fingerprints, tool versions and flags, SHA-256 of code and
+// source map, every input with the SHA-256 of the bytes bundled), and sign the manifest with
+// Ed25519 over the UTF-8 bytes of its canonical JSON (kernel/verify.ts canonicalBytes). The result is one JSON document per domain,
 // build/domains/<name>.bundle.json, that the kernel verifies before evaluating anything
 // (kernel/verify.ts).
 //
@@ -21,9 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { version as esbuildVersion } from 'esbuild';
 import ts from 'typescript';
 import { FINGERPRINTS } from '../../idl/generated/types.ts';
-import { BUNDLE_FORMAT, canonicalJson, type InterfaceRef, type Manifest, type SignedBundle } from '../../kernel/verify.ts';
-import { bundleDomain, ESBUILD_FLAGS, readDomainJson, type Compiled } from './bundle.ts';
-import { checkDomain, formatCheckError, loadAllowlist } from './check.ts';
+import { BUNDLE_FORMAT, canonicalBytes, canonicalJson, utf8, type InterfaceRef, type Manifest, type SignedBundle } from '../../kernel/verify.ts';
+import { bundleSources, ESBUILD_FLAGS, finishBundle, readDomainJson, type Compiled } from './bundle.ts';
+import { checkLoaded, formatCheckError, loadAllowlist } from './check.ts';
 
 /** A build that failed: the message lists every problem, one per line. */
 export class BuildError extends Error {
@@ -61,7 +63,9 @@ export interface Built {
   manifest: Manifest;
 }
 
-const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex');
+const sha256 = (bytes: string | Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+/** SHA-256 of the UTF-8 bytes of `text`, as the kernel computes it (throws for a lone surrogate, which UTF-8 cannot encode). */
+const textSha256 = (text: string): string => sha256(utf8(text));
 
 /** This build tool's own sources (the folder of this file, tests aside). */
 const TOOL_DIR = dirname(fileURLToPath(import.meta.url));
@@ -119,10 +123,10 @@ export function devKey(keyDir: string): SigningKey {
   return key;
 }
 
-/** Every public key in `keyDir` (*.pub: raw 32-byte Ed25519 keys, base64). */
+/** Every public key in `keyDir` (*.pub files: raw 32-byte Ed25519 keys, base64); none if it is not a directory. */
 export function trustedKeys(keyDir: string): string[] {
-  if (!existsSync(keyDir)) return [];
-  return readdirSync(keyDir).filter((f) => f.endsWith('.pub')).sort()
+  if (!existsSync(keyDir) || !statSync(keyDir).isDirectory()) return [];
+  return readdirSync(keyDir).filter((f) => f.endsWith('.pub') && statSync(join(keyDir, f)).isFile()).sort()
     .map((f) => readFileSync(join(keyDir, f), 'utf8').trim()).filter((k) => k.length > 0);
 }
 
@@ -164,8 +168,6 @@ function ref(iface: string, what: string): InterfaceRef {
 
 /** The manifest for a compiled domain (everything the signature covers). */
 function manifestOf(c: Compiled, root: string, meter: boolean, check: boolean): Manifest {
-  const inputs: Record<string, string> = {};
-  for (const f of c.inputs) inputs[f] = sha256(readFileSync(join(root, f)));
   const imports: Record<string, InterfaceRef> = {};
   for (const [k, v] of Object.entries(c.imports)) imports[k] = ref(v, `${c.entry}: import ${k}`);
   return {
@@ -175,26 +177,28 @@ function manifestOf(c: Compiled, root: string, meter: boolean, check: boolean): 
     imports,
     metered: c.metered,
     tool: toolInfo(root, meter, check),
-    code: { sha256: sha256(c.code), bytes: Buffer.byteLength(c.code) },
-    map: { sha256: sha256(c.map) },
-    inputs,
+    code: { sha256: textSha256(c.code), bytes: utf8(c.code).length },
+    map: { sha256: textSha256(c.map) },
+    inputs: c.inputs,
   };
 }
 
 export function signManifest(m: Manifest, key: SigningKey): SignedBundle['signature'] {
-  return { alg: 'ed25519', key: key.id, value: sign(null, Buffer.from(canonicalJson(m), 'utf8'), key.privateKey).toString('base64') };
+  return { alg: 'ed25519', key: key.id, value: sign(null, canonicalBytes(m), key.privateKey).toString('base64') };
 }
 
-/** Whether the signed bundle at `file` is still what building `dir` would produce. */
+/** Whether the signed bundle at `file` is still what building `dir` would produce (no, if it is unreadable or malformed). */
 function upToDate(file: string, root: string, meter: boolean, check: boolean, key: SigningKey): Manifest | null {
-  let doc: SignedBundle;
-  try { doc = JSON.parse(readFileSync(file, 'utf8')) as SignedBundle; } catch { return null; }
+  try { return sameBuild(JSON.parse(readFileSync(file, 'utf8')) as SignedBundle, root, meter, check, key); } catch { return null; }
+}
+
+function sameBuild(doc: SignedBundle, root: string, meter: boolean, check: boolean, key: SigningKey): Manifest | null {
   const m = doc.manifest;
   if (doc.format !== BUNDLE_FORMAT || doc.signature?.key !== key.id || !m || !m.inputs) return null;
   if (canonicalJson(m.tool) !== canonicalJson(toolInfo(root, meter, check))) return null;
   const refs = [...(m.exports ? [m.exports] : []), ...Object.values(m.imports ?? {})];
   if (refs.some((r) => fingerprintOf(r.iface) !== r.fingerprint)) return null;
-  if (typeof doc.code !== 'string' || typeof doc.map !== 'string' || sha256(doc.code) !== m.code?.sha256 || sha256(doc.map) !== m.map?.sha256) return null;
+  if (typeof doc.code !== 'string' || typeof doc.map !== 'string' || textSha256(doc.code) !== m.code?.sha256 || textSha256(doc.map) !== m.map?.sha256) return null;
   for (const [f, h] of Object.entries(m.inputs)) {
     const p = join(root, f);
     if (!existsSync(p) || sha256(readFileSync(p)) !== h) return null;
@@ -202,7 +206,7 @@ function upToDate(file: string, root: string, meter: boolean, check: boolean, ke
   return m;
 }
 
-/** Checks, compiles, meters and signs one domain folder (unless it is up to date). */
+/** Bundles, checks, meters and signs one domain folder (unless it is up to date). */
 export async function buildDomain(dir: string, opts: BuildOptions & { key: SigningKey }): Promise<Built> {
   const { root } = opts;
   const meter = opts.meter ?? true;
@@ -214,11 +218,12 @@ export async function buildDomain(dir: string, opts: BuildOptions & { key: Signi
     const m = upToDate(file, root, meter, check, opts.key);
     if (m) return { name, dir, file, rebuilt: false, manifest: m };
   }
-  const errors = check ? checkDomain(dir, root, loadAllowlist(root)) : [];
+  const src = await bundleSources(dir, root, { allow: loadAllowlist(root), check, name });
+  const errors = check ? checkLoaded(src) : [...src.refused, ...src.failed];
   if (errors.length > 0) throw new BuildError(errors.map(formatCheckError).join('\n'));
   let c: Compiled;
   try {
-    c = await bundleDomain(dir, root, { meter });
+    c = finishBundle(dir, src, { meter });
   } catch (e) {
     throw new BuildError(`${relative(root, dir).split(sep).join('/')}: ${(e as Error).message}`);
   }

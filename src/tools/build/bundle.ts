@@ -1,5 +1,5 @@
 // Compiles one domain folder into a script the kernel evaluates in a fresh compartment. (build.ts
-// checks the sources first, and signs what this produces.)
+// runs the source checks on what this loads, and signs what it produces.)
 //
 // A domain folder holds index.ts (exporting `init(sys, imports, config)`) and domain.json:
 //   { "name": "...", "exports": "<Interface>", "imports": { "<name>": "<Interface>", ... } }
@@ -8,10 +8,21 @@
 // the entry module's exports; with `meter`, every function entry and loop back-edge first polls
 // the preemption timer (meter.ts). The wrapper shares the first line with esbuild's output, and metering only
 // inserts within lines, so source-map line numbers stay exact.
-import { build } from 'esbuild';
+//
+// Invariants:
+//   - esbuild is the authority on which files make up a domain: every file it loads passes the
+//     guard (guard.ts), which reads it once and keeps the text esbuild compiled; every input its
+//     metafile lists must be such a file, so the checks (check.ts) see exactly what was bundled;
+//   - no tsconfig.json on disk changes how esbuild resolves or compiles (tsconfigRaw pins the
+//     settings the repository's own tsconfig.json gave), nor NODE_PATH where it looks;
+//   - the manifest's inputs are the SHA-256 of the very bytes the guard read.
+import { build, type BuildFailure, type Message, type Metafile } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
+import { guard, GUARD, type Deferred, type GuardState, type LoadedFile } from './guard.ts';
 import { meter, meterPrologue, type MeterStats } from './meter.ts';
+import { formatCheckError, loadAllowlist, makeScope, realpath, relPath, type CheckError, type Scope } from './scope.ts';
 
 export interface DomainJson { name: string; exports?: string; imports: Record<string, string> }
 
@@ -26,8 +37,8 @@ export interface Compiled {
   map: string;
   metered: boolean;
   meter: MeterStats | null;
-  /** every file bundled (and domain.json), relative to the root */
-  inputs: string[];
+  /** every file bundled (and domain.json), relative to the root, with the SHA-256 of its bytes */
+  inputs: Record<string, string>;
 }
 
 export interface CompileFlags {
@@ -35,15 +46,43 @@ export interface CompileFlags {
   meter: boolean;
 }
 
+/** What esbuild made of a domain folder, before any source check. */
+export interface Sources {
+  scope: Scope;
+  /** every file esbuild loaded (its metafile inputs, when it got that far), as handed to esbuild */
+  files: LoadedFile[];
+  /** the guard's refusals: always build errors */
+  refused: CheckError[];
+  /** esbuild's own errors (syntax, unresolved imports, missing exports) */
+  failed: CheckError[];
+  /** imports left to the source checks to report (only when they run) */
+  deferred: Deferred[];
+  /** esbuild's output, if it succeeded */
+  js: string | null;
+  map: string | null;
+}
+
 /** The esbuild settings every domain is built with (recorded in each manifest). */
 export const ESBUILD_FLAGS = { format: 'cjs', platform: 'neutral', target: 'es2022', bundle: true } as const;
+
+/** The TypeScript settings esbuild compiles with: those of the repository's tsconfig.json, fixed. */
+const TSCONFIG = { compilerOptions: { strict: true, verbatimModuleSyntax: true, useDefineForClassFields: true } };
 
 const IFACE = /^[A-Z][A-Za-z0-9]*$/;
 
 export function readDomainJson(dir: string): DomainJson {
+  return loadDomainJson(dir).json;
+}
+
+/** domain.json, checked, and the SHA-256 of its bytes. */
+function loadDomainJson(dir: string): { json: DomainJson; sha256: string } {
   const p = join(dir, 'domain.json');
   let j: unknown;
-  try { j = JSON.parse(readFileSync(p, 'utf8')); } catch (e) { throw new Error(`${p}: ${(e as Error).message}`); }
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(p);
+    j = JSON.parse(bytes.toString('utf8'));
+  } catch (e) { throw new Error(`${p}: ${(e as Error).message}`); }
   const o = j as Record<string, unknown>;
   if (typeof o?.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(o.name)) throw new Error(`${p}: "name" must be a lower-case identifier`);
   if (o.exports !== undefined && (typeof o.exports !== 'string' || !IFACE.test(o.exports))) throw new Error(`${p}: "exports" must be an interface name`);
@@ -55,52 +94,117 @@ export function readDomainJson(dir: string): DomainJson {
       imports[k] = v;
     }
   }
-  return { name: o.name, exports: o.exports as string | undefined, imports };
+  return { json: { name: o.name, exports: o.exports as string | undefined, imports }, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-export async function bundleDomain(dir: string, root: string, flags: CompileFlags = { meter: true }): Promise<Compiled> {
-  const m = readDomainJson(dir);
-  const abs = resolve(dir);
-  const rel = (p: string): string => relative(root, p).split(sep).join('/');
-  const entry = [
-    `import { init } from './${rel(join(abs, 'index.ts'))}';`,
-    `import { bindHeap } from './src/idl/generated/structs.ts';`,
-    'export function start(sys, imports, config) { bindHeap(sys.heap); return init(sys, imports, config); }',
-  ].join('\n');
-  const out = await build({
-    stdin: { contents: entry, resolveDir: root, loader: 'ts', sourcefile: `${rel(abs)}/<entry>` },
-    absWorkingDir: root,
-    ...ESBUILD_FLAGS,
-    mainFields: ['module', 'main'],
-    write: false,
-    metafile: true,
-    sourcemap: 'external',
-    sourcesContent: false,
-    legalComments: 'none',
-    outfile: join(root, 'build/domains', `${m.name}.js`),
-    logLevel: 'silent',
-  });
-  let js = '';
-  let map = '';
-  for (const f of out.outputFiles) {
-    if (f.path.endsWith('.map')) map = f.text;
-    else js = f.text;
+/** The generated entry module (trusted glue: the folder's name goes in as a JSON string literal, never as code), and the name esbuild gives it. */
+function entryGlue(s: Scope): { contents: string; sourcefile: string } {
+  return {
+    contents: [
+      `import { init } from ${JSON.stringify(`./${relPath(s.root, join(s.dir, 'index.ts'))}`)};`,
+      `import { bindHeap } from './src/idl/generated/structs.ts';`,
+      'export function start(sys, imports, config) { bindHeap(sys.heap); return init(sys, imports, config); }',
+    ].join('\n'),
+    sourcefile: `${s.dirName}/<entry>`,
+  };
+}
+
+/**
+ * Bundles the domain folder `dir` with esbuild behind the guard. Never throws for a problem of
+ * the domain's: they come back in `refused` and `failed`. `check` says whether the source checks
+ * will run on the result (imports they refuse are then left to them).
+ */
+export async function bundleSources(dir: string, root: string, opts: { allow: readonly string[]; check: boolean; name?: string }): Promise<Sources> {
+  const s = makeScope(dir, root, opts.allow);
+  const glue = entryGlue(s);
+  const entry = join(s.root, glue.sourcefile);
+  const state: GuardState = { files: new Map(), deferred: [] };
+  const src: Sources = { scope: s, files: [], refused: [], failed: [], deferred: state.deferred, js: null, map: null };
+  try {
+    const out = await build({
+      stdin: { contents: glue.contents, resolveDir: s.root, loader: 'ts', sourcefile: glue.sourcefile },
+      absWorkingDir: s.root,
+      ...ESBUILD_FLAGS,
+      mainFields: ['module', 'main'],
+      resolveExtensions: ['.ts', '.js'],
+      tsconfigRaw: TSCONFIG,
+      nodePaths: [],
+      preserveSymlinks: false,
+      write: false,
+      metafile: true,
+      sourcemap: 'external',
+      sourcesContent: false,
+      legalComments: 'none',
+      outfile: join(s.root, 'build/domains', `${opts.name ?? 'domain'}.js`),
+      logLevel: 'silent',
+      plugins: [guard(s, entry, opts.check, state)],
+    });
+    for (const f of out.outputFiles) {
+      if (f.path.endsWith('.map')) src.map = f.text;
+      else src.js = f.text;
+    }
+    src.refused.push(...unguarded(s, out.metafile, entry, state));
+  } catch (e) {
+    if (!isBuildFailure(e)) throw e;
+    for (const m of e.errors) (m.pluginName === GUARD ? src.refused : src.failed).push(fromMessage(s, m));
   }
-  js = js.replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n');
+  src.files = [...state.files.values()];
+  return src;
+}
+
+function isBuildFailure(e: unknown): e is BuildFailure {
+  return e instanceof Error && Array.isArray((e as Partial<BuildFailure>).errors);
+}
+
+/** Every metafile input the guard did not load: esbuild is the authority on what was bundled. */
+function unguarded(s: Scope, meta: Metafile, entry: string, state: GuardState): CheckError[] {
+  const out: CheckError[] = [];
+  for (const key of Object.keys(meta.inputs)) {
+    const abs = realpath(resolve(s.root, key));
+    if (abs === entry || state.files.has(abs)) continue;
+    out.push({ file: key, line: 0, col: 0, message: 'esbuild loaded this file without passing the build\'s guard; it cannot be bundled into a domain' });
+  }
+  return out;
+}
+
+/** An esbuild message as `path:line:col: text` (columns in UTF-16 code units, as the checks count). */
+function fromMessage(s: Scope, m: Message): CheckError {
+  const loc = m.location;
+  if (loc === null) return { file: s.dirName, line: 0, col: 0, message: m.text };
+  const col = new TextDecoder().decode(new TextEncoder().encode(loc.lineText).subarray(0, loc.column)).length + 1;
+  return { file: loc.file, line: loc.line, col, message: m.text };
+}
+
+/** Meters and wraps esbuild's output into the script the kernel evaluates. */
+export function finishBundle(dir: string, src: Sources, flags: CompileFlags): Compiled {
+  if (src.js === null || src.map === null) throw new Error(`${src.scope.dirName}: esbuild produced no output`);
+  const { json: m, sha256 } = loadDomainJson(dir);
+  const s = src.scope;
+  const js = src.js.replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n');
   // Source paths relative to the repository root, so crash reports read src/domains/x/index.ts:12.
-  const sm = JSON.parse(map) as { sources: string[] };
-  sm.sources = sm.sources.map((s) => rel(resolve(root, 'build/domains', s)));
+  const sm = JSON.parse(src.map) as { sources: string[] };
+  sm.sources = sm.sources.map((p) => relPath(s.root, resolve(s.root, 'build/domains', p)));
+  let body = js;
   let stats: MeterStats | null = null;
   if (flags.meter) {
     const r = meter(js);
-    js = r.code;
+    body = r.code;
     stats = r.stats;
   }
-  const code = `((__frond_m) => { ${flags.meter ? meterPrologue('__frond_m') : ''} const module = { exports: {} }; const exports = module.exports; ${js}\nreturn module.exports; })`;
-  const inputs = Object.keys(out.metafile.inputs).filter((f) => !f.includes('<entry>')).map((f) => rel(resolve(root, f)));
-  inputs.push(rel(join(abs, 'domain.json')));
+  const code = `((__frond_m) => { ${flags.meter ? meterPrologue('__frond_m') : ''} const module = { exports: {} }; const exports = module.exports; ${body}\nreturn module.exports; })`;
+  const inputs: Record<string, string> = {};
+  for (const f of [...src.files].sort((a, b) => (a.rel < b.rel ? -1 : 1))) inputs[f.rel] = f.sha256;
+  inputs[relPath(s.root, join(s.dir, 'domain.json'))] = sha256;
   return {
-    name: m.name, entry: rel(join(abs, 'index.ts')), exports: m.exports, imports: m.imports,
-    code, map: JSON.stringify(sm), metered: flags.meter, meter: stats, inputs: [...new Set(inputs)].sort(),
+    name: m.name, entry: relPath(s.root, join(s.dir, 'index.ts')), exports: m.exports, imports: m.imports,
+    code, map: JSON.stringify(sm), metered: flags.meter, meter: stats, inputs,
   };
+}
+
+/** Compiles a domain without the source checks (the build runs them in between: build.ts). */
+export async function bundleDomain(dir: string, root: string, flags: CompileFlags = { meter: true }): Promise<Compiled> {
+  const src = await bundleSources(dir, root, { allow: loadAllowlist(root), check: false, name: readDomainJson(dir).name });
+  const errors = [...src.refused, ...src.failed];
+  if (errors.length > 0) throw new Error(errors.map(formatCheckError).join('\n'));
+  return finishBundle(dir, src, flags);
 }

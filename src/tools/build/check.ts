@@ -1,17 +1,21 @@
-// The trusted build's pre-bundle safety check: what a domain's source may say before it is bundled.
+// The trusted build's source checks: what the code of a domain may say. They run on exactly the
+// files esbuild loaded for the domain's bundle (bundle.ts, guard.ts: its metafile is the authority),
+// on the very text esbuild compiled, each parsed as the code esbuild compiled it as.
 //
 // Domains are isolated by the language: each runs in its own SES compartment, reaches the rest of
 // the system only through the capabilities the kernel hands to init (sys.*, imports), and is
-// metered by counters the build injects into its code. This check refuses source that would step
-// around any of that, before esbuild ever sees it. Every rule is an error reported as
-// `path:line:col: message`; all of a domain's violations are collected, sorted by position.
+// metered by counters the build injects into its code. These checks refuse source that would step
+// around any of that. Every rule is an error reported as `path:line:col: message`; all of a
+// domain's violations are collected, sorted by position. Files of the domain folder and of
+// allowlisted packages are checked; src/idl/ (interfaces and generated glue) is trusted.
 //
 //   1. Imports. `import`, `export ... from`, `import type`, `import x = require()`, `import('x').T`
 //      and every `require('x')` call: a path must stay inside the domain's own folder or src/idl/
-//      (interfaces, the idl/lib vocabulary, the idl/generated glue); a bare package must be on the
-//      reviewed allowlist (allowlist.json); Node's own modules ('node:*', 'fs', ...) never are.
+//      (a package's, inside its package); a bare package must be on the reviewed allowlist
+//      (allowlist.json); Node's own modules ('node:*', 'fs', ...) never are (scope.ts). No import
+//      attributes (`with { type: ... }`): they would choose how the bundler loads a file.
 //      The folder itself may hold no symbolic link and no package.json, tsconfig.json or
-//      jsconfig.json: each would make the bundler load code this check never saw.
+//      jsconfig.json: each would change how the bundler resolves the domain's imports.
 //   2. Evaluators and escape hatches: eval, the Function constructor, SES's Compartment (code they
 //      evaluate is neither checked nor metered), dynamic import(), import.meta, `with`, `debugger`.
 //   3. Host globals (process, require, Buffer, setTimeout, fetch, ...) as free identifiers. The
@@ -21,61 +25,28 @@
 //   5. Identifiers starting with `__frond`, which the CPU meter reserves for its closure variables.
 //   6. Syntax errors, at the parser's position (nothing else is checked in a file that does not parse).
 //
+// Parsing as esbuild does: a file esbuild loaded with the ts loader is parsed as TypeScript and
+// one loaded with the js loader as JavaScript, under a neutral name (TypeScript would take a name
+// like x.d.ts or x.d.foo.ts for a declaration file and skip its statements as ambient; esbuild
+// compiles them). JSON files are data and have nothing to check.
+//
 // Free identifiers are found by real scope resolution: one ts.Program per domain, holding only the
-// domain's files (noResolve, noLib, no @types), asked through the checker's resolveName. A name is
-// bound only if it resolves to a runtime declaration in the domain's own files: ambient (`declare`)
+// loaded files (noResolve, noLib, no @types), asked through the checker's resolveName. A name is
+// bound only if it resolves to a runtime declaration in those files: ambient (`declare`)
 // declarations and type-only imports are erased by the bundler, so they bind nothing.
+//
+// When the checks report anything, esbuild's own errors (a syntax error it also found, an import
+// the guard left unresolved for the checks to report) are left out: the checks say it better.
 import ts from 'typescript';
-import { isBuiltin } from 'node:module';
-import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { lstatSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleSources, type Sources } from './bundle.ts';
+import { attributesMessage, type LoadedFile } from './guard.ts';
+import { CAPABILITIES, formatCheckError, importProblem, isChecked, relPath, type CheckError, type Scope } from './scope.ts';
 
-export interface CheckError { file: string; line: number; col: number; message: string }
-
-export function formatCheckError(e: CheckError): string {
-  return `${e.file}:${e.line}:${e.col}: ${e.message}`;
-}
-
-// ---- the allowlist -----------------------------------------------------------------------------
-
-const ALLOWLIST = 'src/tools/build/allowlist.json';
-/** npm's package name syntax (lower case, optionally scoped). */
-const PACKAGE_NAME = /^(?:@[a-z0-9~-][a-z0-9._~-]*\/)?[a-z0-9~-][a-z0-9._~-]*$/;
-
-/** The names of the reviewed packages domains may import; throws if the file is malformed. */
-export function loadAllowlist(root: string): readonly string[] {
-  const file = join(root, ALLOWLIST);
-  const fail = (why: string): never => { throw new Error(`${file}: ${why}`); };
-  let json: unknown;
-  try { json = JSON.parse(readFileSync(file, 'utf8')); } catch (e) { return fail((e as Error).message); }
-  if (!isRecord(json)) return fail('must be an object { "review": "...", "packages": [...] }');
-  for (const k of Object.keys(json)) if (k !== 'review' && k !== 'packages') fail(`unknown key "${k}" (expected "review" and "packages")`);
-  if (json.review !== undefined && typeof json.review !== 'string') fail('"review" must be a string');
-  if (!Array.isArray(json.packages)) return fail('"packages" must be an array of { "name": ..., "why": ... }');
-  const names: string[] = [];
-  json.packages.forEach((p: unknown, i: number) => names.push(allowlistEntry(p, `packages[${i}]`, fail)));
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup !== undefined) fail(`package "${dup}" is listed twice`);
-  return Object.freeze(names);
-}
-
-function allowlistEntry(p: unknown, at: string, fail: (why: string) => never): string {
-  if (!isRecord(p)) return fail(`${at} must be an object { "name": ..., "why": ... }`);
-  for (const k of Object.keys(p)) if (k !== 'name' && k !== 'why') fail(`${at}: unknown key "${k}"`);
-  const { name, why } = p;
-  if (typeof name !== 'string' || !PACKAGE_NAME.test(name)) return fail(`${at}.name must be an npm package name (no subpath)`);
-  if (isBuiltin(name)) fail(`${at}: '${name}' is a Node builtin module, which domains can never use`);
-  if (typeof why !== 'string' || why.trim() === '') fail(`${at}.why must say why the package passed review`);
-  return name;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+export { formatCheckError, loadAllowlist, type CheckError } from './scope.ts';
 
 // ---- the rules' vocabulary ---------------------------------------------------------------------
-
-const CAPABILITIES = 'the kernel gives domains what they need as capabilities (sys.*)';
 
 const HOST_GLOBALS = new Set([
   'process', 'require', 'module', 'exports', '__dirname', '__filename', 'Buffer', 'global',
@@ -108,8 +79,6 @@ const COMPARISONS = new Set([
   ts.SyntaxKind.EqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsToken,
 ]);
 
-/** Files the bundler would compile as code; all of them are checked. */
-const SOURCE_EXTENSIONS = new Set(['.ts', '.tsx', '.mts', '.cts', '.js', '.jsx', '.mjs', '.cjs']);
 /** Files that would change how the bundler resolves a domain's imports. */
 const RESOLUTION_CONFIG = new Set(['package.json', 'tsconfig.json', 'jsconfig.json']);
 
@@ -130,38 +99,57 @@ const OPTIONS: ts.CompilerOptions = {
 
 /** One domain's check in progress. */
 interface Ctx {
-  root: string;
-  /** the domain folder and src/idl/, both with symbolic links resolved */
-  dir: string;
-  idl: string;
-  /** the domain folder as written in messages (relative to root) */
-  dirName: string;
-  allow: ReadonlySet<string>;
+  scope: Scope;
   checker: ts.TypeChecker;
-  own: ReadonlySet<ts.SourceFile>;
+  /** the loaded file each parsed file came from */
+  files: ReadonlyMap<ts.SourceFile, LoadedFile>;
   errors: CheckError[];
 }
 
-/** Checks every .ts file of the domain folder `dir` (recursively) and returns every violation, sorted by file, line, col. */
-export function checkDomain(dir: string, root: string, allow: readonly string[]): CheckError[] {
-  const absRoot = resolve(root);
-  const absDir = resolve(dir);
-  const errors: CheckError[] = [];
-  const files = listFolder(absDir, absRoot, errors);
-  const program = ts.createProgram({ rootNames: files, options: OPTIONS });
-  const sources = files.map((f) => program.getSourceFile(f)).filter((sf) => sf !== undefined);
-  const c: Ctx = {
-    root: absRoot,
-    dir: realpath(absDir),
-    idl: realpath(join(absRoot, 'src', 'idl')),
-    dirName: relPath(absRoot, absDir),
-    allow: new Set(allow),
-    checker: program.getTypeChecker(),
-    own: new Set(sources),
-    errors,
+/**
+ * Bundles the domain folder `dir` behind the guard and checks what esbuild loaded; returns every
+ * refusal (the guard's and the checks'), sorted by file, line, col. The build does the same
+ * (build.ts), then meters and signs.
+ */
+export async function checkDomain(dir: string, root: string, allow: readonly string[]): Promise<CheckError[]> {
+  return checkLoaded(await bundleSources(dir, root, { allow, check: true }));
+}
+
+/** Every refusal for what bundleSources loaded: the guard's, the folder's, the sources', and esbuild's own if nothing else. */
+export function checkLoaded(src: Sources): CheckError[] {
+  const found = [...checkFolder(src.scope), ...checkSources(src.files, src.scope)];
+  if (found.length === 0 && src.deferred.length > 0) {
+    for (const d of src.deferred) found.push({ file: d.file, line: 0, col: 0, message: `import '${d.spec}' was left for the source checks to refuse, and they did not: refused` });
+  }
+  const failed = found.length > 0 ? [] : src.failed;
+  return dedupe([...src.refused, ...found, ...failed].sort(byPosition));
+}
+
+/** Runs rules 1-6 on the loaded files (src/idl/ and JSON data excepted). */
+export function checkSources(files: readonly LoadedFile[], scope: Scope): CheckError[] {
+  const code = files.filter((f) => isChecked(f.zone) && f.loader !== 'json');
+  const { program, byName } = parse(code);
+  const parsed = new Map<ts.SourceFile, LoadedFile>();
+  for (const [name, f] of byName) parsed.set(program.getSourceFile(name)!, f);
+  const c: Ctx = { scope, checker: program.getTypeChecker(), files: parsed, errors: [] };
+  for (const sf of parsed.keys()) checkFile(c, sf, program.getSyntacticDiagnostics(sf));
+  return c.errors.sort(byPosition);
+}
+
+/**
+ * One program over `files`, each under a neutral name (`/frond-check/<n>.ts` or `.js`) that makes
+ * TypeScript parse it as the loader esbuild used did: never as a declaration file.
+ */
+function parse(files: readonly LoadedFile[]): { program: ts.Program; byName: Map<string, LoadedFile> } {
+  const byName = new Map<string, LoadedFile>(files.map((f, i) => [`/frond-check/${i}.${f.loader}`, f]));
+  const host = ts.createCompilerHost(OPTIONS, true);
+  host.getSourceFile = (name, language) => {
+    const f = byName.get(name);
+    return f === undefined ? undefined : ts.createSourceFile(name, f.text, language, true);
   };
-  for (const sf of sources) checkFile(c, sf, program.getSyntacticDiagnostics(sf));
-  return errors.sort(byPosition);
+  host.fileExists = (name) => byName.has(name);
+  host.readFile = (name) => byName.get(name)?.text;
+  return { program: ts.createProgram({ rootNames: [...byName.keys()], options: OPTIONS, host }), byName };
 }
 
 function byPosition(a: CheckError, b: CheckError): number {
@@ -169,18 +157,21 @@ function byPosition(a: CheckError, b: CheckError): number {
     : a.line - b.line || a.col - b.col || (a.message < b.message ? -1 : a.message > b.message ? 1 : 0);
 }
 
-/** The source files under `dir`, reporting symbolic links and resolution config files on the way. */
-function listFolder(dir: string, root: string, errors: CheckError[], out: string[] = []): string[] {
+function dedupe(sorted: CheckError[]): CheckError[] {
+  return sorted.filter((e, i) => i === 0 || formatCheckError(e) !== formatCheckError(sorted[i - 1]!));
+}
+
+/** The domain folder's own rules: no symbolic links, no resolution config files (package.json, tsconfig.json, jsconfig.json). */
+export function checkFolder(s: Scope, dir = s.dir, errors: CheckError[] = []): CheckError[] {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     const st = lstatSync(p);
-    const at = (message: string): void => { errors.push({ file: relPath(root, p), line: 1, col: 1, message }); };
+    const at = (message: string): void => { errors.push({ file: relPath(s.root, p), line: 1, col: 1, message }); };
     if (st.isSymbolicLink()) at('symbolic links are not allowed in a domain folder: the bundler would follow them to code this check does not see');
-    else if (st.isDirectory()) listFolder(p, root, errors, out);
+    else if (st.isDirectory()) checkFolder(s, p, errors);
     else if (RESOLUTION_CONFIG.has(name)) at(`${name} is not allowed in a domain folder: it would change how the bundler resolves the domain's imports`);
-    else if (SOURCE_EXTENSIONS.has(extname(name))) out.push(p);
   }
-  return out;
+  return errors;
 }
 
 function checkFile(c: Ctx, sf: ts.SourceFile, syntax: readonly ts.Diagnostic[]): void {
@@ -193,12 +184,17 @@ function checkFile(c: Ctx, sf: ts.SourceFile, syntax: readonly ts.Diagnostic[]):
     checkNode(c, node, inner);
     ts.forEachChild(node, (child) => { visit(child, inner); });
   };
-  visit(sf, sf.isDeclarationFile);
+  visit(sf, false);
+}
+
+/** The loaded file `sf` was parsed from. */
+function fileOf(c: Ctx, sf: ts.SourceFile): LoadedFile {
+  return c.files.get(sf)!;
 }
 
 function report(c: Ctx, sf: ts.SourceFile, pos: number, message: string): void {
   const { line, character } = sf.getLineAndCharacterOfPosition(pos);
-  c.errors.push({ file: relPath(c.root, sf.fileName), line: line + 1, col: character + 1, message });
+  c.errors.push({ file: fileOf(c, sf).rel, line: line + 1, col: character + 1, message });
 }
 
 function reportAt(c: Ctx, node: ts.Node, message: string): void {
@@ -238,6 +234,7 @@ function checkNode(c: Ctx, node: ts.Node, erased: boolean): void {
   }
   const spec = moduleSpecifierOf(node);
   if (spec) checkSpecifier(c, spec);
+  checkAttributes(c, node);
   if (!erased) checkSyntax(c, node);
 }
 
@@ -272,67 +269,16 @@ function isRequire(callee: ts.Expression): boolean {
 }
 
 function checkSpecifier(c: Ctx, node: ts.StringLiteralLike): void {
-  const why = specifierProblem(c, node.text, node.getSourceFile().fileName);
+  const f = fileOf(c, node.getSourceFile());
+  const why = importProblem(c.scope, node.text, f.path, f.zone);
   if (why !== null) reportAt(c, node, `import '${node.text}': ${why}`);
 }
 
-/** Why `spec`, imported by `file`, is refused, or null if it is fine. */
-function specifierProblem(c: Ctx, spec: string, file: string): string | null {
-  if (spec.startsWith('node:') || isBuiltin(spec)) return `host modules are not available to domains; ${CAPABILITIES}`;
-  if (spec === '.' || spec === '..' || spec.startsWith('./') || spec.startsWith('../') || isAbsolute(spec)) {
-    return pathProblem(c, resolve(dirname(file), spec));
-  }
-  if (/^[a-z][a-z0-9+.-]*:/i.test(spec)) return 'URL specifiers are not allowed in domains: import files of the domain or reviewed packages';
-  if (spec.startsWith('#')) return 'package subpath imports (#name) are not allowed in domains';
-  const name = packageName(spec);
-  if (spec.split('/').some((s) => s === '.' || s === '..' || s === '')) return `a package subpath may not contain empty, '.' or '..' segments`;
-  if (!c.allow.has(name)) {
-    return `package '${name}' is not on the reviewed allowlist (${ALLOWLIST}); domains may use only packages reviewed as pure`;
-  }
-  return null;
-}
-
-/** `@a/b/c` -> `@a/b`, `x/y` -> `x`. */
-function packageName(spec: string): string {
-  const parts = spec.split('/');
-  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
-}
-
-function pathProblem(c: Ctx, target: string): string | null {
-  const real = realpath(target);
-  if (isInside(c.dir, real) || isInside(c.idl, real)) return null;
-  const where = `a domain may import only its own files (${c.dirName}/) and src/idl/`;
-  const other = owningDomain(c, target);
-  if (other !== null) {
-    return `it is outside this domain's folder, in another domain (${relPath(c.root, other)}): ${where}; ` +
-      'domains share no code: reach another domain through a capability passed to init';
-  }
-  return `it resolves outside this domain's folder, to ${relPath(c.root, target)}: ${where}`;
-}
-
-/** The nearest folder holding a domain.json that contains `target`, up to the root. */
-function owningDomain(c: Ctx, target: string): string | null {
-  for (let d = target; isInside(c.root, d); d = dirname(d)) {
-    if (existsSync(join(d, 'domain.json'))) return d;
-    if (d === c.root) break;
-  }
-  return null;
-}
-
-function isInside(dir: string, p: string): boolean {
-  const r = relative(dir, p);
-  return r === '' || (r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r));
-}
-
-/** `p` with symbolic links resolved as far as it exists. */
-function realpath(p: string): string {
-  try { return realpathSync(p); } catch { /* not there (yet) */ }
-  const parent = dirname(p);
-  return parent === p ? p : join(realpath(parent), basename(p));
-}
-
-function relPath(root: string, p: string): string {
-  return relative(root, p).split(sep).join('/');
+/** `import ... with { ... }` and `export ... from ... with { ... }`. */
+function checkAttributes(c: Ctx, node: ts.Node): void {
+  if (!ts.isImportDeclaration(node) && !ts.isExportDeclaration(node)) return;
+  const spec = node.moduleSpecifier;
+  if (node.attributes !== undefined && spec !== undefined && ts.isStringLiteralLike(spec)) reportAt(c, node.attributes, attributesMessage(spec.text));
 }
 
 // ---- rules 2-4: free identifiers -----------------------------------------------------------------
@@ -360,7 +306,7 @@ function isValueReference(id: ts.Identifier): boolean {
 /** Whether `id` resolves, by scope, to a runtime declaration in the domain's own files. */
 function isBoundLocally(c: Ctx, id: ts.Identifier): boolean {
   const sym = c.checker.resolveName(id.text, id, ts.SymbolFlags.Value, false);
-  return sym?.declarations?.some((d) => c.own.has(d.getSourceFile()) && isRuntimeDeclaration(d)) ?? false;
+  return sym?.declarations?.some((d) => c.files.has(d.getSourceFile()) && isRuntimeDeclaration(d)) ?? false;
 }
 
 function isRuntimeDeclaration(d: ts.Declaration): boolean {
