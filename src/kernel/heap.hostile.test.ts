@@ -212,13 +212,8 @@ const STEPS: Record<string, (h: ExchangeHeap, x: Record<string, number>) => unkn
   stats: (h) => h.stats(),
 };
 
-/** Operations not yet exception-safe: their logical and physical frees, and the moves of children
- *  in and out of trees, are not yet split into a part that can throw and a commit that cannot.
- *  Kept as todo tests (reported, not failing the run) until they are. */
-const NOT_YET = new Set(['free', 'free a deque', 'borrow', 'take', 'put', 'push', 'pop', 'reclaim A', 'reclaim B']);
-
 for (const [name, step] of Object.entries(STEPS)) {
-  test(`a throw at any step of ${name} leaves the heap consistent`, { todo: NOT_YET.has(name) ? 'not yet exception-safe' : undefined }, () => {
+  test(`a throw at any step of ${name} leaves the heap consistent`, () => {
     for (let n = 1; ; n++) {
       const { h, hs } = populated();
       const fault = inject(h, n);

@@ -31,6 +31,16 @@
 //   - domains never see the arena: they read and write through accessors that bounds-check against
 //     the object's data region, or copy in and out of their own Uint8Arrays.
 //
+// Exception safety. A domain can call any operation with the engine's stack almost used up, so a
+// RangeError can come at any call. Every operation that changes state is written in two parts:
+// first everything that may throw (checks, settling charges, choosing a slot with pick/fresh,
+// making room in the free ring, allocating the block, listing a tree), changing nothing that
+// matters; then a commit that makes no call (claim, unclaim, commitDrop, commitAttach, ... are
+// leaves; at most the first call of a commit is one, and a throw there means it never began).
+// Freed blocks go back to the allocator from a list they leave only once the allocator has them
+// (flushDead). src/kernel/heap.hostile.test.ts throws at every call of every operation and
+// checks audit() after each.
+//
 // Hot paths use DataView and plain JS arrays: after SES lockdown, indexed stores into typed arrays
 // are an order of magnitude slower on V8 11.
 import { ArenaAllocator } from './alloc.ts';
@@ -162,6 +172,9 @@ export class ExchangeHeap {
   private readonly slots = table<Slot>(0, null as unknown as Slot);
   private readonly unsettled = table(0, 0);
   private unsettledCount = 0;
+  // Objects freed whose blocks the allocator has not taken back yet (flushDead).
+  private readonly dead = table(0, 0);
+  private deadCount = 0;
   // Freed slots, oldest first: a ring of `ring.length` (a power of two) entries.
   private ring = table(1024, 0);
   private freeHead = 0;
@@ -236,35 +249,43 @@ export class ExchangeHeap {
     return e;
   }
 
-  /** A fresh handle for a slot taken from the free ring (or a never-used slot). */
-  private takeHandle(): number {
-    if (this.freeCount > REUSE_DISTANCE || (this.slots.length >= H.SLOTS && this.freeCount > 0)) {
-      const s = this.ring[this.freeHead];
-      this.freeHead = (this.freeHead + 1) & (this.ring.length - 1);
-      this.freeCount--;
-      const g = -this.slots[s].hnd >> H.SLOT_BITS; // a freed slot holds its last handle, negated
-      return (g === H.GENERATIONS ? 1 : g + 1) * H.SLOTS + s;
-    }
-    const s = this.slots.length;
-    if (s >= H.SLOTS) throw new HeapExhausted('exchange heap: out of handles');
-    this.slots[s] = new Slot();
-    return H.SLOTS + s;
+  // Slots are taken and given back in two steps (see "Exception safety" in the header): `pick` and
+  // `fresh` choose a slot and make its record, changing nothing; `claim` and `unclaim` change the
+  // table and make no call, so a throw can only come before them.
+
+  /** The slot the next `claim` takes: the oldest freed one once enough wait, else a new one. */
+  private pick(): number {
+    if (this.freeCount > REUSE_DISTANCE || (this.slots.length >= H.SLOTS && this.freeCount > 0)) return this.ring[this.freeHead];
+    if (this.slots.length >= H.SLOTS) throw new HeapExhausted('exchange heap: out of handles');
+    return this.slots.length;
   }
 
-  /** Takes a slot for the object at `hdrOff`; a root gets the size of its tree (objects, bytes). */
-  private newSlot(owner: number, mode: number, hdrOff: number, link: number, objects = 0, bytes = 0): number {
-    const h = this.takeHandle();
-    const s = h & H.MASK;
-    const typeId = this.dv.getUint32(hdrOff + 4, true);
-    const t = this.types[typeId];
-    const e = this.slots[s];
+  /** The record of slot `s` (chosen by pick): a new one if the slot was never used. */
+  private fresh(s: number): Slot {
+    return s < this.slots.length ? this.slots[s] : new Slot();
+  }
+
+  /** Takes slot `s` with record `e` (pick, fresh) for the object at `hdr`; returns its handle.
+   *  A root gets the size of its tree (objects, bytes). Makes no call. */
+  private claim(s: number, e: Slot, owner: number, mode: number, hdr: number, typ: number, dat: number, len: number,
+    link: number, objects: number, bytes: number): number {
+    let g = 1;
+    if (s === this.slots.length) {
+      this.slots[s] = e;
+    } else {
+      g = -e.hnd >> H.SLOT_BITS; // a freed slot holds its last handle, negated
+      g = g === H.GENERATIONS ? 1 : g + 1;
+      this.freeHead = (this.freeHead + 1) & (this.ring.length - 1);
+      this.freeCount--;
+    }
+    const h = g * H.SLOTS + s;
     e.hnd = h;
     e.own = owner;
     e.mode = mode;
-    e.hdr = hdrOff;
-    e.typ = typeId;
-    e.dat = hdrOff + HEADER_BYTES + t.meta + 4 * t.children.length;
-    e.len = t.data;
+    e.hdr = hdr;
+    e.typ = typ;
+    e.dat = dat;
+    e.len = len;
     e.link = link;
     e.tobj = objects;
     e.tbyt = bytes;
@@ -273,14 +294,25 @@ export class ExchangeHeap {
     return h;
   }
 
-  private releaseSlot(s: number): void {
+  /** Gives slot `s` back to the free ring (which must have room: roomFor). Makes no call. */
+  private unclaim(s: number): void {
     const e = this.slots[s];
     e.hnd = -e.hnd;
     e.own = 0;
     e.moved = 0; // (an entry left in `unsettled` is skipped)
-    if (this.freeCount === this.ring.length) this.growFree();
     this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = s;
     this.freeCount++;
+  }
+
+  /** Makes room in the free ring for `n` more slots, so that unclaim need not. */
+  private roomFor(n: number): void {
+    while (this.freeCount + n > this.ring.length) this.growFree();
+  }
+
+  /** Where the data region of an object of type `typ` at `hdr` begins. */
+  private dataOf(hdr: number, typ: number): number {
+    const t = this.types[typ];
+    return hdr + HEADER_BYTES + t.meta + 4 * t.children.length;
   }
 
   private growFree(): void {
@@ -297,29 +329,31 @@ export class ExchangeHeap {
     return this.owners[i];
   }
 
-  private account(owner: number, objects: number, bytes: number): void {
-    const u = this.usage(owner);
-    u.objects += objects;
-    u.bytes += bytes;
-  }
-
   /**
    * Charges a moved root's tree to its owner now. A move only marks the root (defer), because
    * charging on every move (four read-modify-writes on two owners) was a fifth of an RRef call;
    * every operation whose figures must be exact settles first: allocation (the quota check),
-   * statistics, crash reclaim, freeing, and taking or putting children.
+   * statistics, crash reclaim, freeing, and taking or putting children. Idempotent: the mark is
+   * cleared only once the charge has moved.
    */
   private settle(s: number): void {
     const e = this.slots[s];
     if (e.moved === 0) return;
-    e.moved = 0;
     if (e.chg !== e.own) this.recharge(e, e.own);
+    e.moved = 0;
   }
 
   /** Moves the charge for root `e`'s tree to `o`, and writes `o` into the object's header. */
   private recharge(e: Slot, o: number): void {
-    this.account(e.chg, -e.tobj, -e.tbyt);
-    this.account(o, e.tobj, e.tbyt);
+    this.shift(e, this.usage(e.chg), this.usage(o), o);
+  }
+
+  /** recharge's commit. Makes no call. */
+  private shift(e: Slot, from: Usage, to: Usage, o: number): void {
+    from.objects -= e.tobj;
+    from.bytes -= e.tbyt;
+    to.objects += e.tobj;
+    to.bytes += e.tbyt;
     e.chg = o;
     this.dv.setUint32(e.hdr, o === ORPHAN ? OWNER_ORPHAN : o, true);
   }
@@ -364,33 +398,22 @@ export class ExchangeHeap {
     if (u.bytes + size > u.quota) {
       throw this.refuseAlloc(dom, u, `quota exceeded: it owns ${u.bytes} of its ${u.quota} bytes and ${t.name} needs ${size}`);
     }
-    // Everything that can throw (a stack overflow at any call included) comes before the first
-    // change: the slot is chosen (not yet taken) and its object made, then the block allocated;
-    // the commit after that makes no call that could stop it half way.
-    const fromRing = this.freeCount > REUSE_DISTANCE || (this.slots.length >= H.SLOTS && this.freeCount > 0);
-    if (!fromRing && this.slots.length >= H.SLOTS) throw new HeapExhausted('exchange heap: out of handles');
-    const s = fromRing ? this.ring[this.freeHead] : this.slots.length;
-    const e = fromRing ? this.slots[s] : new Slot();
+    if (this.deadCount !== 0) this.flushDead();
+    const s = this.pick();
+    const e = this.fresh(s);
     const off = this.alloc.alloc(HEADER_BYTES + size);
     if (off < 0) throw this.refuseAlloc(dom, u, `cannot allocate ${t.name} (${size} bytes): arena full`);
+    // The commit: the block is ours now, so from here on nothing may throw, and nothing is called
+    // (not even claim, whose body this repeats: a throw at its entry would lose the block).
     let g = 1;
-    if (fromRing) {
-      g = -e.hnd >> H.SLOT_BITS; // a freed slot holds its last handle, negated
+    if (s === this.slots.length) {
+      this.slots[s] = e;
+    } else {
+      g = -e.hnd >> H.SLOT_BITS;
       g = g === H.GENERATIONS ? 1 : g + 1;
       this.freeHead = (this.freeHead + 1) & (this.ring.length - 1);
       this.freeCount--;
-    } else {
-      this.slots[s] = e;
     }
-    u.strikes = 0;
-    this.mem.fill(0, off, off + HEADER_BYTES + size);
-    this.dv.setUint32(off, dom, true);
-    this.dv.setUint32(off + 4, typeId, true);
-    this.dv.setUint32(off + 12, size, true);
-    this.objects++;
-    this.bytes += size;
-    u.objects++;
-    u.bytes += size;
     const h = g * H.SLOTS + s;
     e.hnd = h;
     e.own = dom;
@@ -404,6 +427,15 @@ export class ExchangeHeap {
     e.tbyt = size;
     e.chg = dom;
     e.moved = 0;
+    u.strikes = 0;
+    this.mem.fill(0, off, off + HEADER_BYTES + size);
+    this.dv.setUint32(off, dom, true);
+    this.dv.setUint32(off + 4, typeId, true);
+    this.dv.setUint32(off + 12, size, true);
+    this.objects++;
+    this.bytes += size;
+    u.objects++;
+    u.bytes += size;
     return h;
   }
 
@@ -428,44 +460,66 @@ export class ExchangeHeap {
     this.dropRoot(dom, s);
   }
 
-  /** Frees the root in slot `s` and its tree, and the slot. */
-  private dropRoot(owner: number, s: number): void {
+  /** Frees the root in slot `s` and its tree, and the slot (and, if `borrow` is a slot, that
+   *  borrow of it too: a root orphaned while lent goes when its last borrow ends). */
+  private dropRoot(owner: number, s: number, borrow = -1): void {
     this.settle(s);
     const e = this.slots[s];
-    const off = e.hdr;
-    this.account(owner, -e.tobj, -e.tbyt);
-    this.releaseSlot(s);
-    const size = this.dv.getUint32(off + 12, true);
-    this.objects--;
-    this.bytes -= size;
-    this.dropChildren(off);
-    this.release(off);
+    const u = this.usage(owner);
+    const tree = this.treeList(e.hdr);
+    this.roomFor(2);
+    while (this.dead.length < this.deadCount + tree.length) this.dead[this.dead.length] = 0;
+    this.commitDrop(s, e, u, tree, borrow);
+    this.flushDead();
   }
 
-  /** Frees every descendant of the object at `off` (iteratively: depth is unbounded). */
-  private dropChildren(off: number): void {
-    const stack = [off];
-    while (stack.length > 0) {
-      const o = stack.pop()!;
-      const t = this.types[this.dv.getUint32(o + 4, true)];
-      const base = o + HEADER_BYTES + t.meta;
-      for (let i = 0; i < t.children.length; i++) {
-        const c = this.dv.getUint32(base + 4 * i, true);
-        if (c === 0) continue;
-        const size = this.dv.getUint32(c + 12, true);
-        this.objects--;
-        this.bytes -= size;
-        this.nestedObjects--;
-        this.nestedBytes -= size;
-        stack.push(c);
-      }
-      if (o !== off) this.release(o);
+  /** dropRoot's commit: the tree is gone at once (counts, charges, slot, owner fields); its
+   *  blocks go back to the allocator from the dead list (flushDead). Makes no call. */
+  private commitDrop(s: number, e: Slot, u: Usage, tree: number[], borrow: number): void {
+    const rootBytes = this.dv.getUint32(e.hdr + 12, true);
+    u.objects -= e.tobj;
+    u.bytes -= e.tbyt;
+    this.objects -= e.tobj;
+    this.bytes -= e.tbyt;
+    this.nestedObjects -= e.tobj - 1;
+    this.nestedBytes -= e.tbyt - rootBytes;
+    for (let i = 0; i < tree.length; i++) {
+      this.dv.setUint32(tree[i], OWNER_FREE, true);
+      this.dead[this.deadCount++] = tree[i];
+    }
+    for (let k = borrow < 0 ? 1 : 0; k < 2; k++) {
+      const x = k === 0 ? borrow : s;
+      const f = this.slots[x];
+      f.hnd = -f.hnd;
+      f.own = 0;
+      f.moved = 0;
+      this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = x;
+      this.freeCount++;
     }
   }
 
-  private release(off: number): void {
-    this.dv.setUint32(off, OWNER_FREE, true);
-    this.alloc.free(off);
+  /** Hands the blocks of freed objects back to the allocator. Each leaves the list only once the
+   *  allocator has it, so a throw part way leaves the rest for the next call. */
+  private flushDead(): void {
+    while (this.deadCount > 0) {
+      this.alloc.free(this.dead[this.deadCount - 1]);
+      this.deadCount--;
+    }
+  }
+
+  /** The header offsets of every object in the tree at `off`, the root first. */
+  private treeList(off: number): number[] {
+    const out = [off];
+    for (let i = 0; i < out.length; i++) {
+      const o = out[i];
+      const t = this.types[this.dv.getUint32(o + 4, true)];
+      const base = o + HEADER_BYTES + t.meta;
+      for (let k = 0; k < t.children.length; k++) {
+        const c = this.dv.getUint32(base + 4 * k, true);
+        if (c !== 0) out.push(c);
+      }
+    }
+    return out;
   }
 
   /** Moves a root from one domain to another; the old handle goes stale. */
@@ -497,23 +551,26 @@ export class ExchangeHeap {
 
   /** Moves the root in slot `s` to a fresh slot owned by `to`, and frees `s`. */
   private relocate(s: number, to: number): number {
-    const n = this.takeHandle();
-    const d = n & H.MASK;
+    const d = this.pick();
+    const b = this.fresh(d);
+    this.roomFor(1);
+    const n = this.commitRelocate(s, d, b, to);
+    if (this.unsettledCount >= MAX_UNSETTLED) this.settleAll();
+    return n;
+  }
+
+  /** relocate's commit: no call but the first. */
+  private commitRelocate(s: number, d: number, b: Slot, to: number): number {
     const a = this.slots[s];
-    const b = this.slots[d];
-    b.hnd = n;
-    b.own = to;
-    b.mode = Mode.OWNED;
-    b.hdr = a.hdr;
-    b.typ = a.typ;
-    b.dat = a.dat;
-    b.len = a.len;
-    b.link = 0;
-    b.tobj = a.tobj;
-    b.tbyt = a.tbyt;
-    b.chg = a.chg;
-    this.defer(d); // s was marked moved by moveAs; d carries the mark
-    this.releaseSlot(s);
+    const n = this.claim(d, b, to, Mode.OWNED, a.hdr, a.typ, a.dat, a.len, 0, a.tobj, a.tbyt);
+    b.chg = a.chg; // s was marked moved by moveAs; d carries the mark (settle)
+    b.moved = 1;
+    this.unsettled[this.unsettledCount++] = d;
+    a.hnd = -a.hnd;
+    a.own = 0;
+    a.moved = 0;
+    this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = s;
+    this.freeCount++;
     return n;
   }
 
@@ -522,33 +579,43 @@ export class ExchangeHeap {
     const s = this.readable(from, h);
     const e = this.slots[s];
     const root = e.mode === Mode.BORROW ? e.link : s;
-    const off = e.hdr;
-    this.dv.setUint32(off + 8, this.dv.getUint32(off + 8, true) + 1, true);
+    const d = this.pick();
+    const b = this.fresh(d);
+    const bh = this.claim(d, b, to, Mode.BORROW, e.hdr, e.typ, e.dat, e.len, root, 0, 0);
+    this.dv.setUint32(e.hdr + 8, this.dv.getUint32(e.hdr + 8, true) + 1, true);
     const r = this.slots[root];
     if (r.mode === Mode.OWNED) r.mode = Mode.LENT;
-    return this.newSlot(to, Mode.BORROW, off, root);
+    return bh;
   }
 
   /** Ends a borrow. A borrow already ended (its holder died) is ignored. */
   unborrow(bh: number): void {
     const s = bh & H.MASK;
     const e = this.slots[s];
-    if (e.hnd !== bh || e.mode !== Mode.BORROW) return;
+    if (e === undefined || e.hnd !== bh || e.mode !== Mode.BORROW) return;
     this.endBorrow(s);
   }
 
   private endBorrow(s: number): void {
-    const { link: root, hdr: off } = this.slots[s];
-    this.releaseSlot(s);
-    const n = this.dv.getUint32(off + 8, true) - 1;
-    this.dv.setUint32(off + 8, n, true);
-    if (n > 0) return;
-    const r = this.slots[root];
-    if (r.own === ORPHAN) {
-      this.dropRoot(ORPHAN, root);
-    } else {
-      r.mode = Mode.OWNED;
+    const b = this.slots[s];
+    const r = this.slots[b.link];
+    const left = this.dv.getUint32(b.hdr + 8, true) - 1;
+    if (left === 0 && r.own === ORPHAN) {
+      this.dropRoot(ORPHAN, b.link, s);
+      return;
     }
+    this.roomFor(1);
+    this.commitEndBorrow(s, b, r, left);
+  }
+
+  /** endBorrow's commit. Makes no call. */
+  private commitEndBorrow(s: number, b: Slot, r: Slot, left: number): void {
+    this.dv.setUint32(b.hdr + 8, left, true);
+    if (left === 0) r.mode = Mode.OWNED;
+    b.hnd = -b.hnd;
+    b.own = 0;
+    this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = s;
+    this.freeCount++;
   }
 
   // ---- children and containers ---------------------------------------------------------
@@ -576,16 +643,22 @@ export class ExchangeHeap {
     const c = this.dv.getUint32(p, true);
     if (c === 0) return null;
     this.settle(s);
+    const [objects, bytes] = this.treeOf(c);
+    const typ = this.dv.getUint32(c + 4, true);
+    const dat = this.dataOf(c, typ);
+    const d = this.pick();
+    const b = this.fresh(d);
+    // The commit: no call but the first.
+    const h = this.claim(d, b, dom, Mode.OWNED, c, typ, dat, this.types[typ].data, 0, objects, bytes);
+    const size = this.dv.getUint32(c + 12, true);
     this.dv.setUint32(p, 0, true);
     this.dv.setUint32(c, dom, true);
-    const size = this.dv.getUint32(c + 12, true);
     this.nestedObjects--;
     this.nestedBytes -= size;
-    const [objects, bytes] = this.treeOf(c);
     const root = this.slots[s];
     root.tobj -= objects;
     root.tbyt -= bytes;
-    return this.newSlot(dom, Mode.OWNED, c, 0, objects, bytes);
+    return h;
   }
 
   /** Objects and payload bytes in the tree of the object at `off`. */
@@ -612,9 +685,12 @@ export class ExchangeHeap {
     const s = this.writable(dom, h);
     const p = this.childAt(s, index, dom);
     const cs = child === null ? -1 : this.writable(dom, child);
-    if (cs >= 0) this.checkChildType(dom, s, cs, index as number);
+    if (cs >= 0) {
+      this.checkChildType(dom, s, cs, index as number);
+      this.readyAttach(s, cs);
+    }
     const prev = this.detach(dom, s, p);
-    if (cs >= 0) this.attach(s, p, cs);
+    if (cs >= 0) this.commitAttach(s, p, cs);
     return prev;
   }
 
@@ -633,14 +709,29 @@ export class ExchangeHeap {
 
   /** Puts the root in slot `cs` at pointer `p` of the tree rooted in slot `s` (same owner). */
   private attach(s: number, p: number, cs: number): void {
+    this.readyAttach(s, cs);
+    this.commitAttach(s, p, cs);
+  }
+
+  /** attach's preparation: everything that may throw. */
+  private readyAttach(s: number, cs: number): void {
     this.settle(s);
     this.settle(cs);
+    this.roomFor(1);
+  }
+
+  /** attach's commit. Makes no call. */
+  private commitAttach(s: number, p: number, cs: number): void {
     const root = this.slots[s];
     const child = this.slots[cs];
     const c = child.hdr;
     root.tobj += child.tobj;
     root.tbyt += child.tbyt;
-    this.releaseSlot(cs);
+    child.hnd = -child.hnd;
+    child.own = 0;
+    child.moved = 0;
+    this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = cs;
+    this.freeCount++;
     this.dv.setUint32(c, OWNER_CHILD, true);
     this.dv.setUint32(p, c, true);
     const size = this.dv.getUint32(c + 12, true);
@@ -672,9 +763,10 @@ export class ExchangeHeap {
     const head = this.dv.getUint32(off + HEADER_BYTES, true);
     const count = this.dv.getUint32(off + HEADER_BYTES + 4, true);
     if (count === 0) return null;
+    const taken = this.detach(dom, s, off + HEADER_BYTES + t.meta + 4 * head);
     this.dv.setUint32(off + HEADER_BYTES, (head + 1) % t.children.length, true);
     this.dv.setUint32(off + HEADER_BYTES + 4, count - 1, true);
-    return this.detach(dom, s, off + HEADER_BYTES + t.meta + 4 * head);
+    return taken;
   }
 
   /** Number of children in a deque. */
@@ -830,8 +922,8 @@ export class ExchangeHeap {
       if (e.mode === Mode.BORROW) {
         this.endBorrow(s);
       } else if (e.mode === Mode.LENT) {
-        e.own = ORPHAN;
         this.recharge(e, ORPHAN); // (settled above: it was charged to dom)
+        e.own = ORPHAN;
         deferred++;
       } else {
         this.dropRoot(dom, s);
@@ -907,7 +999,8 @@ export class ExchangeHeap {
     }
     if (objects !== this.objects || bytes !== this.bytes) bad.push(`counts ${this.objects}/${this.bytes}, reachable ${objects}/${bytes}`);
     if (nested !== this.nestedObjects) bad.push(`nested count ${this.nestedObjects}, reachable ${nested}`);
-    if (this.alloc.stats().blocks !== objects + 1) bad.push(`allocator has ${this.alloc.stats().blocks - 1} blocks, ${objects} objects are reachable`);
+    const blocks = this.alloc.stats().blocks - 1 - this.deadCount; // (the reserved block, and freed ones not handed back yet)
+    if (blocks !== objects) bad.push(`allocator has ${blocks} blocks, ${objects} objects are reachable`);
     for (let i = 0; i < this.owners.length; i++) {
       const o = i === 0 ? ORPHAN : i - 1;
       const u = this.owners[i];
