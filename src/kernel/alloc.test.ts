@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ArenaAllocator } from './alloc.ts';
+import { ArenaAllocator, Pool } from './alloc.ts';
 
 const MiB = 1 << 20;
 
@@ -57,7 +57,7 @@ test('alignment and usable size for boundary sizes', () => {
     assert.equal(off % 16, 0, `alloc(${s}) = ${off} not 16-aligned`);
     const bs = a.blockSize(off);
     assert.ok(bs >= s, `blockSize ${bs} < requested ${s}`);
-    if (s <= 2048) assert.ok(bs < 1.5 * s + 16, `size ${s} got wasteful class ${bs}`);
+    if (s <= 65536) assert.ok(bs < 1.51 * s + 16, `size ${s} got wasteful class ${bs}`);
     else {
       assert.equal(off % 4096, 0, 'large blocks are page aligned');
       assert.ok(bs < 2 * s + 4096, `size ${s} got ${bs}`);
@@ -68,12 +68,13 @@ test('alignment and usable size for boundary sizes', () => {
   assert.equal(a.blockSize(a.alloc(16)), 16);
   assert.equal(a.blockSize(a.alloc(17)), 32);
   assert.equal(a.blockSize(a.alloc(2048)), 2048);
-  assert.equal(a.blockSize(a.alloc(2049)), 4096);
-  assert.equal(a.blockSize(a.alloc(4097)), 8192);
+  assert.equal(a.blockSize(a.alloc(2049)), 3072);
+  assert.equal(a.blockSize(a.alloc(4097)), 4608);
+  assert.equal(a.blockSize(a.alloc(65537)), 128 * 1024);
   assert.equal(a.blockSize(a.alloc(MiB)), MiB);
   const st = a.stats();
-  assert.equal(st.blocks, live.length + 6);
-  assert.equal(st.bytesInUse, sum + 16 + 32 + 2048 + 4096 + 8192 + MiB);
+  assert.equal(st.blocks, live.length + 7);
+  assert.equal(st.bytesInUse, sum + 16 + 32 + 2048 + 3072 + 4608 + 128 * 1024 + MiB);
   assert.equal(st.freeBytes, st.capacity - st.bytesInUse);
   assertNoOverlap(a, live, 8 * MiB);
 });
@@ -233,4 +234,46 @@ test('alloc/free of one small object in a loop does not leak or pin pages', () =
   for (let i = 0; i < 10_000; i++) a.free(a.alloc(64));
   for (let i = 0; i < 1_000; i++) a.free(a.alloc(8192));
   assert.equal(a.alloc(MiB), 0);
+});
+
+test('pools: a slab serves one pool only; held counts its slabs and large blocks; cost says what an allocation adds', () => {
+  const a = new ArenaAllocator(4 * MiB);
+  const p = new Pool();
+  const q = new Pool();
+  const x = a.alloc(100, p);
+  const y = a.alloc(100, q);
+  assert.notEqual(x >>> 16, y >>> 16, 'two pools never share a slab');
+  assert.equal(p.held, 65536);
+  assert.equal(q.held, 65536);
+  assert.equal(a.cost(100, p), 0, 'a free cell in its own slab');
+  assert.equal(a.cost(3000, p), 65536, 'another class: another slab');
+  assert.equal(a.cost(200_000, p), 262144, 'a large block of its own');
+  const big = a.alloc(200_000, p);
+  assert.equal(p.held, 65536 + 262144);
+  a.free(x);
+  assert.equal(p.held, 262144, 'an emptied slab leaves the pool');
+  a.free(big);
+  a.free(y);
+  assert.equal(p.held + q.held, 0);
+});
+
+test('pools: one pool\'s half-empty slabs are charged to it, and any 64 KiB it frees serves another pool in any class', () => {
+  const a = new ArenaAllocator(MiB); // 16 slabs; the test's first cell opens one of them
+  const hog = new Pool();
+  const cells: number[] = [];
+  for (let off = a.alloc(100, hog); off >= 0; off = a.alloc(100, hog)) cells.push(off);
+  // Keep one cell in every slab: the hog holds the whole arena with a few hundred bytes live.
+  const bySlab = new Map<number, number[]>();
+  for (const c of cells) bySlab.set(c >>> 16, [...(bySlab.get(c >>> 16) ?? []), c]);
+  for (const list of bySlab.values()) for (const c of list.slice(1)) a.free(c);
+  assert.equal(hog.held, bySlab.size * 65536, 'charged a slab for each, however empty');
+  const other = new Pool();
+  assert.equal(a.alloc(5000, other), -1, 'nothing is free');
+  assert.equal(a.alloc(100, other), -1, 'not even in the hog\'s half-empty slabs: they are its own');
+  a.free(bySlab.values().next().value![0]!);
+  for (const size of [5000, 40000]) {
+    const off = a.alloc(size, other);
+    assert.ok(off >= 0, `a freed slab serves another pool (${size} bytes)`);
+    a.free(off);
+  }
 });

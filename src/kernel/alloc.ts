@@ -15,11 +15,21 @@
 //          2^o pages long and starts at a page index that is a multiple of
 //          2^o. Freed blocks coalesce with their buddy, so once everything
 //          is freed the arena is again one free block of order maxOrder.
-//   cells  sizes <= 2048 round up to one of 14 size classes. Each class
+//   cells  sizes <= 64 KiB round up to one of 26 size classes. Each class
 //          carves cells out of 64 KiB slabs, which are order-4 page blocks
 //          (hence 64 KiB aligned). slabs[offset >>> 16] finds the slab owning
 //          any offset in O(1); null there means "not a slab" (free pages or
-//          large blocks), and the page tags decide.
+//          large blocks), and the page tags decide. Larger sizes take a block
+//          of pages of their own (at least 128 KiB, so aligned to 64 KiB too).
+//
+// Pools. A slab serves one pool only, and a large block belongs to the pool
+// that asked for it: the exchange heap gives each domain its own pool, so the
+// half-empty slabs one domain leaves behind are charged to it (Pool.held) and
+// never stand in another domain's way. Every block the page allocator hands
+// out is a multiple of 64 KiB and 64 KiB aligned, so any 64 KiB that is free
+// anywhere can become a slab of any pool: an allocation of up to 64 KiB
+// fails only when fewer than 64 KiB are free in all (what the heap's quotas,
+// which add up to the arena, rule out).
 //
 // Invariants:
 //   - bTag[p] is -1 unless page p heads a block; a free head holds its
@@ -27,14 +37,16 @@
 //     exactly one list fHead[order], and bit `order` of freeMask is set iff
 //     that list is non-empty.
 //   - slabs[s] is non-null iff the order-4 block at page 16*s is a slab
-//     (live or spare). A slab with 0 < live < ncells is on partial[cls];
-//     full slabs are on no list.
+//     (live or spare). A live slab belongs to one pool; one with a free cell
+//     is on its pool's partial[cls]; full slabs are on no list. A pool's
+//     `held` is 64 KiB per live slab plus its large blocks.
 //   - Within a slab, cells[i] is LIVE iff cell i is allocated; otherwise it
 //     links the slab's free-cell list. Cells with i >= cells.length have
 //     never been handed out in this slab's life (lazy carving), so creating
 //     a slab is O(1).
-//   - An empty slab goes straight back to the page allocator, except that
-//     each class may keep one empty slab as a spare to avoid thrashing
+//   - An empty slab leaves its pool and goes straight back to the page
+//     allocator, except that each class may keep one empty slab (of no pool)
+//     as a spare to avoid thrashing
 //     when a single object is allocated and freed in a loop. Spares are
 //     released whenever the page allocator cannot satisfy a request, and
 //     by stats(), so they never cause an alloc() to fail.
@@ -61,13 +73,15 @@ const SLAB_ORDER = SLAB_SHIFT - PAGE_SHIFT; // slabs are order-4 page blocks
 const MIN_CAPACITY = 2 ** 20;
 const MAX_CAPACITY = 2 ** 32;               // offsets stay uint32 (>>> is safe)
 
-// Roughly 1.5x steps; every size is a multiple of 16, so cells are 16-aligned.
+// Roughly 1.5x steps (above 2 KiB, sizes that fill a slab well); every size is
+// a multiple of 16, so cells are 16-aligned.
 const CLASS_SIZES: readonly number[] = [
   16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
+  3072, 4096, 4608, 6144, 8192, 10880, 13056, 16384, 21840, 32768, 43680, 65536,
 ];
-const MAX_SMALL = 2048;
+const MAX_SMALL = 65536;
 
-// SIZE_TO_CLASS[(size + 15) >>> 4] is the class index for 1 <= size <= 2048.
+// SIZE_TO_CLASS[(size + 15) >>> 4] is the class index for 1 <= size <= MAX_SMALL.
 const SIZE_TO_CLASS: number[] = [];
 {
   let c = 0;
@@ -82,9 +96,18 @@ const ALLOC = 64;  // page tag flag for an allocated block head
 
 // A packed array of n copies of v with a null prototype (see the header).
 
+/** The slabs and large blocks that serve one user (the exchange heap: one domain). */
+export class Pool {
+  /** per size class: the pool's slabs with a free cell */
+  readonly partial: (Slab | null)[] = table<Slab | null>(CLASS_SIZES.length, null);
+  /** bytes of arena the pool holds: 64 KiB per live slab, and its large blocks */
+  held = 0;
+}
+
 class Slab {
   readonly base: number;
   readonly cls: number;
+  pool: Pool | null = null;
   readonly cellSize: number;
   readonly ncells: number;
   live = 0;
@@ -114,8 +137,10 @@ export class ArenaAllocator {
 
   // Slab layer.
   readonly #slabs: (Slab | null)[];     // indexed by offset >>> 16
-  readonly #partial: (Slab | null)[];   // per class
   readonly #spare: (Slab | null)[];     // per class: at most one empty slab
+  readonly #large: (Pool | null)[];     // indexed by page: the pool of a large block
+  /** the pool of callers that name none */
+  readonly shared = new Pool();
   #spares = 0;
 
   #bytesInUse = 0;
@@ -135,24 +160,38 @@ export class ArenaAllocator {
     this.#fPrev = table(npages, -1);
     this.#fHead = table(this.#maxOrder + 1, -1);
     this.#slabs = table<Slab | null>(capacity / SLAB_SIZE, null);
-    this.#partial = table<Slab | null>(CLASS_SIZES.length, null);
+    this.#large = table<Pool | null>(npages, null);
     this.#spare = table<Slab | null>(CLASS_SIZES.length, null);
     this.#pushFree(0, this.#maxOrder);
   }
 
-  alloc(size: number): number {
+  /** An offset for `size` bytes, from `pool`'s slabs (or a block of its own); -1 when the arena
+   *  has no room. */
+  alloc(size: number, pool: Pool = this.shared): number {
     if (!Number.isInteger(size) || size < 1) {
       throw new RangeError(`ArenaAllocator.alloc: size must be an integer >= 1, got ${String(size)}`);
     }
-    if (size <= MAX_SMALL) return this.#allocCell(SIZE_TO_CLASS[(size + 15) >>> 4]!);
+    if (size <= MAX_SMALL) return this.#allocCell(SIZE_TO_CLASS[(size + 15) >>> 4]!, pool);
     if (size > this.#capacity) return -1;
-    const pages = Math.ceil(size / PAGE_SIZE);
-    const order = pages === 1 ? 0 : 32 - Math.clz32(pages - 1);
+    const order = this.#largeOrder(size);
     const p = this.#pageAlloc(order);
     if (p < 0) return -1;
+    this.#large[p] = pool;
+    pool.held += PAGE_SIZE * (1 << order);
     this.#bytesInUse += PAGE_SIZE * (1 << order);
     this.#blocks++;
     return p * PAGE_SIZE;
+  }
+
+  /** How much `pool.held` would grow if `size` bytes were allocated from it now. */
+  cost(size: number, pool: Pool = this.shared): number {
+    if (size <= MAX_SMALL) return pool.partial[SIZE_TO_CLASS[(size + 15) >>> 4]!] === null ? SLAB_SIZE : 0;
+    return PAGE_SIZE * (1 << this.#largeOrder(size));
+  }
+
+  #largeOrder(size: number): number {
+    const pages = Math.ceil(size / PAGE_SIZE);
+    return pages === 1 ? 0 : 32 - Math.clz32(pages - 1);
   }
 
   free(offset: number): void {
@@ -178,6 +217,9 @@ export class ArenaAllocator {
     const tag = (offset & (PAGE_SIZE - 1)) === 0 ? this.#bTag[p]! : -1;
     if (tag < ALLOC) throw this.#notLive('free', offset);
     const order = tag - ALLOC;
+    const pool = this.#large[p]!;
+    this.#large[p] = null;
+    if (pool !== null) pool.held -= PAGE_SIZE * (1 << order);
     this.#bytesInUse -= PAGE_SIZE * (1 << order);
     this.#blocks--;
     this.#pageFree(p, order);
@@ -210,7 +252,7 @@ export class ArenaAllocator {
       largestFree = PAGE_SIZE * 2 ** (31 - Math.clz32(this.#freeMask));
     } else {
       for (let c = CLASS_SIZES.length - 1; c >= 0; c--) {
-        if (this.#partial[c] !== null) { largestFree = CLASS_SIZES[c]!; break; }
+        if (this.shared.partial[c] !== null) { largestFree = CLASS_SIZES[c]!; break; }
       }
     }
     return {
@@ -224,8 +266,8 @@ export class ArenaAllocator {
 
   // ---- cells ----
 
-  #allocCell(cls: number): number {
-    let s = this.#partial[cls]!;
+  #allocCell(cls: number, pool: Pool): number {
+    let s = pool.partial[cls]!;
     if (s === null) {
       s = this.#spare[cls]!;
       if (s !== null) {
@@ -237,6 +279,8 @@ export class ArenaAllocator {
         s = new Slab(p * PAGE_SIZE, cls);
         this.#slabs[p >>> SLAB_ORDER] = s;
       }
+      s.pool = pool;
+      pool.held += SLAB_SIZE;
       this.#linkPartial(s);
     }
     let i = s.freeHead;
@@ -255,6 +299,8 @@ export class ArenaAllocator {
 
   #emptySlab(s: Slab): void {
     this.#unlinkPartial(s);
+    s.pool!.held -= SLAB_SIZE;
+    s.pool = null;
     s.cells.length = 0;
     s.freeHead = -1;
     if (this.#spare[s.cls] === null) {
@@ -284,16 +330,17 @@ export class ArenaAllocator {
   }
 
   #linkPartial(s: Slab): void {
-    const head = this.#partial[s.cls]!;
+    const partial = s.pool!.partial;
+    const head = partial[s.cls]!;
     s.prev = null;
     s.next = head;
     if (head !== null) head.prev = s;
-    this.#partial[s.cls] = s;
+    partial[s.cls] = s;
   }
 
   #unlinkPartial(s: Slab): void {
     if (s.prev !== null) s.prev.next = s.next;
-    else this.#partial[s.cls] = s.next;
+    else s.pool!.partial[s.cls] = s.next;
     if (s.next !== null) s.next.prev = s.prev;
     s.next = s.prev = null;
   }

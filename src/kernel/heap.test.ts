@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExchangeHeap, HeapViolation, HeapExhausted, SLOTS, GENERATIONS, REUSE_DISTANCE, QUOTA_STRIKES, OWNER_ORPHAN } from './heap.ts';
+import { ExchangeHeap, HeapViolation, HeapExhausted, SLOTS, GENERATIONS, REUSE_DISTANCE, QUOTA_STRIKES, OWNER_ORPHAN, MAX_CAPACITY, MAX_LENT, MIN_FOOTPRINT } from './heap.ts';
 import { TYPES } from '../idl/generated/types.ts';
 
 const id = (name: string): number => TYPES.find((t) => t.name === name)!.id;
@@ -274,10 +274,9 @@ test('an owner is charged for whole trees: put and take keep the charge, a move 
 
 test('moves charge owners lazily, but every figure read is exact: quota checks, statistics, reclaim', () => {
   const { h } = heap(1 << 22);
-  // The quota check sees objects just moved in, with no statistics read in between.
-  h.setQuota(B, 200);
+  // Statistics see objects just moved in, with nothing settled in between.
   for (let i = 0; i < 2; i++) h.move(h.allocate(A, PACKET), A, B);
-  assert.throws(() => h.allocate(B, PACKET), /quota exceeded: it owns 168 of its 200 bytes and Packet needs 84/);
+  assert.deepEqual(h.stats().perOwner.get(B), { objects: 2, bytes: 168 });
   // More moved roots than the kernel lets wait (the list settles itself and stays bounded).
   const many: number[] = [];
   for (let i = 0; i < 5000; i++) many.push(h.move(h.allocate(A, PACKET), A, B));
@@ -330,17 +329,65 @@ test('a root moved and then lent out when its owner dies is charged right until 
 
 test('quota: allocations past it fail as ordinary errors; QUOTA_STRIKES in a row are a violation', () => {
   const { h, violations } = heap();
-  h.setQuota(A, 84 * 3);
-  const got = [h.allocate(A, PACKET), h.allocate(A, PACKET), h.allocate(A, PACKET)];
-  assert.throws(() => h.allocate(A, PACKET), (e: unknown) => e instanceof HeapExhausted && /quota exceeded: it owns 252 of its 252 bytes and Packet needs 84/.test(e.message));
+  h.setQuota(A, 64 * 1024); // one slab: 512 packets (100 bytes each take a 128-byte cell)
+  const got: number[] = [];
+  for (let i = 0; i < 512; i++) got.push(h.allocate(A, PACKET));
+  assert.throws(() => h.allocate(A, PACKET), (e: unknown) => e instanceof HeapExhausted && /quota exceeded: its allocations hold 65536 of its 65536 bytes and Packet needs 65536 more/.test(e.message));
+  assert.throws(() => h.allocate(A, PAGE), /quota exceeded/, 'another size needs another slab');
   assert.equal(violations.length, 0);
-  h.free(A, got.pop());
+  h.free(A, got.pop()!);
   got.push(h.allocate(A, PACKET)); // room again, and the strikes start over
   for (let i = 1; i < QUOTA_STRIKES; i++) assert.throws(() => h.allocate(A, PACKET), HeapExhausted);
   assert.throws(() => h.allocate(A, PACKET), HeapViolation);
   assert.deepEqual(violations.map((v) => v[0]), [A]);
   assert.equal(h.allocate(B, PACKET) > 0, true, 'another domain is not affected');
+  // Receiving costs nothing of the quota: what an object takes stays charged to the allocator.
   const moved = h.move(h.allocate(B, PACKET), B, A);
-  assert.ok(h.stats().perOwner.get(A)!.bytes > 252, 'receiving may exceed the quota; allocating may not');
+  assert.equal(h.stats().perOwner.get(A)!.objects, 513, 'A owns what it was sent');
+  h.free(A, got.pop()!);
+  assert.ok(h.allocate(A, PACKET) > 0, 'and may still allocate what its quota promises');
   void moved;
+});
+
+test('quotas are set aside from the arena: they add up, and what one domain does never makes another\'s allocation within quota fail', () => {
+  const { h } = heap(1 << 20); // 16 slabs, one of them reserved (offset 0)
+  const C = 3;
+  h.setQuota(A, 6 << 16);
+  h.setQuota(B, 6 << 16);
+  assert.throws(() => h.setQuota(C, 4 << 16), /cannot set aside 262144 bytes: 196608 of the arena's 1048576 are not promised/);
+  h.setQuota(C, 3 << 16);
+  // A and B fragment what they can: one object left in each of six slabs of different sizes.
+  const sizes = [PACKET, PAGE, id('RRefDeque<Packet, 32>'), id('RRefArray<Packet, 8>')];
+  for (const dom of [A, B]) {
+    for (const t of sizes) {
+      const keep: number[] = [];
+      for (let i = 0; i < 40; i++) { try { keep.push(h.allocate(dom, t)); } catch { break; } }
+      for (const k of keep.slice(1)) h.free(dom, k);
+    }
+    for (let i = 0; i < 100; i++) { try { h.allocate(dom, PACKET); } catch { break; } }
+  }
+  // C can still allocate its whole quota, in any of the sizes.
+  assert.ok(h.allocate(C, PAGE) > 0);
+  assert.ok(h.allocate(C, PACKET) > 0);
+  assert.ok(h.allocate(C, id('RRefDeque<Packet, 32>')) > 0);
+  assert.throws(() => h.allocate(C, id('RRefArray<Packet, 8>')), /quota exceeded/, 'a fourth size would need a fourth slab');
+  // The kernel (no quota) may use only what nobody is promised; a released quota is free again.
+  h.release(C);
+  assert.deepEqual(h.audit(), []);
+});
+
+test('handles cannot run out before the arena: every object takes at least 64 bytes; borrows out are capped per lender', () => {
+  assert.ok(SLOTS / 2 >= MAX_CAPACITY / MIN_FOOTPRINT);
+  assert.throws(() => new ExchangeHeap(MAX_CAPACITY * 2, TYPES), /at most/);
+  const { h } = heap();
+  const p = h.allocate(A, PACKET);
+  const out: number[] = [];
+  for (let i = 0; i < MAX_LENT; i++) out.push(h.borrow(p, A, B));
+  assert.throws(() => h.borrow(p, A, B), /has 1024 borrows out already/);
+  assert.throws(() => h.lendable(A, p, PACKET, 0), /borrows out already/);
+  h.unborrow(out.pop()!);
+  assert.equal(h.lendable(A, p, PACKET, 0), true);
+  assert.throws(() => h.lendable(A, p, PACKET, 1), /borrows out already/, 'the second borrow of one call would be one too many');
+  for (const b of out) h.unborrow(b);
+  assert.deepEqual(h.audit(), []);
 });

@@ -31,6 +31,18 @@
 //   - domains never see the arena: they read and write through accessors that bounds-check against
 //     the object's data region, or copy in and out of their own Uint8Arrays.
 //
+// Quotas. A domain's quota is arena set aside for it (setQuota; the quotas of live domains and
+// what the kernel and dead domains' objects still hold never add up to more than the arena). Its
+// allocations come from a pool of its own in the allocator (alloc.ts): slabs that serve nobody
+// else, so its fragmentation is its own, and any 64 KiB free anywhere can serve another domain.
+// The quota limits what its pool holds: every slab it has opened (64 KiB each, however full) and
+// every larger block, including objects it has moved to others, which stay in its slabs until
+// freed; receiving objects costs nothing. So a domain within its quota can always allocate
+// objects of up to 64 KiB: nothing another domain does can take its room. Larger objects get
+// blocks of their own and may find the arena too fragmented. Handles cannot run out first: an
+// object takes at least MIN_FOOTPRINT bytes, so the arena holds at most half as many objects as
+// there are slots; the other half is for borrows, of which each lender may have MAX_LENT out.
+//
 // Exception safety. A domain can call any operation with the engine's stack almost used up, so a
 // RangeError can come at any call. Every operation that changes state is written in two parts:
 // first everything that may throw (checks, settling charges, choosing a slot with pick/fresh,
@@ -43,7 +55,7 @@
 //
 // Hot paths use DataView and plain JS arrays: after SES lockdown, indexed stores into typed arrays
 // are an order of magnitude slower on V8 11.
-import { ArenaAllocator } from './alloc.ts';
+import { ArenaAllocator, Pool } from './alloc.ts';
 import { table } from './table.ts';
 import { HEADER_BYTES, payloadBytes, type TypeInfo } from '../idl/lib/layout.ts';
 import { show } from './safe.ts';
@@ -51,7 +63,7 @@ import { show } from './safe.ts';
 /** Handle layout. A const enum, so the values are literals in the compiled code: module-level
  *  constants cost a context load and a hole check each on the move path. */
 const enum H {
-  SLOT_BITS = 20,
+  SLOT_BITS = 21,
   SLOTS = 1 << SLOT_BITS,
   MASK = SLOTS - 1,
   /** The largest generation: GENERATIONS * SLOTS + MASK < 2^31. */
@@ -67,6 +79,7 @@ const MAX_UNSETTLED = 1 << 12;
 export const REUSE_DISTANCE = 1 << 12;
 
 const enum Mode { OWNED = 0, LENT = 1, BORROW = 2 }
+
 
 /** Header owner values that are not domain ids. */
 export const OWNER_FREE = 0;
@@ -89,12 +102,27 @@ export interface OwnerStats { objects: number; bytes: number }
 
 /** What one domain owns (roots and everything nested in them), and what it may allocate. */
 class Usage implements OwnerStats {
+  /** what it owns now (roots and everything nested in them): statistics */
   objects = 0;
   bytes = 0;
+  /** the arena its allocations hold (see Quotas in the header), and the most they may hold;
+   *  `reserved`: the quota is set aside for it (setQuota), until release */
+  readonly pool = new Pool();
   quota = Infinity;
+  reserved = false;
+  /** borrows it has lent that have not ended */
+  lent = 0;
   /** allocations refused since the last one that succeeded */
   strikes = 0;
 }
+
+/** The arena an object takes at least: so that handles (one per root) can never run out before
+ *  the arena does (SLOTS / 2 >= capacity / MIN_FOOTPRINT; the other half is for borrows). */
+export const MIN_FOOTPRINT = 64;
+/** The most borrows one domain may have lent at once (async calls keep theirs until they settle). */
+export const MAX_LENT = 1024;
+/** The largest arena whose handles cannot run out (see MIN_FOOTPRINT). */
+export const MAX_CAPACITY = (H.SLOTS / 2) * MIN_FOOTPRINT;
 
 /** A domain whose allocations are refused this many times in a row is crashed. */
 export const QUOTA_STRIKES = 64;
@@ -175,6 +203,8 @@ export class ExchangeHeap {
   // Objects freed whose blocks the allocator has not taken back yet (flushDead).
   private readonly dead = table(0, 0);
   private deadCount = 0;
+  /** the sum of the quotas set aside (setQuota) */
+  private reservedBytes = 0;
   // Freed slots, oldest first: a ring of `ring.length` (a power of two) entries.
   private ring = table(1024, 0);
   private freeHead = 0;
@@ -194,6 +224,7 @@ export class ExchangeHeap {
     this.buffer = new SharedArrayBuffer(capacity);
     this.dv = new DataView(this.buffer);
     this.mem = new Uint8Array(this.buffer);
+    if (capacity > MAX_CAPACITY) throw new RangeError(`exchange heap: at most ${MAX_CAPACITY} bytes (its handles must outnumber what fits)`);
     this.alloc = new ArenaAllocator(capacity);
     // Offset 0 would be indistinguishable from "no child": reserve the first block.
     if (this.alloc.alloc(16) !== 0) throw new Error('exchange heap: offset 0 must be reserved first');
@@ -373,8 +404,44 @@ export class ExchangeHeap {
   /** Limits what `dom` may allocate: allocations that would take what it owns past `bytes` fail. */
   setQuota(dom: number, bytes: number): void {
     const u = this.usage(dom);
+    if (!u.reserved) {
+      const free = this.capacity - this.reservedBytes - this.unreservedHeld();
+      if (bytes > free) {
+        throw new HeapExhausted(`exchange heap: cannot set aside ${bytes} bytes: ${Math.max(0, free)} of the arena's ${this.capacity} are not promised to another domain or in use`);
+      }
+      this.reservedBytes += bytes;
+      u.reserved = true;
+    } else {
+      this.reservedBytes += bytes - u.quota;
+    }
     u.quota = bytes;
     u.strikes = 0;
+  }
+
+  /** Gives back what setQuota set aside for `dom` (it died). Whatever its allocations still hold
+   *  (objects it moved to others) stays counted until they are freed. */
+  release(dom: number): void {
+    const u = this.usage(dom);
+    if (!u.reserved) return;
+    this.reservedBytes -= u.quota;
+    u.reserved = false;
+    u.quota = Infinity;
+  }
+
+  /** Arena held by pools with nothing set aside for them (the kernel's, dead domains'). */
+  private unreservedHeld(): number {
+    let n = this.alloc.shared.held;
+    for (let i = 0; i < this.owners.length; i++) {
+      const u = this.owners[i];
+      if (!u.reserved) n += u.pool.held;
+    }
+    return n;
+  }
+
+  /** The most `u`'s pool may hold: its quota if one is set aside, else what nobody is promised. */
+  private limitOf(u: Usage): number {
+    if (u.reserved) return u.quota;
+    return this.capacity - this.reservedBytes - this.unreservedHeld() + u.pool.held;
   }
 
   get capacity(): number {
@@ -393,15 +460,18 @@ export class ExchangeHeap {
     const t = isIndex(typeId) ? this.types[typeId] : undefined;
     if (t === undefined) throw this.refuseType(dom, typeId);
     const size = payloadBytes(t);
+    const footprint = Math.max(MIN_FOOTPRINT, HEADER_BYTES + size);
     if (this.unsettledCount !== 0) this.settleAll();
-    const u = this.usage(dom);
-    if (u.bytes + size > u.quota) {
-      throw this.refuseAlloc(dom, u, `quota exceeded: it owns ${u.bytes} of its ${u.quota} bytes and ${t.name} needs ${size}`);
-    }
     if (this.deadCount !== 0) this.flushDead();
+    const u = this.usage(dom);
+    const cost = this.alloc.cost(footprint, u.pool);
+    const limit = this.limitOf(u);
+    if (cost > 0 && u.pool.held + cost > limit) {
+      throw this.refuseAlloc(dom, u, `quota exceeded: its allocations hold ${u.pool.held} of its ${limit} bytes and ${t.name} needs ${cost} more`);
+    }
     const s = this.pick();
     const e = this.fresh(s);
-    const off = this.alloc.alloc(HEADER_BYTES + size);
+    const off = this.alloc.alloc(footprint, u.pool);
     if (off < 0) throw this.refuseAlloc(dom, u, `cannot allocate ${t.name} (${size} bytes): arena full`);
     // The commit: the block is ours now, so from here on nothing may throw, and nothing is called
     // (not even claim, whose body this repeats: a throw at its entry would lose the block).
@@ -462,20 +532,21 @@ export class ExchangeHeap {
 
   /** Frees the root in slot `s` and its tree, and the slot (and, if `borrow` is a slot, that
    *  borrow of it too: a root orphaned while lent goes when its last borrow ends). */
-  private dropRoot(owner: number, s: number, borrow = -1): void {
+  private dropRoot(owner: number, s: number, borrow = -1, lender: Usage | null = null): void {
     this.settle(s);
     const e = this.slots[s];
     const u = this.usage(owner);
     const tree = this.treeList(e.hdr);
     this.roomFor(2);
     while (this.dead.length < this.deadCount + tree.length) this.dead[this.dead.length] = 0;
-    this.commitDrop(s, e, u, tree, borrow);
+    this.commitDrop(s, e, u, tree, borrow, lender);
     this.flushDead();
   }
 
   /** dropRoot's commit: the tree is gone at once (counts, charges, slot, owner fields); its
    *  blocks go back to the allocator from the dead list (flushDead). Makes no call. */
-  private commitDrop(s: number, e: Slot, u: Usage, tree: number[], borrow: number): void {
+  private commitDrop(s: number, e: Slot, u: Usage, tree: number[], borrow: number, lender: Usage | null): void {
+    if (lender !== null) lender.lent--;
     const rootBytes = this.dv.getUint32(e.hdr + 12, true);
     u.objects -= e.tobj;
     u.bytes -= e.tbyt;
@@ -579,9 +650,13 @@ export class ExchangeHeap {
     const s = this.readable(from, h);
     const e = this.slots[s];
     const root = e.mode === Mode.BORROW ? e.link : s;
+    const lender = this.usage(from);
+    if (lender.lent >= MAX_LENT) throw this.tooManyLent(from);
     const d = this.pick();
     const b = this.fresh(d);
     const bh = this.claim(d, b, to, Mode.BORROW, e.hdr, e.typ, e.dat, e.len, root, 0, 0);
+    b.chg = from; // a borrow's `chg` names its lender
+    lender.lent++;
     this.dv.setUint32(e.hdr + 8, this.dv.getUint32(e.hdr + 8, true) + 1, true);
     const r = this.slots[root];
     if (r.mode === Mode.OWNED) r.mode = Mode.LENT;
@@ -596,20 +671,34 @@ export class ExchangeHeap {
     this.endBorrow(s);
   }
 
+  /** Whether `from` may lend `h` (a `typeId`) as the `k`th borrow of one call: false for another
+   *  type; HeapExhausted if it has too many borrows out already; a violation for a bad handle. */
+  lendable(from: number, h: unknown, typeId: number, k: number): boolean {
+    const ok = this.slots[this.readable(from, h)].typ === typeId;
+    if (this.usage(from).lent + k >= MAX_LENT) throw this.tooManyLent(from);
+    return ok;
+  }
+
+  private tooManyLent(from: number): HeapExhausted {
+    return new HeapExhausted(`exchange heap: domain ${from} has ${MAX_LENT} borrows out already; wait for calls to return`);
+  }
+
   private endBorrow(s: number): void {
     const b = this.slots[s];
     const r = this.slots[b.link];
+    const lender = this.usage(b.chg);
     const left = this.dv.getUint32(b.hdr + 8, true) - 1;
     if (left === 0 && r.own === ORPHAN) {
-      this.dropRoot(ORPHAN, b.link, s);
+      this.dropRoot(ORPHAN, b.link, s, lender);
       return;
     }
     this.roomFor(1);
-    this.commitEndBorrow(s, b, r, left);
+    this.commitEndBorrow(s, b, r, left, lender);
   }
 
   /** endBorrow's commit. Makes no call. */
-  private commitEndBorrow(s: number, b: Slot, r: Slot, left: number): void {
+  private commitEndBorrow(s: number, b: Slot, r: Slot, left: number, lender: Usage): void {
+    lender.lent--;
     this.dv.setUint32(b.hdr + 8, left, true);
     if (left === 0) r.mode = Mode.OWNED;
     b.hnd = -b.hnd;
@@ -943,6 +1032,7 @@ export class ExchangeHeap {
     const seen = new Set<number>();
     const owned = new Map<number, { objects: number; bytes: number }>();
     const borrows = new Map<number, number>();
+    const lent = new Map<number, number>();
     let objects = 0;
     let bytes = 0;
     let nested = 0;
@@ -954,6 +1044,7 @@ export class ExchangeHeap {
         const r = this.slots[e.link];
         if (r === undefined || r.hnd <= 0 || r.hdr !== e.hdr) bad.push(`slot ${s}: a borrow of a dead root`);
         borrows.set(e.hdr, (borrows.get(e.hdr) ?? 0) + 1);
+        lent.set(e.chg, (lent.get(e.chg) ?? 0) + 1);
         continue;
       }
       const want = e.own === ORPHAN ? OWNER_ORPHAN : e.own;
@@ -1006,6 +1097,8 @@ export class ExchangeHeap {
       const u = this.owners[i];
       const want = owned.get(o) ?? { objects: 0, bytes: 0 };
       if (u.objects !== want.objects || u.bytes !== want.bytes) bad.push(`owner ${o}: charged ${u.objects}/${u.bytes}, owns ${want.objects}/${want.bytes}`);
+      if (u.lent !== (lent.get(o) ?? 0)) bad.push(`owner ${o}: ${u.lent} borrows counted out, ${lent.get(o) ?? 0} held`);
+      if (u.reserved && u.pool.held > u.quota) bad.push(`owner ${o}: holds ${u.pool.held} bytes, over its quota of ${u.quota}`);
     }
     const ring = new Set<number>();
     for (let i = 0; i < this.freeCount; i++) {

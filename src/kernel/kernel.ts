@@ -19,7 +19,7 @@ import { Budgets, DEFAULT_BUDGET_MS } from './budget.ts';
 import { stamps } from './stamp.ts';
 import { formatReport, describe, SourceMaps, type CrashReport, type Described, type Reclaimed } from './crash.ts';
 import { CALLEE_DEAD, CALLER_DEAD, Domain, type Bundle, type CreateArgs, type KLink } from './domain.ts';
-import { ExchangeHeap, type HeapStats } from './heap.ts';
+import { ExchangeHeap, HeapExhausted, type HeapStats } from './heap.ts';
 import type { Host } from '../machine/common/host.ts';
 import { ensureLockdown } from './lockdown.ts';
 import { isAbort, KERNEL_ID, Rpc } from './rpc.ts';
@@ -45,7 +45,7 @@ export interface CreateOptions {
   config?: unknown;
   /** the longest the domain may run without yielding, in ms (default 50) */
   budgetMs?: number;
-  /** its exchange-heap quota in bytes (default: a quarter of the heap) */
+  /** its exchange-heap quota in bytes, set aside for it from the arena (default: 1/32 of it) */
   quotaBytes?: number;
 }
 
@@ -94,6 +94,9 @@ const hasOwn = Object.hasOwn;
 const PromiseProto = Promise.prototype;
 
 const MAX_REPORTS = 256;
+/** A domain's exchange-heap quota when its creator names none: this share of the arena. Quotas
+ *  are set aside from the arena, so at most this many domains with the default fit at once. */
+const DEFAULT_QUOTA_SHARE = 32;
 
 /**
  * Every domain's code is compiled afresh. V8 caches eval'd code by its source text, so everything
@@ -178,7 +181,7 @@ export class Kernel {
     const d = this.instantiate({
       bundle, imports, privileged: opts.privileged ?? false, creator: KERNEL_ID, config: copyConfig(opts.config),
       budgetMs: positive(opts.budgetMs ?? DEFAULT_BUDGET_MS, 'budgetMs'),
-      quotaBytes: positive(opts.quotaBytes ?? this.heap.capacity / 4, 'quotaBytes'),
+      quotaBytes: positive(opts.quotaBytes ?? this.heap.capacity / DEFAULT_QUOTA_SHARE, 'quotaBytes'),
     });
     return { domain: d, api: this.exported(d, null) as I };
   }
@@ -240,8 +243,13 @@ export class Kernel {
       const callee = this.domains.get(link.callee);
       imports[name] = callee ? this.rpc.connect(link.iface, d, callee, link.impl) : this.rpc.wrap(link.iface, v, args.creator, d.id);
     }
+    try {
+      this.heap.setQuota(d.id, args.quotaBytes); // (the clean-up of a crash gives it back)
+    } catch (e) {
+      if (e instanceof HeapExhausted) throw new DomainStartError(`domain ${b.name} cannot start: ${e.message}`, null);
+      throw e;
+    }
     this.domains.set(d.id, d);
-    this.heap.setQuota(d.id, args.quotaBytes);
     try {
       const c = new Compartment({ __options__: true, globals: {}, name: d.url } as never);
       closeEvaluators(c.globalThis);
@@ -396,6 +404,7 @@ export class Kernel {
       r.objects += heap.objects;
       r.bytes += heap.bytes;
       r.deferred += heap.deferred;
+      this.heap.release(d.id);
       this.domains.delete(d.id);
       x.step = 5;
     }

@@ -283,8 +283,8 @@ export class Rpc implements ProxyRuntime {
     return this.heap.move(h, from, to);
   }
 
-  checkBorrow(from: number, h: unknown, typeId: number): boolean {
-    return this.heap.typeOf(from, h) === typeId;
+  checkBorrow(from: number, h: unknown, typeId: number, k: number): boolean {
+    return this.heap.lendable(from, h, typeId, k);
   }
 
   borrow(h: unknown, from: number, to: number): number {

@@ -111,27 +111,38 @@ test('an endless chain of awaits that never lets the event loop turn is stopped'
 // ---- memory -------------------------------------------------------------------------------------
 
 test('exchange-heap quota: a refused allocation is an error the domain may handle', async () => {
-  const quota = 64 * 1024;
-  const perPacket = 84; // 80 data bytes and the `next` child pointer
-  await contained('hog-heap', (api) => api.run('once', 0), { value: Math.floor(quota / perPacket) }, { quotaBytes: quota });
+  const quota = 64 * 1024; // one slab of the domain's own; a packet (16 + 84 bytes) takes a 128-byte cell
+  await contained('hog-heap', (api) => api.run('once', 0), { value: quota / 128 }, { quotaBytes: quota });
+});
+
+test('exchange-heap quota: a page-sized object is charged what it takes (a 4112-byte cell of a 4608-byte class)', async () => {
+  await contained('hog-heap', (api) => api.run('pages', 0), { value: Math.floor(65536 / 4608) }, { quotaBytes: 64 * 1024 });
 });
 
 test('exchange-heap quota: a domain that keeps allocating after refusals is crashed, its heap reclaimed', async () => {
   await contained('hog-heap', (api) => api.run('forever', 0), {
-    crash: /HeapViolation: exchange heap: quota exceeded: it owns \d+ of its 65536 bytes and Packet needs 84, and 64 allocations in a row were refused/,
+    crash: /HeapViolation: exchange heap: quota exceeded: its allocations hold 65536 of its 65536 bytes and Packet needs 65536 more, and 64 allocations in a row were refused/,
   }, { quotaBytes: 64 * 1024 });
 });
 
-test('the arena itself running out is contained the same way, and others allocate again after', async () => {
-  const small = await boot(['counter', `${HOSTILE}/hog-heap`], { heapBytes: 1 << 20 });
+test('quotas add up: no domain is promised more than is free, and hogs within theirs leave every other domain what its quota promises', async () => {
+  const small = await boot(['counter', `${HOSTILE}/hog-heap`], { heapBytes: 1 << 20 }); // 16 slabs, one the kernel's
   try {
-    const hog = small.k.create<Probe>('hostile-hog-heap', {}, { quotaBytes: 1 << 30 });
-    const r = hog.api.run('forever', 0);
-    assert.equal(r.ok, false);
-    assert.match(small.k.crashes[small.k.crashes.length - 1].text, /arena full, and 64 allocations in a row were refused/);
-    assert.equal(small.k.heap.stats().objects, 0);
-    const p = small.k.heap.allocate(KERNEL_ID, PACKET);
-    assert.ok(p > 0, 'the kernel can allocate again');
+    assert.throws(() => small.k.create('hostile-hog-heap', {}, { quotaBytes: 1 << 30 }), /cannot start: exchange heap: cannot set aside/);
+    const hogs = [0, 1].map(() => small.k.create<Probe>('hostile-hog-heap', {}, { quotaBytes: 6 << 16 }));
+    assert.throws(() => small.k.create('hostile-hog-heap', {}, { quotaBytes: 4 << 16 }), /cannot set aside 262144 bytes: 196608 /);
+    // Both hogs fill their quotas, one of them with pages, then leave them mostly empty.
+    assert.ok(hogs[0]!.api.run('fragment', 0).ok);
+    assert.ok(hogs[1]!.api.run('pages', 0).ok);
+    // The innocent gets everything its quota promises: 3 slabs of packets.
+    const innocent = small.k.create<Probe>('hostile-hog-heap', {}, { quotaBytes: 3 << 16 });
+    assert.deepEqual(innocent.api.run('once', 0), { ok: true, value: 3 * 512 });
+    // A hog that keeps trying is crashed; its quota and everything it held come back.
+    assert.equal(hogs[0]!.api.run('forever', 0).ok, false);
+    assert.equal(hogs[0]!.domain.alive, false);
+    const again = small.k.create<Probe>('hostile-hog-heap', {}, { quotaBytes: 6 << 16 });
+    assert.deepEqual(again.api.run('once', 0), { ok: true, value: 6 * 512 });
+    assert.deepEqual(small.k.heap.audit(), []);
   } finally {
     small.k.shutdown();
     b = await boot(['counter', ...hostile.map((h) => `${HOSTILE}/${h}` as const)]);

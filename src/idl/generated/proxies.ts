@@ -252,7 +252,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
       return out;
     },
     peek(a0: any) {
-      if (!rt.checkBorrow(link.caller, a0, 1)) return rt.invalid(link, 'Counter.peek', 'p', 'Borrow<Packet>');
+      if (!rt.checkBorrow(link.caller, a0, 1, 0)) return rt.invalid(link, 'Counter.peek', 'p', 'Borrow<Packet>');
       if (link.state !== 0) return rt.refused(link);
       const x0 = rt.borrow(a0, link.caller, link.callee);
       const d = rt.enter(link);
@@ -517,7 +517,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     keep(a0: any, a1: any) {
       if (!(typeof a1 === 'boolean')) return rt.invalid(link, 'Probe.keep', 'write', 'bool');
       const x1 = a1;
-      if (!rt.checkBorrow(link.caller, a0, 1)) return rt.invalid(link, 'Probe.keep', 'p', 'Borrow<Packet>');
+      if (!rt.checkBorrow(link.caller, a0, 1, 0)) return rt.invalid(link, 'Probe.keep', 'p', 'Borrow<Packet>');
       if (link.state !== 0) return rt.refused(link);
       const x0 = rt.borrow(a0, link.caller, link.callee);
       const d = rt.enter(link);

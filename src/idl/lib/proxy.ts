@@ -42,7 +42,9 @@ export interface ProxyRuntime {
   /** The exchange heap's fused check-and-move, called directly (one call level fewer for V8 to
    *  inline on the RRef path): the new handle, or 0 (nothing moved) if `h` is not a `typeId`. */
   readonly heap: { moveAs(from: number, h: unknown, typeId: number, to: number): number };
-  checkBorrow(from: number, h: unknown, typeId: number): boolean;
+  /** Whether `h` may be lent as the `k`th borrow of this call (a HeapExhausted, thrown into the
+   *  caller before anything moved, if the caller has too many borrows out). */
+  checkBorrow(from: number, h: unknown, typeId: number, k: number): boolean;
   borrow(h: unknown, from: number, to: number): number;
   unborrow(h: number): void;
   /** Wraps an interface reference crossing from `from` to `to` in a new proxy (null if not one). */

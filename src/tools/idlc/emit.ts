@@ -317,7 +317,7 @@ function emitMethod(i: Iface, m: Method, model: Model, exId: (t: ExType) => numb
       check.push(`if (!(${opt ? `${a} === null || ` : ''}rt.checkMove(link.caller, ${a}, ${exId(base.t)}))) ${fail}`);
       moves.push(`const x${k} = ${opt ? `${a} === null ? null : ` : ''}rt.move(${a}, link.caller, link.callee);`);
     } else if (base.k === 'borrow') {
-      check.push(`if (!rt.checkBorrow(link.caller, ${a}, ${exId(base.t)})) ${fail}`);
+      check.push(`if (!rt.checkBorrow(link.caller, ${a}, ${exId(base.t)}, ${borrows.length})) ${fail}`);
       borrows.push(`const x${k} = rt.borrow(${a}, link.caller, link.callee);`);
       after.push(`rt.unborrow(x${k});`);
     } else {

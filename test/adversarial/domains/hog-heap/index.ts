@@ -3,19 +3,29 @@
 // that what it attempts is contained.
 import type { Counter, Probe } from '../../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../../src/idl/lib/sys.ts';
+import type { RRef } from '../../../../src/idl/lib/types.ts';
 import { ok } from '../../../../src/idl/lib/rpc.ts';
-import { Packet } from '../../../../src/idl/generated/structs.ts';
+import { Bytes4096, Packet } from '../../../../src/idl/generated/structs.ts';
 export function init(sys: Sys, imports: { counter?: Counter }, _config: Config): Probe {
   void sys;
   void imports;
   return {
     run: (what) => {
-      const held = [];
+      // 'once': packets until refused; 'pages': page-sized objects until refused; 'forever': keeps
+      // trying after refusals; 'fragment': fills its quota with packets and frees all but one in
+      // every 64, so that what it holds is mostly empty.
+      const held: RRef<Packet>[] = [];
+      const alloc = what === 'pages' ? (): RRef<Packet> => Bytes4096.alloc() as unknown as RRef<Packet> : (): RRef<Packet> => Packet.alloc();
       for (;;) {
         try {
-          held.push(Packet.alloc());
+          held.push(alloc());
         } catch {
-          if (what === 'once') return ok(held.length); // a well-behaved domain handles it
+          if (what === 'fragment') {
+            let kept = 0;
+            for (let i = 0; i < held.length; i++) if (i % 64 === 0) kept++; else Packet.free(held[i]!);
+            return ok(kept);
+          }
+          if (what !== 'forever') return ok(held.length); // a well-behaved domain handles it
         }
       }
     },
