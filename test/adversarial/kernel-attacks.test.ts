@@ -45,6 +45,15 @@ test('a rejection whose stack text names another domain is blamed on the domain 
   counterIntact();
 });
 
+test('the same after an await, where only the kernel\'s job hooks know who made the promise', async () => {
+  const h = hostile();
+  assert.deepEqual(await h.api.runAsync('forge-stack-after-await', counterId), { ok: true, value: 1 });
+  await tick(10);
+  assert.equal(h.alive(), false);
+  assert.match(reportOf(h.id) ?? '', /crashed \(unhandled rejection\): Error: not mine either/);
+  counterIntact();
+});
+
 test('a non-Error rejection made after an await is still attributed to its domain', async () => {
   const h = hostile();
   assert.deepEqual(await h.api.runAsync('reject-after-await', 42), { ok: true, value: 1 });

@@ -96,6 +96,15 @@ export function init(sys: Sys, imports: { counter?: Counter }, config: Config): 
       }
     },
     async runAsync(what, arg) {
+      if (what === 'forge-stack-after-await') {
+        // After an await (where the promise's creator is known only to the kernel's job hooks), an
+        // unhandled rejection whose stack text names domain `arg`.
+        await sys.timers.sleep(1);
+        const e = new Error('not mine either');
+        Object.defineProperty(e, 'stack', { value: `Error: not mine either\n    at f (frond-domain://counter/${arg}:1:1)` });
+        void Promise.reject(e);
+        return ok(1);
+      }
       if (what === 'reject-after-await') {
         await sys.timers.sleep(1);
         void Promise.reject(arg); // a non-Error, after an await: still this domain's
