@@ -696,15 +696,12 @@ export class ExchangeHeap {
     this.commitEndBorrow(s, b, r, left, lender);
   }
 
-  /** endBorrow's commit. Makes no call. */
+  /** endBorrow's commit: no call but the first. */
   private commitEndBorrow(s: number, b: Slot, r: Slot, left: number, lender: Usage): void {
+    this.unclaim(s);
     lender.lent--;
     this.dv.setUint32(b.hdr + 8, left, true);
     if (left === 0) r.mode = Mode.OWNED;
-    b.hnd = -b.hnd;
-    b.own = 0;
-    this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = s;
-    this.freeCount++;
   }
 
   // ---- children and containers ---------------------------------------------------------
@@ -809,18 +806,14 @@ export class ExchangeHeap {
     this.roomFor(1);
   }
 
-  /** attach's commit. Makes no call. */
+  /** attach's commit: no call but the first. */
   private commitAttach(s: number, p: number, cs: number): void {
+    this.unclaim(cs);
     const root = this.slots[s];
     const child = this.slots[cs];
     const c = child.hdr;
     root.tobj += child.tobj;
     root.tbyt += child.tbyt;
-    child.hnd = -child.hnd;
-    child.own = 0;
-    child.moved = 0;
-    this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = cs;
-    this.freeCount++;
     this.dv.setUint32(c, OWNER_CHILD, true);
     this.dv.setUint32(p, c, true);
     const size = this.dv.getUint32(c + 12, true);
