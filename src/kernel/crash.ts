@@ -59,15 +59,21 @@ export class SourceMaps {
     return m;
   }
 
-  /** Rewrites `frond-domain://name/id:L:C` positions to the TypeScript source they came from. */
+  /** Rewrites `frond-domain://name/id:L:C` positions to the TypeScript source they came from. The
+   *  text may be forged by the domain (its `stack`): a position the map cannot take leaves the
+   *  line as it was, and nothing here can throw into the crash path. */
   frame(line: string): string {
-    const f = FRAME.exec(line);
-    if (!f) return line;
-    const m = this.get(f[1]);
-    if (!m) return line;
-    const pos = originalPositionFor(m, { line: Number(f[3]), column: Number(f[4]) - 1 });
-    if (pos.source === null || pos.line === null) return line;
-    return line.replace(f[0], `${pos.source}:${pos.line}:${pos.column + 1}`);
+    try {
+      const f = FRAME.exec(line);
+      if (!f) return line;
+      const m = this.get(f[1]);
+      if (!m) return line;
+      const pos = originalPositionFor(m, { line: Number(f[3]), column: Number(f[4]) - 1 });
+      if (pos.source === null || pos.line === null) return line;
+      return line.replace(f[0], `${pos.source}:${pos.line}:${pos.column + 1}`);
+    } catch {
+      return line;
+    }
   }
 }
 

@@ -370,12 +370,13 @@ export class Kernel {
     const d = x.d;
     const r = x.reclaimed;
     if (x.step === 0) {
+      x.step = 1; // (the report is never what keeps a domain from being cleaned up)
       if (!x.killed) {
         this.crashCount++;
+        x.described = { message: 'thrown value: (could not be described)', stack: [] };
         const error = describe(this.host, x.error);
-        x.described = { message: error.message, stack: error.stack.map((f) => this.maps.frame(f)) };
+        x.described = { message: error.message, stack: error.stack.slice(0, 64).map((f) => this.maps.frame(f)) };
       }
-      x.step = 1;
     }
     if (x.step === 1) {
       for (const l of d.calls) { l.state |= CALLER_DEAD; l.impl = null; }

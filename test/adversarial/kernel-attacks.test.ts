@@ -54,6 +54,18 @@ test('the same after an await, where only the kernel\'s job hooks know who made 
   counterIntact();
 });
 
+test('a stack forged to break the crash report\'s source-map lookups cannot stop the clean-up', async () => {
+  const h = hostile();
+  const objects = b.k.heap.stats().objects;
+  const r = h.api.run('forge-frames', 0);
+  assert.equal(r.ok, false);
+  assert.equal(h.alive(), false);
+  assert.match(reportOf(h.id) ?? '', /crashed \(exception in Probe\.run\): Error: forged frames/);
+  assert.equal(b.k.heap.stats().objects, objects, 'its packet was reclaimed');
+  assert.equal(b.k.domain(h.id), undefined, 'it is gone from the kernel');
+  counterIntact();
+});
+
 test('a non-Error rejection made after an await is still attributed to its domain', async () => {
   const h = hostile();
   assert.deepEqual(await h.api.runAsync('reject-after-await', 42), { ok: true, value: 1 });

@@ -36,6 +36,17 @@ export function init(sys: Sys, imports: { counter?: Counter }, config: Config): 
           void Promise.reject(e);
           return ok(1);
         }
+        case 'forge-frames': {
+          // A thrown Error whose stack text is made to break the crash report's source-map
+          // lookups: line 0, column 0, huge numbers, a huge line, a hundred thousand frames.
+          const me = `frond-domain://hostile-kernel-attacks/${sys.self.id}`;
+          const frames = [`${me}:0:1`, `${me}:1:0`, `${me}:99999999999:99999999999`, `${me}:1:1${'9'.repeat(400)}`, 'x'.repeat(1 << 20)];
+          for (let i = 0; i < 100_000; i++) frames.push(`${me}:${i}:${i}`);
+          const e = new Error('forged frames');
+          Object.defineProperty(e, 'stack', { value: `Error: forged frames\n${frames.map((f) => `    at f (${f})`).join('\n')}` });
+          Packet.alloc(); // something to reclaim
+          throw e;
+        }
         case 'reenter-thread': {
           // Each nested entry (a thread started from inside the last) runs 30 ms: under budget each.
           const nest = (n: number): void => {
