@@ -1,8 +1,12 @@
 // Tests for the CPU-budget instrumentation (meter.ts), run in plain Node with a fake meter: every
 // runaway shape (loops of each kind, recursion through every kind of function, catch and finally
-// blocks that try to swallow or outlive the abort) ends with the abort; ordinary programs compute
-// the same results metered as plain; lines are preserved; reserved names and bad syntax are
-// rejected with line:col; the real domain bundles instrument cleanly.
+// blocks that try to swallow or outlive the abort) ends with the abort; each construct that runs
+// code without a function entry or loop of its own (field initializers, parameter defaults,
+// generators and async functions resumed from outside, for-await) gets the text its rule in the
+// header of meter.ts prescribes, checks as often as the argument there says, and is stopped when it
+// runs away; ordinary programs compute the same results metered as plain; lines are preserved;
+// reserved names and bad syntax are rejected with line:col; the real domain bundles instrument
+// cleanly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -186,6 +190,186 @@ test('an abort is not swallowed by a promise rejection handler', async () => {
     return spin().catch(() => 'swallowed');`);
 });
 
+// ---- constructs that run domain code without a function entry or loop of their own -------------
+//
+// The header of meter.ts argues that every entry into domain code checks before it can do more than
+// bounded work. Each test below takes one construct that runs code with no function body or loop
+// of its own (or resumes in the middle of one), shows the text the pass inserts, counts the checks
+// it runs (with the word left raised, ticks are checks), and where it can, lets it run away.
+
+/** The checks as the pass prints them with the default names. */
+const CHECK = 'if (__frond_pending.getInt32(0)) __frond_tick();';
+const CHECKX = '__frond_pending.getInt32(0) && __frond_tick()';
+const RESUMED = (e: string): string => `(__frond_temp = ${e}, ${CHECKX}, __frond_temp)`;
+
+/** Ticks while `js` runs with the word left raised: the number of checks it passed. */
+function ticks(js: string): number {
+  const m = fakeMeter();
+  metered(js, m);
+  return m.state.ticks;
+}
+
+async function ticksAsync(js: string): Promise<number> {
+  const m = fakeMeter();
+  await metered(js, m);
+  return m.state.ticks;
+}
+
+test('instance field initializers: the first one that is not inert checks, once per construction', () => {
+  assert.equal(meter('class A { a = 0; x = f(); y = g(); }').code, `class A { a = 0; x = (${CHECKX}, f()); y = g(); }`);
+  assert.equal(meter('class A { #x = f(); }').code, `class A { #x = (${CHECKX}, f()); }`);
+  assert.equal(meter('class B extends A { x = f(); }').code, `class B extends A { x = (${CHECKX}, f()); }`);
+  // A base class's fields run before its constructor's body: they check too.
+  assert.equal(meter('class A { x = f(); constructor() {} }').code, `class A { x = (${CHECKX}, f()); constructor() { ${CHECK}} }`);
+  // A derived class's fields run when super() returns, inside its checked constructor.
+  assert.equal(meter('class B extends A { x = f(); constructor() { super(); } }').code,
+    `class B extends A { x = f(); constructor() { ${CHECK} super(); } }`);
+  // Static fields run once per class definition, as straight-line code of whoever defines it.
+  assert.equal(meter('class A { static x = f(); }').code, 'class A { static x = f(); }');
+  // One check per construction, however many fields: `[].length` runs no domain function.
+  assert.equal(ticks('class A { a = 1; x = [].length; y = [].length; } new A(); new A();'), 2);
+  assert.equal(ticks('class A { #x = [].length; } new A();'), 1);
+  assert.equal(ticks('class A {} class B extends A { x = [].length; } new B();'), 1);
+  assert.equal(ticks('class A {} class B extends A { x = [].length; constructor() { super(); } } new B();'), 1);
+  assert.equal(ticks('class A { static x = [].length; }'), 0);
+  assert.equal(ticks('const o = {}; class A { x = Reflect.construct(Object, []); } Reflect.construct(A, []); new (A.bind(o))();'), 2);
+});
+
+test('inert initializers cost nothing; anything that could run code is not inert', () => {
+  const inert = ['0', '-1', '~1', '1n', '"s"', '`t`', '/r/g', 'true', 'null', 'this', '[]', '[1, , "a"]', '{}',
+    '{ a: 1, "b": [], 2: {}, __proto__: null, m() {}, get g() { return 1; } }', 'function () {}', '!0', 'void 0', '(1)'];
+  for (const e of inert) {
+    assert.equal(meter(`class A { x = ${e}; }`).stats.initializers, 0, e);
+    assert.equal(meter(`function f(x = ${e}) {}`).stats.initializers, 0, e);
+  }
+  assert.equal(meter('class A { f = () => 1; }').code, `class A { f = () => (${CHECKX}, 1); }`);
+  const live = ['x', 'undefined', 'new A()', 'f()', 'a.b', 'a[0]', '[...a]', '{ ...a }', '{ a }', '{ [k]: 1 }', '`${a}`',
+    'f`t`', 'a + 1', '-a', 'typeof a', 'a ? 1 : 2', 'class {}', '(a, 1)', 'a?.()', '!a.b', 'super.x'];
+  for (const e of live) assert.equal(meter(`class A extends B { x = ${e}; }`).stats.initializers, 1, e);
+});
+
+test('recursion and exponential work through field initializers of implicit constructors are stopped', () => {
+  assertAborts('class A { x = new A(); } new A();');
+  assertAborts('let d = 0; class T { a = d < 40 ? (d++, new T(), new T(), d--) : 0; } new T();');
+  assertAborts('let d = 0; class T { #a = d < 40 ? (d++, new T(), new T(), d--) : 0; } new T();');
+  assertAborts('let d = 0; class A {} class T extends A { a = d < 40 ? (d++, new T(), new T(), d--) : 0; } new T();');
+  // A base class's fields run before its constructor's parameters and body: they are the check.
+  assertAborts('class A { x = new A(); constructor(a = 1) {} } new A();');
+  // Constructed by a built-in, with no domain function in between.
+  assertAborts('class A { x = Reflect.construct(A, []); } new A();');
+  assertAborts('let d = 0; class T { a = d < 40 ? (d++, Array.from([T, T], (C) => new C()), d--) : 0; } new T();');
+});
+
+test('parameter defaults and computed keys that are not inert check before they run', () => {
+  assert.equal(meter('function f(a, b = g(), c = 1) {}').code, `function f(a, b = (${CHECKX}, g()), c = 1) { ${CHECK}}`);
+  assert.equal(meter('const f = ({ a = g(), [k()]: b, c: [d = h()] = i() }) => a;').code,
+    `const f = ({ a = (${CHECKX}, g()), [(${CHECKX}, k())]: b, c: [d = (${CHECKX}, h())] = (${CHECKX}, i()) }) => (${CHECKX}, a);`);
+  assert.equal(meter('class A { m(a = g()) {} set s(v = g()) {} constructor(x = g()) {} }').stats.initializers, 3);
+  // A default runs only when its argument is undefined: each one checks.
+  assert.equal(ticks('function f(a = [].length, b = [].length) {} f(); f(1); f(1, 2);'), 3 + 2 + 1);
+  assert.equal(ticks('function f({ [[].length]: a }) {} f({});'), 2);
+  // Recursion through defaults alone, until the stack overflows, is stopped by the meter first.
+  assertAborts('function f(a = f()) {} f();');
+  assertAborts('const f = (a = f()) => 0; f();');
+});
+
+test('a chain of promise jobs through parameter defaults that never reach the body checks at every job', async () => {
+  // Each job calls f, whose default schedules the next job and whose last parameter then throws
+  // (a pattern given undefined): f's body never runs, and no domain function is entered in
+  // between. `it` bounds the chain to 50 + 1 jobs; the arrow that waits for them ticks once.
+  const js = `
+    const it = Array(50).keys(), p = Promise.resolve();
+    function f(v, a = it.next().done ? 0 : p.then(f).catch(Object), { b }) {}
+    p.then(f).catch(Object);
+    return new Promise((resolve) => setTimeout(resolve, 5));`;
+  assert.equal(await ticksAsync(js), 51 + 1);
+  // Unbounded, it is stopped: the check comes before the next job is scheduled.
+  const m = fakeMeter(20);
+  await metered(js.replace('it.next().done ? 0 : ', ''), m);
+  assert.ok(m.state.aborted);
+  assert.equal(m.state.ticks, 21);
+});
+
+test('generators check at every resumption: next(), throw() into catch, return() into finally', () => {
+  assert.equal(meter('function* g() { yield 1; const x = yield; f(yield* h()); }').code,
+    `function* g() { ${CHECK} yield 1, ${CHECKX}; const x = ${RESUMED('yield')}; f(${RESUMED('yield* h()')}); }`);
+  assert.equal(meter('function* g() { try { yield; } catch ({ a = f() }) {} finally {} }').code,
+    `function* g() { ${CHECK} try { yield, ${CHECKX}; } catch ({ a = (${CHECKX}, f()) }) { __frond_live(); ${CHECK}} finally { __frond_live(); ${CHECK}} }`);
+  // Catch and finally blocks of ordinary functions are reached only from their own activation.
+  assert.equal(meter('function f() { try {} catch ({ a = f() }) {} }').code, `function f() { ${CHECK} try {} catch ({ a = f() }) { __frond_live();} }`);
+  assert.equal(ticks('function* g() { yield 1; yield 2; yield 3; } const it = g(); for (let i = 0; i < 4; i++) it.next();'), 4 + 4);
+  assert.equal(ticks('function* g() { yield 1; yield 2; } return [...g()];'), 3);
+  assert.equal(ticks('function* g() { try { yield 1; } catch { yield 2; } } const it = g(); it.next(); it.throw(0); it.next();'), 3);
+  assert.equal(ticks('function* g() { try { yield 1; } finally { yield 2; } } const it = g(); it.next(); it.return(); it.next();'), 3);
+  assert.equal(ticks('function* g() { try { yield 1; } catch ({ a = [].length }) {} } const it = g(); it.next(); it.throw({});'), 3);
+  // Driven by a built-in, with no domain function in between: forEach calls next.call(gen, ...).
+  assert.equal(ticks(`function* g() { yield; yield; } const gens = [g(), g(), g()], next = gens[0].next;
+    gens.forEach(Function.prototype.call, next); gens.forEach(Function.prototype.call, next); gens.forEach(Function.prototype.call, next);`), 9);
+});
+
+test('a pool of paused generators resumed by a built-in is stopped', () => {
+  // A thousand generators were each entered (and checked) once; then forEach resumes every one
+  // of them fifty times over, through bound built-ins only, so no function is entered and no loop
+  // runs: only the checks after yield see it. (Aborts after the 1000 entry checks and 500 more.)
+  const yields = 'yield; '.repeat(50);
+  const m = assertAborts(`function* g() { ${yields} }
+    const gens = Array.from(Array(1000), g), next = gens[0].next, call = Function.prototype.call;
+    gens.forEach(call, next);
+    Array(50).fill(0).forEach(call, Array.prototype.forEach.bind(gens, call, next));`, 1500);
+  assert.equal(m.state.ticks, 1501);
+  // The same through return(), which resumes each generator in its finally block (100 entry
+  // checks, then the finally blocks' checks).
+  assertAborts(`function* g() { try { yield; } finally { [].length; } }
+    const gens = Array.from(Array(100), g), call = Function.prototype.call;
+    gens.forEach(call, gens[0].next);
+    gens.forEach(call, gens[0].return);`, 150);
+});
+
+test('async functions check after every await, in catch and finally after a rejection, and after for-await', async () => {
+  assert.equal(meter('async function f() { await x; return (await y) + await z; }').code,
+    `async function f() { ${CHECK} await x, ${CHECKX}; return (${RESUMED('await y')}) + ${RESUMED('await z')}; }`);
+  assert.equal(meter('async function f() {\n  g()\n  await x + 1\n}').code,
+    `async function f() { ${CHECK}\n  g()\n  ;${RESUMED('await x')} + 1\n}`);
+  assert.equal(meter('async function f() { for await (const { a = g() } of x) h(); }').code,
+    `async function f() { ${CHECK} { for await (const { a = (${CHECKX}, g()) } of x) { ${CHECK} h(); } ;${CHECK} } }`);
+  assert.equal(meter('async function f() { L: M: for (;;) { for await (x.y of z) { break L; } } }').code,
+    `async function f() { ${CHECK} { L: M: for (;;) { ${CHECK} { { for await ((${CHECKX}, x).y of z) { ${CHECK} { break L; } } ;${CHECK} } } } ;${CHECK} } }`);
+  assert.equal(meter('const f = async () => await x;').code, `const f = async () => (${CHECKX}, ${RESUMED('await x')});`);
+  assert.equal(await ticksAsync('async function f() { await 1; const x = await 2; return x; } return f();'), 3);
+  assert.equal(await ticksAsync('async function f() { try { await Promise.reject(1); } catch { } } return f();'), 2);
+  assert.equal(await ticksAsync('async function f() { try { await 1; } finally { } } return f();'), 3);
+  assert.equal(await ticksAsync('async function f() { for await (const x of []) {} } return f();'), 2);
+  assert.equal(await ticksAsync('async function f() { for await (const x of [1, 2]) {} } return f();'), 4);
+  assert.equal(await ticksAsync('async function f() { for await (const { a = [].length } of [{}]) {} } return f();'), 4);
+  assert.equal(await ticksAsync('async function f() { L: { for await (const x of [1, 2]) { break L; } } } return f();'), 3);
+  // entry; per outer iteration: outer body, inner body, the update the continue resumes into; after L.
+  assert.equal(await ticksAsync('async function f() { L: for (let i = 0; i < 2; i++) { for await (const x of [1]) { continue L; } } } return f();'), 1 + 2 * 3 + 1);
+  assert.equal(meter('async function f() { L: while (g()) { for await (x of y) { continue L; } } }').code,
+    `async function f() { ${CHECK} { L: while ((${CHECKX}, g())) { ${CHECK} { { for await (x of y) { ${CHECK} { continue L; } } ;${CHECK} } } } ;${CHECK} } }`);
+  assert.equal(meter('async function f() { L: for (const { a = g() } of z) { for await (x of y) { continue L; } } }').stats.initializers, 1);
+  assert.equal(meter('async function f() { L: for (;; i++) { for await (x of y) { if (c) continue L; continue; } } }').stats.initializers, 1);
+  // main: entry and three awaits; g: entry at the first next(), then a resumption after each yield.
+  assert.equal(await ticksAsync(`async function* g() { yield 1; yield 2; }
+    async function main() { const it = g(); await it.next(); await it.next(); await it.next(); } return main();`), 4 + 3);
+});
+
+test('a pool of paused async functions resumed in one turn is stopped', async () => {
+  // A thousand async functions wait on one promise; resolving it resumes them all in one run of
+  // the microtask queue, twenty times each: only the checks after await and after for-await see
+  // it. (Aborts after the executor's and the 1000 entry checks, and 500 more.)
+  for (const wait of ['await gate', 'for await (const x of []) {}']) {
+    const m = fakeMeter(1500);
+    const js = `let open;
+      const gate = new Promise((r) => { open = r; });
+      async function f() { ${`${wait}; `.repeat(20)} }
+      const all = Array.from(Array(1000), f);
+      open();
+      return Promise.all(all);`;
+    await assert.rejects(async () => metered(js, m), isAbort, wait);
+    assert.ok(m.state.aborted && m.state.ticks > 1500, wait);
+  }
+});
+
 // ---- semantics are preserved ----------------------------------------------------------------
 
 const PROGRAMS: Record<string, string> = {
@@ -277,6 +461,46 @@ const PROGRAMS: Record<string, string> = {
     while (!f) f = () => 0
     log.push(f(1))
     return log`,
+  fields: `
+    let n = 0;
+    class A { a = 1; b = ++n; #c = this.b * 2; static s = n; get c() { return this.#c; } }
+    class B extends A { d = this.a + this.c; }
+    class C extends A { e = [this.b]; constructor(x = n) { super(); this.x = x; } }
+    const D = class extends B { f = super.c; };
+    const objs = [new A(), new B(), new C(), new C(7), new D()];
+    return [objs.map((o) => [o.a, o.b, o.c, o.d, o.e, o.x, o.f]), A.s, n];`,
+  keys: `
+    let k = 0;
+    const key = () => 'k' + (k++);
+    function f({ [key()]: a = 'da', [key()]: b = key() } = { k0: 'A' }, c = a + b) { return [a, b, c, k]; }
+    return [f(), f({ k2: 'X', k3: 'Y' }), f(undefined, 'C')];`,
+  generatorProtocol: `
+    const log = [];
+    function* g() {
+      try {
+        const x = yield 1; log.push(x);
+        try { yield 2; } catch ({ message = 'none', extra = log.length }) { log.push(message, extra); yield 3; }
+      } finally { log.push('fin'); yield 4; }
+    }
+    let it = g();
+    log.push(it.next().value, it.next('a').value, it.throw({}).value, it.return(9).value, JSON.stringify(it.next()));
+    it = g(); it.next();
+    log.push(JSON.stringify(it.return(5)), JSON.stringify(it.next()));
+    function* d() { const r = yield* g(); return r; }
+    log.push([...d()].join());
+    return log;`,
+  yieldAsi: `
+    function* g() {
+      const a = 1
+      yield a
+      yield
+      const b = yield a + 1
+      ;[b].forEach(() => {})
+      return (yield b) * 2
+    }
+    const it = g()
+    it.next(); it.next(); it.next()
+    return [it.next(5).value, it.next(4)]`,
   loops: `
     let sum = 0;
     for (let i = 0; i < 10; i++) sum += i;
@@ -309,6 +533,36 @@ test('async functions with await compute the same results metered as plain', asy
   assert.deepEqual(await metered(js, fakeMeter()), await plain(js));
 });
 
+test('async code with every resumption point computes the same results metered as plain', async () => {
+  const js = `
+    const log = [];
+    const later = (v, fail) => new Promise((ok, no) => setTimeout(() => (fail ? no : ok)(v), 1));
+    async function* ag() {
+      try { yield 1; yield await later(2); }
+      catch ({ message = 'm', n = log.length }) { log.push('caught', message, n); yield 3; }
+      finally { log.push('agfin'); }
+    }
+    async function main() {
+      for await (const x of ag()) log.push(x);
+      const it = ag();
+      log.push((await it.next()).value, (await it.throw({})).value, JSON.stringify(await it.return(7)));
+      try { await later('x', true); } catch (e) { log.push('rejected ' + e); } finally { log.push('fin') }
+      outer: for (let i = 0; i < 3; i++) {
+        for await (const { v = i * 10 } of [{}, { v: 'w' }]) { log.push(v); if (i === 1) continue outer; if (i === 2) break outer; }
+        log.push('after inner ' + i);
+      }
+      blk: { for await (const x of [1, 2]) { log.push('blk' + x); break blk; } }
+      const o = {};
+      for await (o.p of [8, 9]) log.push(o.p);
+      const v = await later(5)
+      ;(await later(log)).push(v)
+      return log;
+    }
+    return main();`;
+  assert.deepEqual(await metered(js, fakeMeter()), await plain(js));
+  assert.equal(lines(meter(js).code), lines(js));
+});
+
 test('instrumentation preserves every line break', () => {
   for (const [name, js] of Object.entries(PROGRAMS)) {
     const { code } = meter(js);
@@ -325,25 +579,32 @@ function isSubsequence(small: string, big: string): boolean {
   return i === small.length;
 }
 
-test('stats count function bodies, loops, and catch and finally blocks', () => {
+test('stats count function bodies, loops, catch and finally blocks, initializers and resumption points', () => {
   const { stats } = meter(`
     function f() { for (;;) {} }
     const g = () => 1, h = async function* () {};
     class A { constructor() {} m() {} get x() { return 1; } set x(v) {} static { } }
     try { while (0); do ; while (0); } catch { } finally { }
-    try { } finally { for (const a of []) for (const b in {}) ; }`);
-  assert.deepEqual(stats, { functions: 8, loops: 5, handlers: 3 });
-  assert.deepEqual(meter('const x = 1 + 2;'), { code: 'const x = 1 + 2;', stats: { functions: 0, loops: 0, handlers: 0 } });
+    try { } finally { for (const a of []) for (const b in {}) ; }
+    class B { a = 0; b = f(); c = f(); }
+    function p(a = 1, b = f(), { c = f(), [f()]: d } = {}) {}
+    async function q() { await 1; L: for await (const x of []) { break L; } }
+    function* r() { yield 1; yield* r(); }`);
+  assert.deepEqual(stats, { functions: 11, loops: 6, handlers: 3, initializers: 4, resumptions: 4 });
+  assert.deepEqual(meter('const x = 1 + 2;'), { code: 'const x = 1 + 2;', stats: { functions: 0, loops: 0, handlers: 0, initializers: 0, resumptions: 0 } });
 });
 
 test('custom names are used throughout and must stay under the prefix', () => {
-  const names: MeterNames = { pending: `${METER_PREFIX}P`, tick: `${METER_PREFIX}T`, live: `${METER_PREFIX}L` };
-  const { code } = meter('for (;;) { try {} catch {} } const f = () => 1;', names);
+  const names: MeterNames = { pending: `${METER_PREFIX}P`, tick: `${METER_PREFIX}T`, live: `${METER_PREFIX}L`, temp: `${METER_PREFIX}V` };
+  const { code } = meter('for (;;) { try {} catch {} } const f = () => 1; function* g() { const v = yield 1; }', names);
   assert.ok(!code.includes(METER_NAMES.pending) && code.includes('__frondP.getInt32(0)') && code.includes('__frondL();'));
+  assert.ok(code.includes('const v = (__frondV = yield 1, __frondP.getInt32(0) && __frondT(), __frondV);'), code);
   assert.throws(() => metered('while (true) {}', fakeMeter(3), names), isAbort);
-  assert.equal(meterPrologue('meter', names), 'var __frondP = meter.pending; var __frondT = meter.tick; var __frondL = meter.live;');
+  assert.equal(metered('function* g() { const v = yield 1; return v * 2; } const it = g(); it.next(); return it.next(21).value;', fakeMeter(), names), 42);
+  assert.equal(meterPrologue('meter', names), 'var __frondP = meter.pending; var __frondT = meter.tick; var __frondL = meter.live; var __frondV;');
   assert.throws(() => meter('1', { ...names, pending: 'pending' }), /must be an identifier starting with __frond/);
   assert.throws(() => meter('1', { ...names, live: names.tick }), /must differ/);
+  assert.throws(() => meter('1', { ...names, temp: 'v' }), /must be an identifier starting with __frond/);
   assert.throws(() => meterPrologue('m.x'), /not an identifier/);
 });
 
