@@ -64,7 +64,9 @@ export interface BudgetHost {
   readonly host: Host;
   readonly rpc: Rpc;
   domain(id: number): Domain | undefined;
-  crash(d: Domain, cause: string, e: unknown): void;
+  /** Set when a domain was marked dead by a store alone (stop): the kernel queues its clean-up. */
+  overrun: boolean;
+  reap(): void;
 }
 
 export class Budgets {
@@ -78,13 +80,15 @@ export class Budgets {
     this.timer = k.host.preemptTimer();
   }
 
-  /** The meter hooks handed to one domain instance's code. */
+  /** The meter hooks handed to one domain instance's code. The abort is made now: throwing it
+   *  later needs no allocation, so it works at the engine's stack limit too. */
   hooks(d: Domain): MeterHooks {
+    const abort = new DomainAbort(`domain ${d.name} was stopped`, d.id);
     return harden({
       pending: this.timer.pending,
-      tick: (): void => this.tick(d),
+      tick: (): void => this.tick(d, abort),
       live: (): void => {
-        if (!d.alive) throw new DomainAbort(`domain ${d.name} is dead`, d.id);
+        if (!d.alive) throw abort;
       },
     });
   }
@@ -100,8 +104,8 @@ export class Budgets {
     return d.turn === this.epoch && d.turnSpent >= d.args.budgetMs;
   }
 
-  private tick(d: Domain): void {
-    if (!d.alive) throw new DomainAbort(`domain ${d.name} is dead`, d.id); // the word stays raised
+  private tick(d: Domain, abort: DomainAbort): void {
+    if (!d.alive) throw abort; // the word stays raised
     const now = this.k.host.now();
     const gap = now - this.lastTick;
     const ms = gap >= 0 && gap <= SLACK_MS ? gap : PERIOD_MS;
@@ -123,22 +127,32 @@ export class Budgets {
     root.stretchSpent += ms;
     if (root.turn !== this.epoch) { root.turn = this.epoch; root.turnSpent = 0; this.watchTurn(); }
     root.turnSpent += ms;
+    // Stopping a domain that ran too long. It may be deep in a recursion at the engine's stack
+    // limit, catching every RangeError, with room for no further call: so it is marked dead by
+    // stores alone, here (its catch and finally blocks then re-throw the abort, whose unwinding frees
+    // the stack), and the kernel queues its clean-up and report when it next reaps (from the proxy
+    // that entered it at the latest).
+    let ran = 0;
     if (d.runSpent > d.args.budgetMs) {
-      if (root !== d) { root.stretchSpent -= d.runSpent; root.turnSpent -= d.runSpent; } // not the root's fault
-      this.stop(d, d.runSpent);
+      ran = d.runSpent;
+      if (root !== d) { root.stretchSpent -= ran; root.turnSpent -= ran; } // not the root's fault
+    } else if (root.stretchSpent > root.args.budgetMs) {
+      if (root !== d) { this.raise(); return; } // not now: at the root's next check
+      ran = root.stretchSpent;
+    } else {
+      return;
     }
-    if (root.stretchSpent > root.args.budgetMs) {
-      if (root === d) this.stop(d, root.stretchSpent);
-      this.raise(); // not now: at the root's next check
-
-    }
+    d.overrun = ran;
+    d.alive = false;
+    this.k.overrun = true;
+    this.timer.pending.setInt32(0, 1);
+    this.k.reap();
+    throw abort;
   }
 
-  private stop(d: Domain, ran: number): never {
-    this.k.crash(d, 'runtime violation', new BudgetExceeded(
-      `CPU budget exceeded: ran ${Math.round(ran)} ms without yielding (budget ${d.args.budgetMs} ms)`));
-    this.raise();
-    throw new DomainAbort(`domain ${d.name} ran out of CPU budget`, d.id);
+  /** Why a domain its budget stopped was stopped (for its crash report). */
+  static exceeded(d: Domain): BudgetExceeded {
+    return new BudgetExceeded(`CPU budget exceeded: ran ${Math.round(d.overrun)} ms without yielding (budget ${d.args.budgetMs} ms)`);
   }
 
   /** Ends the current turn when the event loop next gets past its I/O poll. */

@@ -90,6 +90,9 @@ export class Domain {
   readonly url: string;
   /** CPU time charged (kernel/budget.ts), in ms: to its current run (keyed by the activation
    *  number of its outermost level), to the stretch it roots, and to this turn of the event loop */
+  /** ms it had run when its budget stopped it (budget.ts stop), and whether its end is queued */
+  overrun = 0;
+  queued = false;
   runKey = 0;
   runSpent = 0;
   stretchKey = 0;

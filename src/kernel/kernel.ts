@@ -127,6 +127,8 @@ export class Kernel {
   /** domains that died and are not cleaned up yet, oldest first (see reap) */
   private readonly dying: Dying[] = [];
   private reaping = false;
+  /** a domain was marked dead by its budget's stores alone (budget.ts stop) and awaits queuing */
+  overrun = false;
   private reapScheduled = false;
   private lastId = 0;
   private lastDomain = KERNEL_ID;
@@ -326,6 +328,7 @@ export class Kernel {
   private mark(d: Domain, cause: string, error: unknown, killed: boolean, log: boolean): void {
     if (!d.alive) return;
     this.dying.push({ d, cause, error, killed, log, step: 0, described: null, reclaimed: noneReclaimed(), report: null });
+    d.queued = true;
     d.alive = false;
     this.budgets.raise();
   }
@@ -338,6 +341,7 @@ export class Kernel {
    * taken for a domain's.
    */
   reap(): void {
+    if (this.overrun && !this.reaping) this.queueOverruns();
     if (this.reaping || this.dying.length === 0) return;
     if (!hasStack()) { this.reapLater(); return; }
     this.reaping = true;
@@ -352,6 +356,17 @@ export class Kernel {
       this.reapLater();
     } finally {
       this.reaping = false;
+    }
+  }
+
+  /** Queues the domains their budgets stopped by stores alone (budget.ts stop). */
+  private queueOverruns(): void {
+    if (!hasStack()) { this.reapLater(); return; }
+    this.overrun = false;
+    for (const d of this.domains.values()) {
+      if (d.alive || d.queued) continue;
+      this.dying.push({ d, cause: 'runtime violation', error: Budgets.exceeded(d), killed: false, log: true, step: 0, described: null, reclaimed: noneReclaimed(), report: null });
+      d.queued = true;
     }
   }
 

@@ -6,7 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Counter, Probe } from '../../src/idl/demo.ts';
-import { boot, tick, type Booted } from '../helpers.ts';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { boot, ROOT, tick, type Booted } from '../helpers.ts';
 
 const HOSTILE = 'test/adversarial/domains/kernel-attacks';
 let b: Booted;
@@ -138,6 +140,20 @@ test('many short timers of one domain cannot keep the event loop from turning; t
   b.k.kill(b.k.domain(h.id)!, 'test over');
   counterIntact();
 });
+
+for (const how of ['getter', 'field']) {
+  test(`spinning at the engine's stack limit, catching every RangeError (${how}), is still stopped by the budget`, () => {
+    // In a fresh process: the kernel's own paths have not run yet, so none is compiled or inlined.
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/stack-limit-spin.ts'), `spin-at-stack-limit-${how}`],
+      { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+    assert.equal(r.status, 0, `status ${r.status} ${r.signal ?? ''}: ${r.stderr}`);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; alive: boolean; report: string | null; counter: boolean };
+    assert.equal(out.ok, false);
+    assert.equal(out.alive, false);
+    assert.match(out.report ?? '', /crashed \(runtime violation\): BudgetExceeded: CPU budget exceeded: ran \d+ ms without yielding \(budget 20 ms\)/);
+    assert.equal(out.counter, true, 'the kernel and the counter go on');
+  });
+}
 
 test('no evaluator can be reached from a domain, whatever the path', async () => {
   const h = hostile();

@@ -9,6 +9,23 @@ import type { RpcResult } from '../../../../src/idl/lib/types.ts';
 import { ok } from '../../../../src/idl/lib/rpc.ts';
 import { Packet } from '../../../../src/idl/generated/structs.ts';
 
+// Exponential recursion that keeps the engine's stack at its limit, catching every RangeError:
+// through a getter run by a built-in, and through class field initializers.
+const viaGetter = {
+  get g(): number {
+    try { JSON.stringify(viaGetter); } catch { /* out of stack: go on */ }
+    try { JSON.stringify(viaGetter); } catch { /* out of stack: go on */ }
+    return 0;
+  },
+};
+class Deep {
+  x = ((): number => {
+    try { new Deep(); } catch { /* out of stack: go on */ }
+    try { new Deep(); } catch { /* out of stack: go on */ }
+    return 0;
+  })();
+}
+
 export function init(sys: Sys, imports: { counter?: Counter }, config: Config): Probe {
   const spin = (ms: number): void => {
     const t = sys.clock.now();
@@ -47,6 +64,10 @@ export function init(sys: Sys, imports: { counter?: Counter }, config: Config): 
           Packet.alloc(); // something to reclaim
           throw e;
         }
+        case 'spin-at-stack-limit-getter':
+          return ok(JSON.stringify(viaGetter).length);
+        case 'spin-at-stack-limit-field':
+          return ok(new Deep().x);
         case 'reenter-thread': {
           // Each nested entry (a thread started from inside the last) runs 30 ms: under budget each.
           const nest = (n: number): void => {
