@@ -244,6 +244,14 @@ test('a domain cannot mutate shared intrinsics or reach host globals', async () 
   assert.ok(Object.isFrozen(probe));
 });
 
+test('console in a domain goes to the kernel log, printed without running any of the values\' code', async () => {
+  const b = await start();
+  const probe = b.k.create<Probe>('probe').api;
+  assert.deepEqual(probe.run('console', 0), { ok: true, value: 1 });
+  assert.ok(b.logs.includes("[probe] hello 42 { a: 1, b: [1, \"x\"] } { g: [getter] }"), b.logs.join('\n'));
+  assert.ok(b.logs.includes('[probe] error: bad [Proxy]'), b.logs.join('\n'));
+});
+
 test('arguments and results are checked against the IDL; a bad return crashes the callee', async () => {
   const b = await start();
   const counter = b.k.create<Counter>('counter').api;

@@ -253,9 +253,9 @@ export class Kernel {
     }
     this.domains.set(d.id, d);
     try {
-      const c = new Compartment({ __options__: true, globals: {}, name: d.url } as never);
+      const { console, ...sys } = makeSys(this, d);
+      const c = new Compartment({ __options__: true, globals: { console }, name: d.url } as never);
       closeEvaluators(c.globalThis);
-      const sys = makeSys(this, d);
       const methods = b.exports ? this.rpc.descriptor(b.exports)!.methods : [];
       d.impl = this.rpc.run(d.id, () => {
         const factory = c.evaluate(`${b.code}\n// frond evaluation ${++evaluations}\n//# sourceURL=${d.url}\n`) as unknown;
@@ -264,7 +264,7 @@ export class Kernel {
         if (entry === null || typeof entry !== 'object' || typeof entry.start !== 'function') {
           throw new TypeError('bundle did not evaluate to { start(sys, imports) }');
         }
-        const impl = (entry.start as (s: unknown, i: unknown, c: unknown) => unknown)(sys, harden(imports), args.config);
+        const impl = (entry.start as (s: unknown, i: unknown, c: unknown) => unknown)(harden(sys), harden(imports), args.config);
         if (!b.exports) return null;
         // Checked here, while the domain is the current one: reading its methods may run its code.
         if (impl === null || typeof impl !== 'object') throw new TypeError(`init must return an implementation of ${b.exports}`);

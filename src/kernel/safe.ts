@@ -38,3 +38,31 @@ export function hasStack(): boolean {
     return false;
   }
 }
+
+const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+const ownKeys = Reflect.ownKeys;
+const isArray = Array.isArray;
+
+/**
+ * Text for a value a domain logs, like console.log would print it, but reading only what runs no
+ * code: own data properties of objects that are not Proxies (`isProxy` is the host's), to a small
+ * depth and width. Accessors print as [getter], Proxies as [Proxy], functions as [function].
+ */
+export function inspect(v: unknown, isProxy: (v: unknown) => boolean, depth = 2): string {
+  if (typeof v === 'string') return depth === 2 ? v : JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+  if (typeof v === 'function') return '[function]';
+  if (v === null || typeof v !== 'object') return show(v);
+  if (isProxy(v)) return '[Proxy]';
+  if (depth === 0) return isArray(v) ? '[…]' : '{…}';
+  const keys = ownKeys(v);
+  const parts: string[] = [];
+  for (let i = 0; i < keys.length && parts.length < 20; i++) {
+    const key = keys[i];
+    if (typeof key !== 'string' || (isArray(v) && key === 'length')) continue;
+    const d = getOwnPropertyDescriptor(v, key)!;
+    const text = 'value' in d ? inspect(d.value, isProxy, depth - 1) : '[getter]';
+    parts[parts.length] = isArray(v) ? text : `${/^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key)}: ${text}`;
+  }
+  if (keys.length > 20) parts[parts.length] = '…';
+  return isArray(v) ? `[${parts.join(', ')}]` : `{ ${parts.join(', ')} }`;
+}

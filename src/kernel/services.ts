@@ -17,7 +17,7 @@ import type { Domain } from './domain.ts';
 import type { ExchangeHeap } from './heap.ts';
 import type { Host } from '../machine/common/host.ts';
 import { DomainAbort, type Rpc } from './rpc.ts';
-import { show } from './safe.ts';
+import { inspect, show } from './safe.ts';
 
 export interface ServiceKernel {
   readonly host: Host;
@@ -35,7 +35,14 @@ export interface ServiceKernel {
 
 const promiseThen = Promise.prototype.then;
 
-export function makeSys(k: ServiceKernel, d: Domain): Sys {
+/** The `console` global of a domain's compartment: its lines go to the kernel log, as sys.log's do,
+ *  so a newcomer's first console.log works (values are printed without running any of their code). */
+export interface DomainConsole {
+  log(...a: unknown[]): void; info(...a: unknown[]): void; debug(...a: unknown[]): void;
+  warn(...a: unknown[]): void; error(...a: unknown[]): void;
+}
+
+export function makeSys(k: ServiceKernel, d: Domain): Sys & { readonly console: DomainConsole } {
   const id = d.id;
   const live = (): void => {
     if (!d.alive) throw new DomainAbort(`capability revoked: domain ${d.name} is dead`, id);
@@ -198,19 +205,25 @@ export function makeSys(k: ServiceKernel, d: Domain): Sys {
     },
   };
 
-  const log = (...parts: LogArg[]): void => {
+  const isProxy = (v: unknown): boolean => k.host.isProxy(v);
+  /** One log line of the domain's (console.warn and .error mark theirs). */
+  const print = (mark: string, parts: readonly unknown[]): void => {
     live();
     const text: string[] = [];
-    for (let i = 0; i < parts.length; i++) {
-      const p: unknown = parts[i];
-      text[i] = typeof p === 'string' ? p : typeof p === 'object' && p !== null ? '[object]' : show(p);
-    }
-    k.log(`[${d.name}] ${text.join(' ')}`);
+    for (let i = 0; i < parts.length; i++) text[i] = inspect(parts[i], isProxy);
+    k.log(`[${d.name}] ${mark}${text.join(' ')}`);
+  };
+  const log = (...parts: LogArg[]): void => print('', parts);
+
+  const console: DomainConsole = {
+    log: (...a) => print('', a), info: (...a) => print('', a), debug: (...a) => print('', a),
+    warn: (...a) => print('warning: ', a), error: (...a) => print('error: ', a),
   };
 
   return harden({
     self: { id, name: d.name },
     log,
+    console,
     clock: { now: () => k.host.now() },
     timers,
     threads,

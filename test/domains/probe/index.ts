@@ -38,6 +38,11 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
       return g === globalThis && g.process === undefined ? 1 : 0;
     },
     'date-now': () => refused(() => Date.now()),
+    'console': () => {
+      console.log('hello', 42, { a: 1, b: [1, 'x'] }, Object.defineProperty({}, 'g', { get: () => { throw new Error('ran'); }, enumerable: true }));
+      console.error('bad', new Proxy({}, {}));
+      return 1;
+    },
     'timer-throw': () => { sys.timers.after(0, () => { throw new Error('probe: timer callback threw'); }); return 0; },
     'unhandled': () => { void Promise.reject(new Error('probe: nobody handles this')); return 0; },
     'unhandled-in-timer': () => { sys.timers.after(0, () => { void Promise.reject(new Error('probe: floating in a timer')); }); return 0; },
