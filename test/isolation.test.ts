@@ -244,6 +244,32 @@ test('a domain cannot mutate shared intrinsics or reach host globals', async () 
   assert.ok(Object.isFrozen(probe));
 });
 
+test('interrupts: a handler runs as its domain; lines are owned; a throwing handler crashes only its domain and frees its lines', async () => {
+  const b = await start();
+  const a = b.k.create<Probe>('probe', {}, { privileged: true });
+  const c = b.k.create<Probe>('probe', {}, { privileged: true });
+  assert.equal(b.k.interrupt(7), false, 'nobody listens yet');
+  assert.deepEqual(a.api.run('irq-register', 7), { ok: true, value: 1 });
+  assert.equal(c.api.run('irq-register', 7).ok, false, 'a line has one owner: another domain\'s register throws (and crashes it)');
+  assert.equal(b.k.interrupt(7), true);
+  assert.equal(b.k.interrupt(7), true);
+  assert.deepEqual(a.api.run('irq-count', 0), { ok: true, value: 2 });
+  assert.ok(b.logs.includes('[probe] irq 7'));
+  assert.equal(b.k.rpc.depth, 1, 'the handler ran as its domain and left');
+  assert.deepEqual(a.api.run('irq-unregister', 7), { ok: true, value: 1 });
+  assert.equal(b.k.interrupt(7), false, 'unregistered');
+  assert.deepEqual(a.api.run('irq-throw', 8), { ok: true, value: 1 });
+  assert.deepEqual(a.api.run('irq-register', 9), { ok: true, value: 1 });
+  assert.equal(b.k.interrupt(8), true);
+  assert.equal(a.domain.alive, false, 'the throwing handler crashed its own domain');
+  assert.match(b.k.crashes[b.k.crashes.length - 1]!.text, /crashed \(interrupt 8\): Error: irq 8 handler failed[\s\S]*2 interrupt lines/);
+  assert.equal(b.k.interrupt(9), false, 'its other line was released with it');
+  const d = b.k.create<Probe>('probe', {}, { privileged: true });
+  assert.deepEqual(d.api.run('irq-register', 8), { ok: true, value: 1 }, 'the line is free for another domain');
+  const plain = b.k.create<Probe>('probe');
+  assert.equal(plain.api.run('irq-register', 10).ok, false, 'an unprivileged domain has no sys.irq');
+});
+
 test('console in a domain goes to the kernel log, printed without running any of the values\' code', async () => {
   const b = await start();
   const probe = b.k.create<Probe>('probe').api;

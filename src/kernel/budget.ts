@@ -60,7 +60,7 @@ export class BudgetExceeded extends Error {
   override name = 'BudgetExceeded';
 }
 
-export interface BudgetHost {
+export interface BudgetKernel {
   readonly host: Host;
   readonly rpc: Rpc;
   domain(id: number): Domain | undefined;
@@ -76,7 +76,7 @@ export class Budgets {
   private lastTick = 0;
   private readonly timer: PreemptTimer;
 
-  constructor(private readonly k: BudgetHost) {
+  constructor(private readonly k: BudgetKernel) {
     this.timer = k.host.preemptTimer();
   }
 
@@ -95,7 +95,7 @@ export class Budgets {
 
   /** Raises the interrupt word, so whatever domain code runs next ticks at its next check (a domain
    *  that has just died is aborted there). */
-  raise(): void {
+  preempt(): void {
     this.timer.pending.setInt32(0, 1);
   }
 
@@ -137,7 +137,7 @@ export class Budgets {
       ran = d.runSpent;
       if (root !== d) { root.stretchSpent -= ran; root.turnSpent -= ran; } // not the root's fault
     } else if (root.stretchSpent > root.args.budgetMs) {
-      if (root !== d) { this.raise(); return; } // not now: at the root's next check
+      if (root !== d) { this.preempt(); return; } // not now: at the root's next check
       ran = root.stretchSpent;
     } else {
       return;

@@ -40,6 +40,9 @@ export const CALLEE_DEAD = 2;
 
 export interface KLink extends Link {
   iface: string;
+  /** the two ends' names, for messages (kept here, so the kernel keeps no table of the dead) */
+  readonly callerName: string;
+  readonly calleeName: string;
   /** the callee while it is alive (so an async call finds its list of calls in flight without a
    *  lookup); null once it is dead */
   target: Domain | null;

@@ -166,24 +166,25 @@ function isIndex(n: unknown): n is number {
  */
 class Slot {
   /** the handle naming it now; <= 0 when free (the last handle, negated) */
-  hnd = 0;
+  handle = 0;
   /** the domain that may use it (ORPHAN: a root whose owner died while it was lent) */
-  own = 0;
+  owner = 0;
   mode: Mode = Mode.OWNED;
   /** the object's header offset in the arena */
-  hdr = 0;
+  header = 0;
   /** the type id (also in the header; here for the move check) */
-  typ = 0;
+  type = 0;
   /** the data region: offset and length */
-  dat = 0;
-  len = 0;
+  data = 0;
+  length = 0;
   /** BORROW: the root slot it aliases */
   link = 0;
   /** roots: objects and payload bytes in the tree (the root and its descendants) */
-  tobj = 0;
-  tbyt = 0;
-  /** roots: the owner the tree is charged to now (see settle), and whether it moved since */
-  chg = 0;
+  treeObjects = 0;
+  treeBytes = 0;
+  /** roots: the owner the tree is charged to now (see settle), and whether it moved since;
+   *  borrows: the domain that lent it */
+  chargedTo = 0;
   moved = 0;
 }
 
@@ -241,7 +242,7 @@ export class ExchangeHeap {
     if (typeof h === 'number') {
       const s = h & H.MASK;
       const e = this.slots[s];
-      if (e !== undefined && e.hnd === h && e.own === dom) return s;
+      if (e !== undefined && e.handle === h && e.owner === dom) return s;
     }
     throw this.refuse(dom, h);
   }
@@ -251,7 +252,7 @@ export class ExchangeHeap {
     if (typeof h === 'number') {
       const s = h & H.MASK;
       const e = this.slots[s];
-      if (e !== undefined && e.hnd === h && e.own === dom && e.mode === Mode.OWNED) return s;
+      if (e !== undefined && e.handle === h && e.owner === dom && e.mode === Mode.OWNED) return s;
     }
     throw this.refuse(dom, h);
   }
@@ -262,8 +263,8 @@ export class ExchangeHeap {
       why = `not an RRef handle (${typeof h === 'number' ? String(h) : typeof h})`;
     } else {
       const e = this.slots[h & H.MASK] as Slot | undefined;
-      const cur = e?.hnd;
-      if (e !== undefined && cur === h && e.own === dom) {
+      const cur = e?.handle;
+      if (e !== undefined && cur === h && e.owner === dom) {
         why = e.mode === Mode.BORROW
           ? 'a borrowed RRef is read-only: it cannot be written, moved, freed or kept'
           : 'this RRef is lent to a call in progress: it cannot be written, moved or freed until the call returns';
@@ -304,23 +305,23 @@ export class ExchangeHeap {
     if (s === this.slots.length) {
       this.slots[s] = e;
     } else {
-      g = -e.hnd >> H.SLOT_BITS; // a freed slot holds its last handle, negated
+      g = -e.handle >> H.SLOT_BITS; // a freed slot holds its last handle, negated
       g = g === H.GENERATIONS ? 1 : g + 1;
       this.freeHead = (this.freeHead + 1) & (this.ring.length - 1);
       this.freeCount--;
     }
     const h = g * H.SLOTS + s;
-    e.hnd = h;
-    e.own = owner;
+    e.handle = h;
+    e.owner = owner;
     e.mode = mode;
-    e.hdr = hdr;
-    e.typ = typ;
-    e.dat = dat;
-    e.len = len;
+    e.header = hdr;
+    e.type = typ;
+    e.data = dat;
+    e.length = len;
     e.link = link;
-    e.tobj = objects;
-    e.tbyt = bytes;
-    e.chg = owner;
+    e.treeObjects = objects;
+    e.treeBytes = bytes;
+    e.chargedTo = owner;
     e.moved = 0;
     return h;
   }
@@ -328,8 +329,8 @@ export class ExchangeHeap {
   /** Gives slot `s` back to the free ring (which must have room: roomFor). Makes no call. */
   private unclaim(s: number): void {
     const e = this.slots[s];
-    e.hnd = -e.hnd;
-    e.own = 0;
+    e.handle = -e.handle;
+    e.owner = 0;
     e.moved = 0; // (an entry left in `unsettled` is skipped)
     this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = s;
     this.freeCount++;
@@ -370,23 +371,23 @@ export class ExchangeHeap {
   private settle(s: number): void {
     const e = this.slots[s];
     if (e.moved === 0) return;
-    if (e.chg !== e.own) this.recharge(e, e.own);
+    if (e.chargedTo !== e.owner) this.recharge(e, e.owner);
     e.moved = 0;
   }
 
   /** Moves the charge for root `e`'s tree to `o`, and writes `o` into the object's header. */
   private recharge(e: Slot, o: number): void {
-    this.shift(e, this.usage(e.chg), this.usage(o), o);
+    this.shift(e, this.usage(e.chargedTo), this.usage(o), o);
   }
 
   /** recharge's commit. Makes no call. */
   private shift(e: Slot, from: Usage, to: Usage, o: number): void {
-    from.objects -= e.tobj;
-    from.bytes -= e.tbyt;
-    to.objects += e.tobj;
-    to.bytes += e.tbyt;
-    e.chg = o;
-    this.dv.setUint32(e.hdr, o === ORPHAN ? OWNER_ORPHAN : o, true);
+    from.objects -= e.treeObjects;
+    from.bytes -= e.treeBytes;
+    to.objects += e.treeObjects;
+    to.bytes += e.treeBytes;
+    e.chargedTo = o;
+    this.dv.setUint32(e.header, o === ORPHAN ? OWNER_ORPHAN : o, true);
   }
 
   private settleAll(): void {
@@ -479,23 +480,23 @@ export class ExchangeHeap {
     if (s === this.slots.length) {
       this.slots[s] = e;
     } else {
-      g = -e.hnd >> H.SLOT_BITS;
+      g = -e.handle >> H.SLOT_BITS;
       g = g === H.GENERATIONS ? 1 : g + 1;
       this.freeHead = (this.freeHead + 1) & (this.ring.length - 1);
       this.freeCount--;
     }
     const h = g * H.SLOTS + s;
-    e.hnd = h;
-    e.own = dom;
+    e.handle = h;
+    e.owner = dom;
     e.mode = Mode.OWNED;
-    e.hdr = off;
-    e.typ = typeId;
-    e.dat = off + HEADER_BYTES + t.meta + 4 * t.children.length;
-    e.len = t.data;
+    e.header = off;
+    e.type = typeId;
+    e.data = off + HEADER_BYTES + t.meta + 4 * t.children.length;
+    e.length = t.data;
     e.link = 0;
-    e.tobj = 1;
-    e.tbyt = size;
-    e.chg = dom;
+    e.treeObjects = 1;
+    e.treeBytes = size;
+    e.chargedTo = dom;
     e.moved = 0;
     u.strikes = 0;
     this.mem.fill(0, off, off + HEADER_BYTES + size);
@@ -536,7 +537,7 @@ export class ExchangeHeap {
     this.settle(s);
     const e = this.slots[s];
     const u = this.usage(owner);
-    const tree = this.treeList(e.hdr);
+    const tree = this.treeList(e.header);
     this.roomFor(2);
     while (this.dead.length < this.deadCount + tree.length) this.dead[this.dead.length] = 0;
     this.commitDrop(s, e, u, tree, borrow, lender);
@@ -547,13 +548,13 @@ export class ExchangeHeap {
    *  blocks go back to the allocator from the dead list (flushDead). Makes no call. */
   private commitDrop(s: number, e: Slot, u: Usage, tree: number[], borrow: number, lender: Usage | null): void {
     if (lender !== null) lender.lent--;
-    const rootBytes = this.dv.getUint32(e.hdr + 12, true);
-    u.objects -= e.tobj;
-    u.bytes -= e.tbyt;
-    this.objects -= e.tobj;
-    this.bytes -= e.tbyt;
-    this.nestedObjects -= e.tobj - 1;
-    this.nestedBytes -= e.tbyt - rootBytes;
+    const rootBytes = this.dv.getUint32(e.header + 12, true);
+    u.objects -= e.treeObjects;
+    u.bytes -= e.treeBytes;
+    this.objects -= e.treeObjects;
+    this.bytes -= e.treeBytes;
+    this.nestedObjects -= e.treeObjects - 1;
+    this.nestedBytes -= e.treeBytes - rootBytes;
     for (let i = 0; i < tree.length; i++) {
       this.dv.setUint32(tree[i], OWNER_FREE, true);
       this.dead[this.deadCount++] = tree[i];
@@ -561,8 +562,8 @@ export class ExchangeHeap {
     for (let k = borrow < 0 ? 1 : 0; k < 2; k++) {
       const x = k === 0 ? borrow : s;
       const f = this.slots[x];
-      f.hnd = -f.hnd;
-      f.own = 0;
+      f.handle = -f.handle;
+      f.owner = 0;
       f.moved = 0;
       this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = x;
       this.freeCount++;
@@ -595,7 +596,7 @@ export class ExchangeHeap {
 
   /** Moves a root from one domain to another; the old handle goes stale. */
   move(h: unknown, from: number, to: number): number {
-    return this.moveAs(from, h, this.slots[this.writable(from, h)].typ, to);
+    return this.moveAs(from, h, this.slots[this.writable(from, h)].type, to);
   }
 
   /**
@@ -609,12 +610,12 @@ export class ExchangeHeap {
     if (typeof h === 'number') {
       const s = h & H.MASK;
       const e = this.slots[s];
-      if (e !== undefined && e.hnd === h && e.own === from && e.mode === Mode.OWNED) {
-        if (e.typ !== typeId) return 0;
+      if (e !== undefined && e.handle === h && e.owner === from && e.mode === Mode.OWNED) {
+        if (e.type !== typeId) return 0;
         if (e.moved === 0) this.defer(s); // charged to `to` when next needed (settle)
         if (h >= H.LAST) return this.relocate(s, to); // generations used up: retire the slot
-        e.own = to;
-        return (e.hnd = h + H.SLOTS); // the next generation of the same slot
+        e.owner = to;
+        return (e.handle = h + H.SLOTS); // the next generation of the same slot
       }
     }
     throw this.refuse(from, h);
@@ -633,12 +634,12 @@ export class ExchangeHeap {
   /** relocate's commit: no call but the first. */
   private commitRelocate(s: number, d: number, b: Slot, to: number): number {
     const a = this.slots[s];
-    const n = this.claim(d, b, to, Mode.OWNED, a.hdr, a.typ, a.dat, a.len, 0, a.tobj, a.tbyt);
-    b.chg = a.chg; // s was marked moved by moveAs; d carries the mark (settle)
+    const n = this.claim(d, b, to, Mode.OWNED, a.header, a.type, a.data, a.length, 0, a.treeObjects, a.treeBytes);
+    b.chargedTo = a.chargedTo; // s was marked moved by moveAs; d carries the mark (settle)
     b.moved = 1;
     this.unsettled[this.unsettledCount++] = d;
-    a.hnd = -a.hnd;
-    a.own = 0;
+    a.handle = -a.handle;
+    a.owner = 0;
     a.moved = 0;
     this.ring[(this.freeHead + this.freeCount) & (this.ring.length - 1)] = s;
     this.freeCount++;
@@ -654,10 +655,10 @@ export class ExchangeHeap {
     if (lender.lent >= MAX_LENT) throw this.tooManyLent(from);
     const d = this.pick();
     const b = this.fresh(d);
-    const bh = this.claim(d, b, to, Mode.BORROW, e.hdr, e.typ, e.dat, e.len, root, 0, 0);
-    b.chg = from; // a borrow's `chg` names its lender
+    const bh = this.claim(d, b, to, Mode.BORROW, e.header, e.type, e.data, e.length, root, 0, 0);
+    b.chargedTo = from; // a borrow's `chargedTo` names its lender
     lender.lent++;
-    this.dv.setUint32(e.hdr + 8, this.dv.getUint32(e.hdr + 8, true) + 1, true);
+    this.dv.setUint32(e.header + 8, this.dv.getUint32(e.header + 8, true) + 1, true);
     const r = this.slots[root];
     if (r.mode === Mode.OWNED) r.mode = Mode.LENT;
     return bh;
@@ -667,14 +668,14 @@ export class ExchangeHeap {
   unborrow(bh: number): void {
     const s = bh & H.MASK;
     const e = this.slots[s];
-    if (e === undefined || e.hnd !== bh || e.mode !== Mode.BORROW) return;
+    if (e === undefined || e.handle !== bh || e.mode !== Mode.BORROW) return;
     this.endBorrow(s);
   }
 
   /** Whether `from` may lend `h` (a `typeId`) as the `k`th borrow of one call: false for another
    *  type; HeapExhausted if it has too many borrows out already; a violation for a bad handle. */
   lendable(from: number, h: unknown, typeId: number, k: number): boolean {
-    const ok = this.slots[this.readable(from, h)].typ === typeId;
+    const ok = this.slots[this.readable(from, h)].type === typeId;
     if (this.usage(from).lent + k >= MAX_LENT) throw this.tooManyLent(from);
     return ok;
   }
@@ -686,9 +687,9 @@ export class ExchangeHeap {
   private endBorrow(s: number): void {
     const b = this.slots[s];
     const r = this.slots[b.link];
-    const lender = this.usage(b.chg);
-    const left = this.dv.getUint32(b.hdr + 8, true) - 1;
-    if (left === 0 && r.own === ORPHAN) {
+    const lender = this.usage(b.chargedTo);
+    const left = this.dv.getUint32(b.header + 8, true) - 1;
+    if (left === 0 && r.owner === ORPHAN) {
       this.dropRoot(ORPHAN, b.link, s, lender);
       return;
     }
@@ -700,14 +701,14 @@ export class ExchangeHeap {
   private commitEndBorrow(s: number, b: Slot, r: Slot, left: number, lender: Usage): void {
     this.unclaim(s);
     lender.lent--;
-    this.dv.setUint32(b.hdr + 8, left, true);
+    this.dv.setUint32(b.header + 8, left, true);
     if (left === 0) r.mode = Mode.OWNED;
   }
 
   // ---- children and containers ---------------------------------------------------------
 
   private childAt(s: number, index: unknown, dom: number): number {
-    const off = this.slots[s].hdr;
+    const off = this.slots[s].header;
     const t = this.types[this.dv.getUint32(off + 4, true)];
     if (!isIndex(index) || index >= t.children.length) {
       const e = new HeapViolation(`exchange heap: ${t.name} has no child slot ${show(index)}`);
@@ -742,8 +743,8 @@ export class ExchangeHeap {
     this.nestedObjects--;
     this.nestedBytes -= size;
     const root = this.slots[s];
-    root.tobj -= objects;
-    root.tbyt -= bytes;
+    root.treeObjects -= objects;
+    root.treeBytes -= bytes;
     return h;
   }
 
@@ -781,9 +782,9 @@ export class ExchangeHeap {
   }
 
   private checkChildType(dom: number, s: number, cs: number, index: number): void {
-    const parent = this.types[this.slots[s].typ];
+    const parent = this.types[this.slots[s].type];
     const want = parent.children[index];
-    const got = this.slots[cs].typ;
+    const got = this.slots[cs].type;
     let why = '';
     if (cs === s) why = `cannot put ${parent.name} inside itself`;
     else if (got !== want) why = `${parent.name} holds ${this.types[want].name} here, not ${this.types[got].name}`;
@@ -811,9 +812,9 @@ export class ExchangeHeap {
     this.unclaim(cs);
     const root = this.slots[s];
     const child = this.slots[cs];
-    const c = child.hdr;
-    root.tobj += child.tobj;
-    root.tbyt += child.tbyt;
+    const c = child.header;
+    root.treeObjects += child.treeObjects;
+    root.treeBytes += child.treeBytes;
     this.dv.setUint32(c, OWNER_CHILD, true);
     this.dv.setUint32(p, c, true);
     const size = this.dv.getUint32(c + 12, true);
@@ -824,7 +825,7 @@ export class ExchangeHeap {
   /** Appends `child` to a deque; false (and the child stays with the caller) when full. */
   push(dom: number, h: unknown, child: unknown): boolean {
     const s = this.writable(dom, h);
-    const off = this.slots[s].hdr;
+    const off = this.slots[s].header;
     const t = this.dequeType(dom, off);
     const cs = this.writable(dom, child);
     this.checkChildType(dom, s, cs, 0);
@@ -840,7 +841,7 @@ export class ExchangeHeap {
   /** Removes the oldest child of a deque; null when empty. */
   pop(dom: number, h: unknown): number | null {
     const s = this.writable(dom, h);
-    const off = this.slots[s].hdr;
+    const off = this.slots[s].header;
     const t = this.dequeType(dom, off);
     const head = this.dv.getUint32(off + HEADER_BYTES, true);
     const count = this.dv.getUint32(off + HEADER_BYTES + 4, true);
@@ -853,7 +854,7 @@ export class ExchangeHeap {
 
   /** Number of children in a deque. */
   count(dom: number, h: unknown): number {
-    const off = this.slots[this.readable(dom, h)].hdr;
+    const off = this.slots[this.readable(dom, h)].header;
     this.dequeType(dom, off);
     return this.dv.getUint32(off + HEADER_BYTES + 4, true);
   }
@@ -868,7 +869,7 @@ export class ExchangeHeap {
 
   /** Whether `dom` could move `h` now, and it is a `typeId` (an unusable handle is a violation). */
   movableAs(dom: number, h: unknown, typeId: number): boolean {
-    return this.slots[this.writable(dom, h)].typ === typeId;
+    return this.slots[this.writable(dom, h)].type === typeId;
   }
 
   // ---- data access ---------------------------------------------------------------------
@@ -879,7 +880,7 @@ export class ExchangeHeap {
     const s = this.readable(dom, h);
     const e = this.slots[s];
     this.settle(e.mode === Mode.BORROW ? e.link : s);
-    const off = e.hdr;
+    const off = e.header;
     return {
       owner: this.dv.getUint32(off, true),
       typeId: this.dv.getUint32(off + 4, true),
@@ -889,31 +890,31 @@ export class ExchangeHeap {
   }
 
   typeOf(dom: number, h: unknown): number {
-    return this.slots[this.readable(dom, h)].typ;
+    return this.slots[this.readable(dom, h)].type;
   }
 
   /** Size in bytes of the object's data region. */
   size(dom: number, h: unknown): number {
-    return this.slots[this.readable(dom, h)].len;
+    return this.slots[this.readable(dom, h)].length;
   }
 
   /** Absolute offset of `n` data bytes at `off` in a readable object (bounds-checked). */
   private rd(dom: number, h: unknown, off: unknown, n: number): number {
     const s = this.readable(dom, h);
     const e = this.slots[s];
-    if (isIndex(off) && off + n <= e.len) return e.dat + off;
+    if (isIndex(off) && off + n <= e.length) return e.data + off;
     throw this.outOfBounds(dom, s, off, n);
   }
 
   private wr(dom: number, h: unknown, off: unknown, n: number): number {
     const s = this.writable(dom, h);
     const e = this.slots[s];
-    if (isIndex(off) && off + n <= e.len) return e.dat + off;
+    if (isIndex(off) && off + n <= e.length) return e.data + off;
     throw this.outOfBounds(dom, s, off, n);
   }
 
   private outOfBounds(dom: number, s: number, off: unknown, n: unknown): HeapViolation {
-    const { typ, len } = this.slots[s];
+    const { type: typ, length: len } = this.slots[s];
     const e = new HeapViolation(
       `exchange heap: access of ${show(n)} bytes at ${show(off)} is outside ${this.types[typ].name} (${len} data bytes)`);
     this.onViolation(dom, e);
@@ -1000,12 +1001,12 @@ export class ExchangeHeap {
     let deferred = 0;
     for (let s = 0; s < this.slots.length; s++) {
       const e = this.slots[s];
-      if (e.hnd <= 0 || e.own !== dom) continue;
+      if (e.handle <= 0 || e.owner !== dom) continue;
       if (e.mode === Mode.BORROW) {
         this.endBorrow(s);
       } else if (e.mode === Mode.LENT) {
         this.recharge(e, ORPHAN); // (settled above: it was charged to dom)
-        e.own = ORPHAN;
+        e.owner = ORPHAN;
         deferred++;
       } else {
         this.dropRoot(dom, s);
@@ -1031,21 +1032,21 @@ export class ExchangeHeap {
     let nested = 0;
     for (let s = 0; s < this.slots.length; s++) {
       const e = this.slots[s];
-      if (e.hnd <= 0) continue;
-      if ((e.hnd & H.MASK) !== s) bad.push(`slot ${s}: handle ${e.hnd} names another slot`);
+      if (e.handle <= 0) continue;
+      if ((e.handle & H.MASK) !== s) bad.push(`slot ${s}: handle ${e.handle} names another slot`);
       if (e.mode === Mode.BORROW) {
         const r = this.slots[e.link];
-        if (r === undefined || r.hnd <= 0 || r.hdr !== e.hdr) bad.push(`slot ${s}: a borrow of a dead root`);
-        borrows.set(e.hdr, (borrows.get(e.hdr) ?? 0) + 1);
-        lent.set(e.chg, (lent.get(e.chg) ?? 0) + 1);
+        if (r === undefined || r.handle <= 0 || r.header !== e.header) bad.push(`slot ${s}: a borrow of a dead root`);
+        borrows.set(e.header, (borrows.get(e.header) ?? 0) + 1);
+        lent.set(e.chargedTo, (lent.get(e.chargedTo) ?? 0) + 1);
         continue;
       }
-      const want = e.own === ORPHAN ? OWNER_ORPHAN : e.own;
-      if (this.dv.getUint32(e.hdr, true) !== want) bad.push(`slot ${s}: header owner ${this.dv.getUint32(e.hdr, true)}, slot owner ${e.own}`);
-      if (this.dv.getUint32(e.hdr + 4, true) !== e.typ) bad.push(`slot ${s}: header type differs from the slot's`);
+      const want = e.owner === ORPHAN ? OWNER_ORPHAN : e.owner;
+      if (this.dv.getUint32(e.header, true) !== want) bad.push(`slot ${s}: header owner ${this.dv.getUint32(e.header, true)}, slot owner ${e.owner}`);
+      if (this.dv.getUint32(e.header + 4, true) !== e.type) bad.push(`slot ${s}: header type differs from the slot's`);
       let tobj = 0;
       let tbyt = 0;
-      const stack = [e.hdr];
+      const stack = [e.header];
       while (stack.length > 0) {
         const o = stack.pop()!;
         if (seen.has(o)) { bad.push(`object at ${o} is reachable twice`); continue; }
@@ -1054,7 +1055,7 @@ export class ExchangeHeap {
         const t = this.types[this.dv.getUint32(o + 4, true)];
         if (t === undefined || payloadBytes(t) !== size) { bad.push(`object at ${o}: bad type or size`); continue; }
         try { this.alloc.blockSize(o); } catch { bad.push(`object at ${o} is not an allocated block`); }
-        if (o !== e.hdr) {
+        if (o !== e.header) {
           nested++;
           if (this.dv.getUint32(o, true) !== OWNER_CHILD) bad.push(`child at ${o}: owner field is not CHILD`);
         }
@@ -1065,21 +1066,21 @@ export class ExchangeHeap {
           if (c !== 0) stack.push(c);
         }
       }
-      if (tobj !== e.tobj || tbyt !== e.tbyt) bad.push(`slot ${s}: tree is ${tobj}/${tbyt}, slot says ${e.tobj}/${e.tbyt}`);
-      if (e.chg !== e.own) bad.push(`slot ${s}: charged to ${e.chg}, owned by ${e.own}`);
-      const u = owned.get(e.own) ?? { objects: 0, bytes: 0 };
+      if (tobj !== e.treeObjects || tbyt !== e.treeBytes) bad.push(`slot ${s}: tree is ${tobj}/${tbyt}, slot says ${e.treeObjects}/${e.treeBytes}`);
+      if (e.chargedTo !== e.owner) bad.push(`slot ${s}: charged to ${e.chargedTo}, owned by ${e.owner}`);
+      const u = owned.get(e.owner) ?? { objects: 0, bytes: 0 };
       u.objects += tobj;
       u.bytes += tbyt;
-      owned.set(e.own, u);
+      owned.set(e.owner, u);
       objects += tobj;
       bytes += tbyt;
     }
     for (let s = 0; s < this.slots.length; s++) {
       const e = this.slots[s];
-      if (e.hnd <= 0 || e.mode === Mode.BORROW) continue;
-      const n = borrows.get(e.hdr) ?? 0;
-      if (this.dv.getUint32(e.hdr + 8, true) !== n) bad.push(`slot ${s}: borrow count ${this.dv.getUint32(e.hdr + 8, true)}, ${n} borrows`);
-      if ((e.mode === Mode.LENT) !== (n > 0) && e.own !== ORPHAN) bad.push(`slot ${s}: mode ${e.mode} with ${n} borrows`);
+      if (e.handle <= 0 || e.mode === Mode.BORROW) continue;
+      const n = borrows.get(e.header) ?? 0;
+      if (this.dv.getUint32(e.header + 8, true) !== n) bad.push(`slot ${s}: borrow count ${this.dv.getUint32(e.header + 8, true)}, ${n} borrows`);
+      if ((e.mode === Mode.LENT) !== (n > 0) && e.owner !== ORPHAN) bad.push(`slot ${s}: mode ${e.mode} with ${n} borrows`);
     }
     if (objects !== this.objects || bytes !== this.bytes) bad.push(`counts ${this.objects}/${this.bytes}, reachable ${objects}/${bytes}`);
     if (nested !== this.nestedObjects) bad.push(`nested count ${this.nestedObjects}, reachable ${nested}`);
@@ -1096,7 +1097,7 @@ export class ExchangeHeap {
     const ring = new Set<number>();
     for (let i = 0; i < this.freeCount; i++) {
       const s = this.ring[(this.freeHead + i) & (this.ring.length - 1)];
-      if (ring.has(s) || this.slots[s].hnd > 0) bad.push(`free ring: slot ${s} is listed twice or in use`);
+      if (ring.has(s) || this.slots[s].handle > 0) bad.push(`free ring: slot ${s} is listed twice or in use`);
       ring.add(s);
     }
     return bad;
@@ -1120,10 +1121,6 @@ export class ExchangeHeap {
     };
   }
 
-  /** Kernel-only view for device models (DMA): the header offset of a root the kernel owns. */
-  offsetOf(dom: number, h: unknown): number {
-    return this.slots[this.readable(dom, h)].hdr;
-  }
 }
 
 function num(v: number): number {

@@ -132,7 +132,6 @@ export class Kernel {
   private reapScheduled = false;
   private lastId = 0;
   private lastDomain = KERNEL_ID;
-  private names = new Map<number, string>([[KERNEL_ID, 'kernel']]);
   private readonly policy: VerifyPolicy;
   private readonly budgets: Budgets;
 
@@ -239,7 +238,6 @@ export class Kernel {
     }
     const given = this.importsFor(b, args.imports, args.creator);
     const d = new Domain(++this.lastDomain, b.name, b, args);
-    this.names.set(d.id, d.name);
     const imports: Record<string, unknown> = {};
     for (const [name, link, v] of given) {
       const callee = this.domains.get(link.callee);
@@ -287,10 +285,6 @@ export class Kernel {
     return this.domains.get(id);
   }
 
-  nameOf(id: number): string {
-    return this.names.get(id) ?? `#${id}`;
-  }
-
   list(): Domain[] {
     return [...this.domains.values()].filter((d) => d.alive);
   }
@@ -330,7 +324,7 @@ export class Kernel {
     this.dying.push({ d, cause, error, killed, log, step: 0, described: null, reclaimed: noneReclaimed(), report: null });
     d.queued = true;
     d.alive = false;
-    this.budgets.raise();
+    this.budgets.preempt();
   }
 
   /**
@@ -498,8 +492,8 @@ export class Kernel {
     return true;
   }
 
-  /** A device raised `line`: run its handler (as its domain). False if nobody listens. */
-  raise(line: number): boolean {
+  /** A device raised interrupt `line`: runs its handler, as its domain. False if nobody listens. */
+  interrupt(line: number): boolean {
     const h = this.irqLines.get(line);
     if (!h || !h.d.alive) return false;
     h.fn();

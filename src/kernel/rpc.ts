@@ -52,10 +52,9 @@ export function abortTarget(e: unknown): number | undefined {
   return typeof e === 'object' && e !== null ? aborts.get(e) : undefined;
 }
 
-export interface RpcHost {
+export interface RpcKernel {
   readonly heap: ExchangeHeap;
   domain(id: number): Domain | undefined;
-  nameOf(id: number): string;
   crash(d: Domain, cause: string, e: unknown): void;
   /** whether `p` is a promise whose `then` and species lookup run no domain code (see track) */
   isPlainPromise(p: unknown): boolean;
@@ -78,11 +77,11 @@ export class Rpc implements ProxyRuntime {
   depth = 1;
   private activations = 0;
   private readonly proxies = new WeakMap<object, ProxyInfo>();
-  private readonly k: RpcHost;
+  private readonly k: RpcKernel;
   /** k.heap; generated proxies call its moveAs directly (see ProxyRuntime.heap) */
   readonly heap: ExchangeHeap;
 
-  constructor(k: RpcHost) {
+  constructor(k: RpcKernel) {
     this.k = k;
     this.heap = k.heap;
   }
@@ -144,6 +143,8 @@ export class Rpc implements ProxyRuntime {
       impl: callee.alive ? impl : null,
       caller: caller ? caller.id : KERNEL_ID,
       callee: callee.id,
+      callerName: caller ? caller.name : 'kernel',
+      calleeName: callee.name,
       iface,
       target: callee.alive ? callee : null,
     };
@@ -178,7 +179,7 @@ export class Rpc implements ProxyRuntime {
     if (held) {
       if (held.iface !== iface) return this.BAD;
       const callee = this.k.domain(held.callee);
-      return callee ? this.connect(iface, target, callee, held.impl) : this.deadProxy(iface, target, held.callee);
+      return callee ? this.connect(iface, target, callee, held.impl) : this.deadProxy(iface, target, held);
     }
     const d = this.descriptor(iface);
     const owner = this.k.domain(from);
@@ -188,8 +189,10 @@ export class Rpc implements ProxyRuntime {
     return this.connect(iface, target, owner, v);
   }
 
-  private deadProxy(iface: string, caller: Domain, calleeId: number): object {
-    const link: KLink = { state: CALLEE_DEAD, impl: null, caller: caller.id, callee: calleeId, iface, target: null };
+  private deadProxy(iface: string, caller: Domain, dead: KLink): object {
+    const link: KLink = {
+      state: CALLEE_DEAD, impl: null, caller: caller.id, callee: dead.callee, callerName: caller.name, calleeName: dead.calleeName, iface, target: null,
+    };
     caller.calls.add(link);
     const p = harden(IFACES[iface].make(this, link));
     this.proxies.set(p, { link });
@@ -211,18 +214,18 @@ export class Rpc implements ProxyRuntime {
 
   private late(link: KLink): never {
     this.k.heap.reclaim(link.caller);
-    throw new DomainAbort(`domain ${this.k.nameOf(link.caller)} was killed`, link.caller);
+    throw new DomainAbort(`domain ${link.callerName} was killed`, link.caller);
   }
 
   private fail(kind: RpcErrorKind, link: KLink, message: string): RpcResult<never> {
-    return { ok: false, error: Object.freeze({ kind, domain: this.k.nameOf(link.callee), message }) };
+    return { ok: false, error: Object.freeze({ kind, domain: link.calleeName, message }) };
   }
 
   refused(link: KLink): RpcResult<never> {
     if (link.state & CALLER_DEAD) {
-      throw new DomainAbort(`capability revoked: domain ${this.k.nameOf(link.caller)} is dead`, link.caller);
+      throw new DomainAbort(`capability revoked: domain ${link.callerName} is dead`, link.caller);
     }
-    return this.fail('dead', link, `${link.iface}: domain ${this.k.nameOf(link.callee)} is dead`);
+    return this.fail('dead', link, `${link.iface}: domain ${link.calleeName} is dead`);
   }
 
   invalid(link: KLink, method: string, what: string, want: string): RpcResult<never> {
@@ -254,7 +257,7 @@ export class Rpc implements ProxyRuntime {
       this.k.crash(d, `${target === undefined ? 'exception' : 'killed'} in ${method}`, e);
     }
     if (link.state & CALLER_DEAD) this.late(link);
-    return this.fail('crashed', link, `${method}: domain ${this.k.nameOf(link.callee)} crashed`);
+    return this.fail('crashed', link, `${method}: domain ${link.calleeName} crashed`);
   }
 
   /** A callee's own RpcError, checked and copied (so nothing of the callee's object crosses). */
@@ -270,7 +273,7 @@ export class Rpc implements ProxyRuntime {
     if (typeof kind !== 'string' || !KINDS.includes(kind as RpcErrorKind)) kind = 'failed';
     return Object.freeze({
       kind: kind as RpcErrorKind,
-      domain: typeof domain === 'string' ? domain : this.k.nameOf(link.callee),
+      domain: typeof domain === 'string' ? domain : link.calleeName,
       message: typeof message === 'string' ? message : `${method} failed`,
     });
   }
@@ -305,7 +308,7 @@ export class Rpc implements ProxyRuntime {
     if (callee === null || !this.k.isPlainPromise(p)) {
       done?.();
       return Promise.resolve(callee === null
-        ? this.fail('crashed', link, `${method}: domain ${this.k.nameOf(link.callee)} crashed`)
+        ? this.fail('crashed', link, `${method}: domain ${link.calleeName} crashed`)
         : this.badReturn(link, method, 'result', 'Promise'));
     }
     return new Promise((resolve) => {
@@ -343,7 +346,7 @@ export class Rpc implements ProxyRuntime {
     const d = this.k.domain(link.callee);
     const target = abortTarget(e);
     if (d && (target === undefined || target === d.id)) this.k.crash(d, `${target === undefined ? 'exception' : 'killed'} in ${method}`, e);
-    return this.fail('crashed', link, `${method}: domain ${this.k.nameOf(link.callee)} crashed`);
+    return this.fail('crashed', link, `${method}: domain ${link.calleeName} crashed`);
   }
 
   /** Unlinks a pending call from its callee's list and settles it. */

@@ -95,5 +95,3 @@ export interface Sys {
 /** Plain data a domain is created with (its "command line"): copied in, frozen. */
 export type Config = null | boolean | number | string | readonly Config[] | { readonly [k: string]: Config };
 
-/** What a domain's index.ts exports: `init(sys, imports, config)` returns the interface it implements. */
-export type DomainInit<Imports, Export> = (sys: Sys, imports: Imports, config: Config) => Export;

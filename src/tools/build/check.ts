@@ -4,7 +4,7 @@
 //
 // Domains are isolated by the language: each runs in its own SES compartment, reaches the rest of
 // the system only through the capabilities the kernel hands to init (sys.*, imports), and is
-// metered by counters the build injects into its code. These checks refuse source that would step
+// metered by the checks the build inserts into its code (meter.ts). These checks refuse source that would step
 // around any of that. Every rule is an error reported as `path:line:col: message`; all of a
 // domain's violations are collected, sorted by position. Files of the domain folder and of
 // allowlisted packages are checked; src/idl/ (interfaces and generated glue) is trusted.

@@ -13,6 +13,7 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
   let kept: Borrow<PacketT> | null = null;
   const hoard: RRef<unknown>[] = [];
   let heard = 0;
+  let irqs = 0;
   const secret = { big: new Array(100_000).fill(7) }; // private heap the GC test watches
 
   const attempts: Record<string, (arg: number) => number> = {
@@ -38,6 +39,11 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
       return g === globalThis && g.process === undefined ? 1 : 0;
     },
     'date-now': () => refused(() => Date.now()),
+    // Interrupts (the domain must be privileged): line `arg` counts into `irqs`; 1000 + n throws.
+    'irq-register': (line) => { sys.irq!.register(line, () => { irqs++; sys.log(`irq ${line}`); }); return 1; },
+    'irq-throw': (line) => { sys.irq!.register(line, () => { throw new Error(`irq ${line} handler failed`); }); return 1; },
+    'irq-unregister': (line) => (sys.irq!.unregister(line) ? 1 : 0),
+    'irq-count': () => irqs,
     'console': () => {
       console.log('hello', 42, { a: 1, b: [1, 'x'] }, Object.defineProperty({}, 'g', { get: () => { throw new Error('ran'); }, enumerable: true }));
       console.error('bad', new Proxy({}, {}));
