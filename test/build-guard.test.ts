@@ -111,11 +111,11 @@ test('a symbolic link to a file outside the folder: refused at the import (and t
   symlinkSync(join(root, 'outside.ts'), join(root, 'd/link.ts'));
   assert.ok((await unguarded(root, 'd/index.ts')).inputs.includes('outside.ts'), 'premise: esbuild follows the link');
   assert.deepEqual(await refusals(root), [
-    "d/index.ts:1:19: import './link.ts': it resolves outside this domain's folder, to outside.ts: a domain may import only its own files (d/) and src/idl/",
+    "d/index.ts:1:19: import './link.ts': it resolves outside this domain's folder, to outside.ts: a domain may import only its own files (d/), src/idl/, src/lib/ and src/machine/common/",
     'd/link.ts:1:1: symbolic links are not allowed in a domain folder: the bundler would follow them to code this check does not see',
   ]);
   const g = await guardOnly(root);
-  assert.deepEqual(g.errors, ["d/index.ts:1:19: import './link.ts': it resolves to outside.ts, outside this domain's folder (d/), src/idl/ and the reviewed packages: a domain's bundle may hold nothing else"]);
+  assert.deepEqual(g.errors, ["d/index.ts:1:19: import './link.ts': it resolves to outside.ts, outside this domain's folder (d/), src/idl/, src/lib/ and src/machine/common/, and the reviewed packages: a domain's bundle may hold nothing else"]);
   assert.ok(!rels(g.src).includes('outside.ts'), 'the guard never loaded it');
 });
 
@@ -141,7 +141,7 @@ test('a reviewed package whose folder is a symbolic link out of node_modules is 
   symlinkSync(join(root, 'elsewhere/pkg'), join(root, 'node_modules/pure-link'));
   assert.ok((await unguarded(root, 'd/index.ts')).inputs.includes('elsewhere/pkg/index.js'), 'premise');
   assert.deepEqual(await refusals(root, 'd', ['pure-link']), [
-    "d/index.ts:1:19: import 'pure-link': it resolves to elsewhere/pkg/index.js, outside this domain's folder (d/), src/idl/ and the reviewed packages: a domain's bundle may hold nothing else",
+    "d/index.ts:1:19: import 'pure-link': it resolves to elsewhere/pkg/index.js, outside this domain's folder (d/), src/idl/, src/lib/ and src/machine/common/, and the reviewed packages: a domain's bundle may hold nothing else",
   ]);
 });
 
@@ -175,7 +175,7 @@ test('package.json exports and main cannot lead a reviewed package\'s import out
   assert.ok((await unguarded(root, 'd/index.ts')).inputs.includes('secret.js'), 'premise');
   const allow = ['pure-exports', 'pure-main'];
   assert.deepEqual(await refusals(root, 'd', allow), [
-    "d/index.ts:2:24: import 'pure-main': it resolves to secret.js, outside this domain's folder (d/), src/idl/ and the reviewed packages: a domain's bundle may hold nothing else",
+    "d/index.ts:2:24: import 'pure-main': it resolves to secret.js, outside this domain's folder (d/), src/idl/, src/lib/ and src/machine/common/, and the reviewed packages: a domain's bundle may hold nothing else",
     "node_modules/pure-exports/lib/index.js:1:15: import '../../../secret.js': it resolves outside package 'pure-exports', to secret.js: a reviewed package may import only its own files and other reviewed packages by name",
   ]);
   assert.deepEqual((await guardOnly(root, 'd', allow)).errors.map((l) => l.replace(/: import.*$/, '')), ['d/index.ts:2:24', 'node_modules/pure-exports/lib/index.js:1:15']);
@@ -248,20 +248,24 @@ test('a domain folder\'s name is data in the entry glue, never code', async (t) 
   assert.ok(rels(src).includes(`${dir}/index.ts`) && !rels(src).includes('d/index.ts'));
 });
 
-test('the repository\'s domains load only from their folder, src/idl/ and nothing else', async () => {
+test('the repository\'s domains load only from their folder, src/idl/, src/lib/ and nothing else', async () => {
   for (const dir of ['src/domains/apps/counter', 'src/domains/shadows/counter', 'bench/domains/tax']) {
     const { errors, src } = await guardOnly(ROOT, dir);
     assert.deepEqual(errors, [], dir);
-    for (const f of src.files) assert.ok(f.rel.startsWith(`${dir}/`) || f.rel.startsWith('src/idl/'), `${dir}: ${f.rel}`);
+    for (const f of src.files) assert.ok([`${dir}/`, 'src/idl/', 'src/lib/'].some((p) => f.rel.startsWith(p)), `${dir}: ${f.rel}`);
+    const lib = src.files.filter((f) => f.rel.startsWith('src/lib/'));
+    assert.ok(lib.every((f) => f.zone.kind === 'shared'), `${dir}: src/lib/ is shared code, checked like the domain's own`);
     assert.ok(src.files.some((f) => f.rel === `${dir}/index.ts`), dir);
   }
 });
 
-test('a real domain built in another root lists only its folder and src/idl/ as inputs', async (t) => {
+test('a real domain built in another root lists only its folder, src/idl/ and src/lib/ as inputs', async (t) => {
   const root = tempRoot(t, {});
   cpSync(join(ROOT, 'src/idl'), join(root, 'src/idl'), { recursive: true });
+  cpSync(join(ROOT, 'src/lib'), join(root, 'src/lib'), { recursive: true });
   cpSync(join(ROOT, 'src/domains/apps/counter'), join(root, 'src/domains/apps/counter'), { recursive: true });
   const built = await buildDomain(join(root, 'src/domains/apps/counter'), { root, outDir: join(root, 'out'), key: ephemeralKey() });
   assert.equal(built.manifest.tool.flags.checked, true);
-  assert.ok(Object.keys(built.manifest.inputs).every((f) => f.startsWith('src/domains/apps/counter/') || f.startsWith('src/idl/')));
+  assert.ok(Object.keys(built.manifest.inputs).every((f) => ['src/domains/apps/counter/', 'src/idl/', 'src/lib/'].some((p) => f.startsWith(p))));
+  assert.ok(Object.keys(built.manifest.inputs).includes('src/lib/result.ts'));
 });

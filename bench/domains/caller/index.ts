@@ -5,7 +5,7 @@
 import type { Bench, Counter } from '../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../src/idl/lib/sys.ts';
 import type { RpcResult, RRef } from '../../../src/idl/lib/types.ts';
-import { fail, ok } from '../../../src/idl/lib/rpc.ts';
+import { fail, ok } from '../../../src/lib/result.ts';
 import { Packet } from '../../../src/idl/generated/structs.ts';
 
 /** The async Counter method timed by `async`: it must resolve at once (no timer), so the figure is

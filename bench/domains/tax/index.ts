@@ -2,7 +2,7 @@
 // so bench/tax.ts can time the same code inside a domain, metered and not, against plain TS.
 import type { TaxBench } from '../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../src/idl/lib/sys.ts';
-import { fail, ok } from '../../../src/idl/lib/rpc.ts';
+import { fail, ok } from '../../../src/lib/result.ts';
 import { Workload } from './hashtable.ts';
 
 export function init(_sys: Sys, _imports: unknown, _config: Config): TaxBench {

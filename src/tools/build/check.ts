@@ -6,12 +6,13 @@
 // the system only through the capabilities the kernel hands to init (sys.*, imports), and is
 // metered by the checks the build inserts into its code (meter.ts). These checks refuse source that would step
 // around any of that. Every rule is an error reported as `path:line:col: message`; all of a
-// domain's violations are collected, sorted by position. Files of the domain folder and of
-// allowlisted packages are checked; src/idl/ (interfaces and generated glue) is trusted.
+// domain's violations are collected, sorted by position. Files of the domain folder, of the shared
+// folders (src/lib/, src/machine/common/: src/tools/layout.json) and of allowlisted packages are
+// checked; src/idl/ (interfaces and generated glue) is trusted.
 //
 //   1. Imports. `import`, `export ... from`, `import type`, `import x = require()`, `import('x').T`
-//      and every `require('x')` call: a path must stay inside the domain's own folder or src/idl/
-//      (a package's, inside its package); a bare package must be on the reviewed allowlist
+//      and every `require('x')` call: a path must stay inside the domain's own folder, src/idl/ or
+//      the shared folders (shared code: inside those; a package's: inside its package); a bare package must be on the reviewed allowlist
 //      (allowlist.json); Node's own modules ('node:*', 'fs', ...) never are (scope.ts). No import
 //      attributes (`with { type: ... }`): they would choose how the bundler loads a file.
 //      The folder itself may hold no symbolic link and no package.json, tsconfig.json or

@@ -10,7 +10,7 @@
 //     is checked as code), .js is JavaScript, .json is data; any other extension is refused;
 //   - import attributes (`with { type: ... }`) are refused: they would choose another loader;
 //   - only real files are loaded (no data: URLs or other namespaces), and only from a zone of
-//     scope.ts (the domain folder, src/idl/, an allowlisted package), judged on the real path
+//     scope.ts (the domain folder, the trusted and shared folders, an allowlisted package), judged on the real path
 //     esbuild resolved (symbolic links, package.json main/exports and the like already followed);
 //   - with the checks on, an import the checks will refuse (scope.ts importProblem, or one with
 //     attributes) from a checked file is left unresolved and recorded as deferred: the checks report
@@ -19,7 +19,7 @@ import type { Plugin, PluginBuild, OnLoadArgs, OnLoadResult, OnResolveArgs, OnRe
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
-import { importProblem, isChecked, realpath, relPath, zoneOf, type Scope, type Zone } from './scope.ts';
+import { IMPORTABLE, importProblem, isChecked, realpath, relPath, zoneOf, type Scope, type Zone } from './scope.ts';
 
 export const GUARD = 'frond-guard';
 
@@ -97,7 +97,7 @@ export function attributesMessage(spec: string): string {
 
 function outsideMessage(s: Scope, spec: string, target: string): string {
   return `import '${spec}': it resolves to ${relPath(s.root, realpath(target))}, outside this domain's folder (${s.dirName}/), ` +
-    'src/idl/ and the reviewed packages: a domain\'s bundle may hold nothing else';
+    `${IMPORTABLE}, and the reviewed packages: a domain's bundle may hold nothing else`;
 }
 
 function loadFile(s: Scope, state: GuardState, args: OnLoadArgs): OnLoadResult {
@@ -106,7 +106,7 @@ function loadFile(s: Scope, state: GuardState, args: OnLoadArgs): OnLoadResult {
   const rel = relPath(s.root, path);
   if (Object.keys(args.with).length > 0) return refuse(`${rel}: ${attributesMessage(rel)}`);
   const zone = zoneOf(s, path);
-  if (zone === null) return refuse(`${rel}: it lies outside this domain's folder (${s.dirName}/), src/idl/ and the reviewed packages`);
+  if (zone === null) return refuse(`${rel}: it lies outside this domain's folder (${s.dirName}/), ${IMPORTABLE}, and the reviewed packages`);
   const loader = LOADERS.get(extname(path));
   if (loader === undefined) {
     return refuse(`${rel}: '${extname(path) || basenameOf(rel)}' files cannot be bundled into a domain: only .ts and .js (code) and .json (data)`);

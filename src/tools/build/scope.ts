@@ -6,15 +6,27 @@
 // Invariants:
 //   - every path compared here is absolute with symbolic links resolved (esbuild reports real
 //     paths, and so does realpath below), so a link cannot make a file look like it is elsewhere;
-//   - a file is in exactly one zone, tried in this order: the domain's own folder (checked), src/idl/
-//     (trusted: interfaces and generated glue, not checked), a package on the reviewed allowlist
+//   - a file is in exactly one zone, tried in this order: the domain's own folder (checked), a
+//     trusted folder (src/idl/: interfaces and generated glue, not checked), a shared folder
+//     (src/lib/, src/machine/common/: checked like domain code), a package on the reviewed allowlist
 //     inside the repository (`…/node_modules/<name>/…`, checked like domain code); or in none, and
-//     then nothing may load it;
-//   - a domain file may import only its own folder, src/idl/ and allowlisted packages by name; a
+//     then nothing may load it. The trusted and shared folders, and what a domain folder is, come
+//     from src/tools/layout.json, which the lint rule reads too;
+//   - a domain file may import only its own folder, the trusted and shared folders and allowlisted
+//     packages by name; shared code only the trusted and shared folders and allowlisted packages; a
 //     package file only its own package and allowlisted packages by name; nobody a host module.
 import { isBuiltin } from 'node:module';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** src/tools/layout.json: what a domain folder is (`marker`), and the folders a domain may import
+ *  besides its own (`trusted`, `shared`), written from the repository root. */
+interface Layout { marker: string; shared: readonly string[]; trusted: readonly string[] }
+export const LAYOUT: Layout = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'layout.json'), 'utf8')) as Layout;
+/** The folders a domain may import besides its own, for messages: 'src/idl/, src/lib/ and …/'. */
+export const IMPORTABLE = ((dirs: string[]): string => `${dirs.slice(0, -1).join(', ')} and ${dirs[dirs.length - 1]}`)(
+  [...LAYOUT.trusted, ...LAYOUT.shared].map((d) => `${d}/`));
 
 export const CAPABILITIES = 'the kernel gives domains what they need as capabilities (sys.*)';
 
@@ -66,15 +78,18 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 export type Zone =
   | { kind: 'domain' }
-  | { kind: 'idl' }
+  | { kind: 'trusted' }
+  | { kind: 'shared' }
   | { kind: 'package'; name: string; dir: string };
 
 /** One domain's view of the file system. */
 export interface Scope {
-  /** the repository root, the domain folder and src/idl/, all absolute with links resolved */
+  /** the repository root, the domain folder, and the trusted and shared folders (layout.json),
+   *  all absolute with links resolved */
   root: string;
   dir: string;
-  idl: string;
+  trusted: readonly string[];
+  shared: readonly string[];
   /** the domain folder as written in messages (relative to the root) */
   dirName: string;
   /** the reviewed packages */
@@ -86,7 +101,8 @@ export function makeScope(dir: string, root: string, allow: readonly string[]): 
   return {
     root: absRoot,
     dir: realpath(resolve(dir)),
-    idl: realpath(join(absRoot, 'src', 'idl')),
+    trusted: LAYOUT.trusted.map((d) => realpath(join(absRoot, d))),
+    shared: LAYOUT.shared.map((d) => realpath(join(absRoot, d))),
     dirName: relPath(absRoot, realpath(resolve(dir))),
     allow: new Set(allow),
   };
@@ -95,7 +111,8 @@ export function makeScope(dir: string, root: string, allow: readonly string[]): 
 /** The zone of the real path `p`, or null if no domain code may come from there. */
 export function zoneOf(s: Scope, p: string): Zone | null {
   if (isInside(s.dir, p)) return { kind: 'domain' };
-  if (isInside(s.idl, p)) return { kind: 'idl' };
+  if (s.trusted.some((d) => isInside(d, p))) return { kind: 'trusted' };
+  if (s.shared.some((d) => isInside(d, p))) return { kind: 'shared' };
   if (!isInside(s.root, p)) return null;
   const parts = relPath(s.root, p).split('/');
   const at = parts.lastIndexOf('node_modules');
@@ -106,9 +123,9 @@ export function zoneOf(s: Scope, p: string): Zone | null {
   return { kind: 'package', name, dir: join(s.root, ...parts.slice(0, at + 1 + n)) };
 }
 
-/** Whether files of this zone are checked (everything but src/idl/, which is trusted). */
+/** Whether files of this zone are checked (everything but the trusted folders). */
 export function isChecked(z: Zone): boolean {
-  return z.kind !== 'idl';
+  return z.kind !== 'trusted';
 }
 
 /** Why `spec`, imported by the file at the real path `file` (in zone `z`), is refused, or null. */
@@ -138,8 +155,13 @@ function pathProblem(s: Scope, target: string, z: Zone): string | null {
     if (isInside(z.dir, target)) return null;
     return `it resolves outside package '${z.name}', to ${relPath(s.root, target)}: a reviewed package may import only its own files and other reviewed packages by name`;
   }
-  if (isInside(s.dir, target) || isInside(s.idl, target)) return null;
-  const where = `a domain may import only its own files (${s.dirName}/) and src/idl/`;
+  const common = [...s.trusted, ...s.shared].some((d) => isInside(d, target));
+  if (z.kind === 'shared') {
+    if (common) return null;
+    return `it resolves to ${relPath(s.root, target)}: shared code may import only ${IMPORTABLE}, never a domain's files`;
+  }
+  if (common || isInside(s.dir, target)) return null;
+  const where = `a domain may import only its own files (${s.dirName}/), ${IMPORTABLE}`;
   const other = owningDomain(s, target);
   if (other !== null) {
     return `it is outside this domain's folder, in another domain (${relPath(s.root, other)}): ${where}; ` +
@@ -151,7 +173,7 @@ function pathProblem(s: Scope, target: string, z: Zone): string | null {
 /** The nearest folder holding a domain.json that contains `target`, up to the root. */
 function owningDomain(s: Scope, target: string): string | null {
   for (let d = target; isInside(s.root, d); d = dirname(d)) {
-    if (existsSync(join(d, 'domain.json'))) return d;
+    if (existsSync(join(d, LAYOUT.marker))) return d;
     if (d === s.root) break;
   }
   return null;

@@ -16,6 +16,7 @@
 // Bare package specifiers ('ses', 'esbuild') are only checked by (1).
 // Type-only imports are checked like any other: a layer edge is a layer edge even if it is erased.
 
+import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,24 +24,29 @@ import { fileURLToPath } from 'node:url';
 /** src/, found from this file's own location (src/tools/lint/layering.js), so the cwd does not matter. */
 const SRC_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** What a domain folder is and what a domain may import: src/tools/layout.json, which the trusted
+ *  build reads too. Its folders are written from the repository root ('src/lib'); layers from src/. */
+const LAYOUT = JSON.parse(readFileSync(path.join(SRC_ROOT, 'tools', 'layout.json'), 'utf8'));
+/** @param {string} dir e.g. 'src/machine/common' */
+const layerOfDir = (dir) => dir.replace(/^src\//, '');
+const DOMAIN_MAY_USE = [...LAYOUT.trusted, ...LAYOUT.shared].map(layerOfDir);
+
 /** Layers that must run unchanged on any JavaScript engine. */
-const NEUTRAL = new Set(['idl', 'kernel', 'domains', 'user', 'machine/common']);
+const NEUTRAL = new Set(['idl', 'kernel', 'domains', 'lib', 'user', 'machine/common']);
 
 /** Which other layers each layer may import from (it may always import within itself, domains excepted). */
 const ALLOWED = {
   'idl': [],
   'machine/common': [],
-  'kernel': ['idl', 'machine/common'],
-  'domains': ['idl', 'machine/common'],
-  'user': ['idl'],
-  'machine/node': ['machine/common', 'idl'],
-  'machine/web': ['machine/common', 'idl'],
-  'tools': ['idl', 'kernel', 'machine/common'],
+  'lib': DOMAIN_MAY_USE.filter((l) => l !== 'lib'),
+  'kernel': ['idl', 'lib', 'machine/common'],
+  'domains': DOMAIN_MAY_USE,
+  'user': ['idl', 'lib'],
+  'machine/node': ['machine/common', 'idl', 'lib'],
+  'machine/web': ['machine/common', 'idl', 'lib'],
+  'tools': ['idl', 'kernel', 'lib', 'machine/common'],
   'cli': null, // anything
 };
-
-/** Folders under src/domains/ that group domains one level deeper: src/domains/<group>/<name>/. */
-const DOMAIN_GROUPS = new Set(['drivers', 'shadows', 'rv6', 'net', 'apps']);
 
 const HOST_GLOBALS = new Set(['process', 'Buffer', 'require', '__dirname', '__filename', 'global', 'setImmediate']);
 
@@ -59,9 +65,10 @@ function isPathSpecifier(spec) {
 /**
  * Path of an absolute file name relative to src/, with '/' separators, or null if it is outside src/.
  * @param {string} file
+ * @param {string} srcRoot
  */
-function srcRelative(file) {
-  const rel = path.relative(SRC_ROOT, file);
+function srcRelative(file, srcRoot) {
+  const rel = path.relative(srcRoot, file);
   if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return null;
   return rel.split(path.sep).join('/');
 }
@@ -72,25 +79,26 @@ function srcRelative(file) {
  */
 function layerOf(rel) {
   const [first, second] = rel.split('/');
-  if (first === 'idl' || first === 'kernel' || first === 'domains' || first === 'user' ||
+  if (first === 'idl' || first === 'kernel' || first === 'domains' || first === 'lib' || first === 'user' ||
       first === 'tools' || first === 'cli') return first;
   if (first === 'machine' && (second === 'common' || second === 'node' || second === 'web')) return `machine/${second}`;
   return null;
 }
 
 /**
- * The domain folder of a path under src/domains/, relative to src/domains/: 'init' for
- * src/domains/init/**, 'drivers/nvme' for src/domains/drivers/nvme/**. A file that sits outside any
- * domain folder (src/domains/x.ts, src/domains/drivers/x.ts) gets its directory ('' or 'drivers'),
- * which no real domain can share, so it can neither import domain code nor be imported by a domain.
- * @param {string} rel
+ * The domain folder of a file under src/domains/, relative to src/domains/: the nearest folder
+ * holding the layout's marker (domain.json), as the trusted build decides. A file in no domain
+ * folder gets '' (it belongs to no domain: no domain may import it, and it may import none).
+ * @param {string} file absolute
+ * @param {string} srcRoot
+ * @param {(p: string) => boolean} [exists] the file system's answer (tests lint trees that are not on disk)
  */
-function domainOf(rel) {
-  const parts = rel.split('/').slice(1); // drop 'domains'
-  const dirs = parts.slice(0, -1);
-  if (dirs.length === 0) return '';
-  if (DOMAIN_GROUPS.has(dirs[0])) return dirs.length >= 2 ? `${dirs[0]}/${dirs[1]}` : dirs[0];
-  return dirs[0];
+function domainOf(file, srcRoot, exists = existsSync) {
+  const top = path.join(srcRoot, 'domains');
+  for (let d = path.dirname(file); d.startsWith(top + path.sep); d = path.dirname(d)) {
+    if (exists(path.join(d, LAYOUT.marker))) return path.relative(top, d).split(path.sep).join('/');
+  }
+  return '';
 }
 
 /** @param {string} domain */
@@ -129,7 +137,10 @@ const rule = {
 
   create(context) {
     const filename = context.physicalFilename ?? context.filename;
-    const rel = srcRelative(filename);
+    const srcRoot = SRC_ROOT;
+    /** @type {((p: string) => boolean) | undefined} */
+    const exists = context.settings?.frond?.exists;
+    const rel = srcRelative(filename, srcRoot);
     if (rel === null) return {};
     const layer = layerOf(rel);
     if (layer === null) return {};
@@ -150,12 +161,12 @@ const rule = {
       if (!isPathSpecifier(spec) || allowed === null) return;
 
       const target = path.resolve(path.dirname(filename), spec);
-      const targetRel = srcRelative(target);
+      const targetRel = srcRelative(target, srcRoot);
       const targetLayer = targetRel === null ? null : layerOf(targetRel);
 
       if (layer === 'domains' && targetLayer === 'domains') {
-        const from = domainOf(rel);
-        const to = domainOf(/** @type {string} */ (targetRel));
+        const from = domainOf(filename, srcRoot, exists);
+        const to = domainOf(target, srcRoot, exists);
         if (from !== to) {
           context.report({
             node, messageId: 'crossDomain', data: { from: describeDomain(from), to: describeDomain(to) },

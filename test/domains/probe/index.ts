@@ -4,7 +4,7 @@ import type { Counter, Listener, Probe } from '../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../src/idl/lib/sys.ts';
 import type { RRef, Borrow, RpcResult } from '../../../src/idl/lib/types.ts';
 import type { Packet as PacketT } from '../../../src/idl/demo.ts';
-import { ok } from '../../../src/idl/lib/rpc.ts';
+import { ok } from '../../../src/lib/result.ts';
 import { Packet, DequePacket32, ArrayPacket8, Bytes4096 } from '../../../src/idl/generated/structs.ts';
 
 type Imports = { counter?: Counter };

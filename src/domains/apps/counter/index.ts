@@ -3,7 +3,7 @@
 import type { Counter, Listener } from '../../../idl/demo.ts';
 import type { Config, Sys } from '../../../idl/lib/sys.ts';
 import type { RpcResult } from '../../../idl/lib/types.ts';
-import { ok } from '../../../idl/lib/rpc.ts';
+import { ok } from '../../../lib/result.ts';
 import { Packet, DequePacket32 } from '../../../idl/generated/structs.ts';
 
 export function init(sys: Sys, _imports: unknown, _config: Config): Counter {

@@ -3,7 +3,7 @@
 // succeeds, and the next call crashes again.
 import type { FaultPlan } from '../../../idl/demo.ts';
 import type { Config, Sys } from '../../../idl/lib/sys.ts';
-import { ok } from '../../../idl/lib/rpc.ts';
+import { ok } from '../../../lib/result.ts';
 
 export function init(_sys: Sys, _imports: unknown, config: Config): FaultPlan {
   const period = typeof config === 'object' && config !== null && !Array.isArray(config) && typeof (config as Record<string, Config>).period === 'number'

@@ -3,7 +3,7 @@
 // escaping a call, which the kernel contains and the shadow recovers from.
 import type { Counter, FaultPlan } from '../../../idl/demo.ts';
 import type { Config, Sys } from '../../../idl/lib/sys.ts';
-import { ok } from '../../../idl/lib/rpc.ts';
+import { ok } from '../../../lib/result.ts';
 
 export function init(sys: Sys, imports: { plan: FaultPlan }, _config: Config): Counter {
   let total = 0;

@@ -3,7 +3,7 @@
 // that what it attempts is contained.
 import type { Counter, Probe } from '../../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../../src/idl/lib/sys.ts';
-import { ok } from '../../../../src/idl/lib/rpc.ts';
+import { ok } from '../../../../src/lib/result.ts';
 import { Packet } from '../../../../src/idl/generated/structs.ts';
 import type { Packet as PacketT } from '../../../../src/idl/demo.ts';
 import type { RRef } from '../../../../src/idl/lib/types.ts';

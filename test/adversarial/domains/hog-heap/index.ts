@@ -4,7 +4,7 @@
 import type { Counter, Probe } from '../../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../../src/idl/lib/sys.ts';
 import type { RRef } from '../../../../src/idl/lib/types.ts';
-import { ok } from '../../../../src/idl/lib/rpc.ts';
+import { ok } from '../../../../src/lib/result.ts';
 import { Bytes4096, Packet } from '../../../../src/idl/generated/structs.ts';
 export function init(sys: Sys, imports: { counter?: Counter }, _config: Config): Probe {
   void sys;

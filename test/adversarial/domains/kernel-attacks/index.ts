@@ -6,7 +6,7 @@
 import type { Counter, Listener, Probe } from '../../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../../src/idl/lib/sys.ts';
 import type { RpcResult } from '../../../../src/idl/lib/types.ts';
-import { ok } from '../../../../src/idl/lib/rpc.ts';
+import { ok } from '../../../../src/lib/result.ts';
 import { Packet } from '../../../../src/idl/generated/structs.ts';
 
 // Exponential recursion that keeps the engine's stack at its limit, catching every RangeError:

@@ -3,7 +3,7 @@
 // that what it attempts is contained.
 import type { Counter, Probe } from '../../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../../src/idl/lib/sys.ts';
-import { ok } from '../../../../src/idl/lib/rpc.ts';
+import { ok } from '../../../../src/lib/result.ts';
 
 export function init(sys: Sys, imports: { counter?: Counter }, _config: Config): Probe {
   void sys;

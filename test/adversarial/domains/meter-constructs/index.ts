@@ -12,7 +12,7 @@
 // entered, and checked, once); `run(what, 0)` and `runAsync(what, 0)` attack.
 import type { Counter, Probe } from '../../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../../src/idl/lib/sys.ts';
-import { ok } from '../../../../src/idl/lib/rpc.ts';
+import { ok } from '../../../../src/lib/result.ts';
 
 /** 2^48 constructions: forever. */
 const DEPTH = 48;

@@ -1,6 +1,6 @@
 // Hostile domain, refused by the trusted build: imports a Node built-in module.
 import type { Probe } from '../../../../src/idl/demo.ts';
-import { ok } from '../../../../src/idl/lib/rpc.ts';
+import { ok } from '../../../../src/lib/result.ts';
 import { readFileSync } from 'node:fs';
 export function init(): Probe {
   return {

@@ -1,6 +1,6 @@
 // Hostile domain, refused by the trusted build: imports another domain's code.
 import type { Probe } from '../../../../src/idl/demo.ts';
-import { ok } from '../../../../src/idl/lib/rpc.ts';
+import { ok } from '../../../../src/lib/result.ts';
 import { makeCounter } from '../../../../src/domains/apps/counter/index.ts';
 export function init(): Probe {
   return {

@@ -1,6 +1,6 @@
 // Hostile domain, refused by the trusted build: reads the host's process object.
 import type { Probe } from '../../../../src/idl/demo.ts';
-import { ok } from '../../../../src/idl/lib/rpc.ts';
+import { ok } from '../../../../src/lib/result.ts';
 
 export function init(): Probe {
   return {

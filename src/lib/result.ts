@@ -1,6 +1,7 @@
-// Helpers for building and consuming RpcResult values, bundled into every domain.
+// Helpers for building and consuming RpcResult values, shared by every domain (src/lib/ is checked
+// and metered into each bundle that uses it, like the domain's own code: src/tools/layout.json).
 // Errors are values across domains; inside a domain they may be turned back into exceptions.
-import type { RpcError, RpcErrorKind, RpcResult } from './types.ts';
+import type { RpcError, RpcErrorKind, RpcResult } from '../idl/lib/types.ts';
 
 export function ok<T>(value: T): RpcResult<T> {
   return { ok: true, value };
