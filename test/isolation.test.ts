@@ -270,6 +270,30 @@ test('interrupts: a handler runs as its domain; lines are owned; a throwing hand
   assert.equal(plain.api.run('irq-register', 10).ok, false, 'an unprivileged domain has no sys.irq');
 });
 
+test('two RRefs moved in one call: each checked once, all checked before any moves; the same one twice or a wrong type moves nothing', async () => {
+  const b = await start();
+  const counter = b.k.create<Counter>('counter').api;
+  const H = b.k.heap;
+  const PAGE = TYPES.find((t) => t.name === 'Bytes<4096>')!.id;
+  const p = H.allocate(KERNEL_ID, PACKET);
+  const q = H.allocate(KERNEL_ID, PACKET);
+  H.setU32(KERNEL_ID, q, 8, 42);
+  failed(counter.chain(p as never, p as never), 'invalid-argument');
+  assert.equal(H.typeOf(KERNEL_ID, p), PACKET, 'the same handle twice: nothing moved');
+  const page = H.allocate(KERNEL_ID, PAGE);
+  failed(counter.chain(p as never, page as never), 'invalid-argument');
+  assert.equal(H.typeOf(KERNEL_ID, p), PACKET, 'a wrong second argument: the first did not move either');
+  const r = counter.chain(p as never, q as never);
+  assert.ok(r.ok);
+  const head = r.value as unknown as number;
+  assert.throws(() => H.typeOf(KERNEL_ID, p), /stale/);
+  assert.throws(() => H.typeOf(KERNEL_ID, q), /stale/);
+  const next = H.take(KERNEL_ID, head, 0)!;
+  assert.equal(H.u32(KERNEL_ID, next, 8), 42, 'b came back as a\'s successor');
+  for (const h of [head, next, page]) H.free(KERNEL_ID, h);
+  assert.deepEqual(H.audit(), []);
+});
+
 test('console in a domain goes to the kernel log, printed without running any of the values\' code', async () => {
   const b = await start();
   const probe = b.k.create<Probe>('probe').api;

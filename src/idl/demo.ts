@@ -37,6 +37,8 @@ export interface Counter extends Interface {
   addLater(n: i32): Promise<RpcResult<i32>>;
   /** resolves at once: the cost of an async crossing */
   echoLater(n: i32): Promise<RpcResult<i32>>;
+  /** two RRefs moved in one call: `b` becomes `a`'s successor, and `a` comes back */
+  chain(a: RRef<Packet>, b: RRef<Packet>): RpcResult<RRef<Packet>>;
   /** sums a batch of packets' lengths and hands the batch back */
   sum(batch: RRef<PacketBatch>): RpcResult<RRef<PacketBatch>>;
   name(): RpcResult<string>;

@@ -93,9 +93,9 @@ const OPS: Record<string, Op> = {
   push: (h, x) => h.push(A, x[0], x[1]),
   pop: (h, x) => h.pop(A, x[0]),
   count: (h, x) => h.count(A, x[0]),
-  move: (h, x) => h.move(x[0], A, B),
+  move: (h, x) => h.move(A, x[0], B),
   moveAs: (h, x) => h.moveAs(A, x[0], x[1] as number, B),
-  borrow: (h, x) => h.borrow(x[0], A, B),
+  borrow: (h, x) => h.borrow(A, x[0], B),
   header: (h, x) => h.header(A, x[0]),
 };
 
@@ -186,7 +186,7 @@ function populated(): { h: ExchangeHeap; hs: Record<string, number> } {
   h.push(A, d, h.allocate(A, PACKET));
   h.push(A, d, h.allocate(A, PACKET));
   const g = h.allocate(A, PAGE);
-  const bg = h.borrow(g, A, B);
+  const bg = h.borrow(A, g, B);
   const m = h.moveAs(A, h.allocate(A, PACKET), PACKET, B);
   const loose = h.allocate(A, PACKET);
   const w = h.allocate(A, PAGE);
@@ -199,8 +199,8 @@ const STEPS: Record<string, (h: ExchangeHeap, x: Record<string, number>) => unkn
   free: (h, x) => h.free(A, x.p),
   'free a deque': (h, x) => h.free(A, x.d),
   moveAs: (h, x) => h.moveAs(A, x.p, PACKET, B),
-  move: (h, x) => h.move(x.d, A, B),
-  borrow: (h, x) => h.borrow(x.p, A, B),
+  move: (h, x) => h.move(A, x.d, B),
+  borrow: (h, x) => h.borrow(A, x.p, B),
   unborrow: (h, x) => h.unborrow(x.bg),
   take: (h, x) => h.take(A, x.p, 0),
   put: (h, x) => h.put(A, x.p, 0, x.loose),

@@ -50,12 +50,12 @@ test('move: the receiver gets a new handle and the sender\'s goes stale (use aft
   const { h, violations } = heap();
   const p = h.allocate(A, PACKET);
   h.setU32(A, p, 8, 42);
-  const q = h.move(p, A, B);
+  const q = h.move(A, p, B);
   assert.notEqual(q, p);
   assert.equal(h.u32(B, q, 8), 42);
   assert.throws(() => h.u32(A, p, 8), /stale handle: the RRef was moved or freed \(use after move\)/);
   assert.throws(() => h.u32(A, q, 8), /belongs to another domain/);
-  assert.throws(() => h.move(p, A, B), /stale/);
+  assert.throws(() => h.move(A, p, B), /stale/);
   assert.deepEqual(violations.map((v) => v[0]), [A, A, A]);
   assert.equal(h.stats().perOwner.get(B)?.objects, 1);
   assert.equal(h.stats().perOwner.get(A), undefined);
@@ -128,13 +128,13 @@ test('borrow: callee reads, cannot write, move, free or keep; the owner cannot w
   const { h } = heap();
   const p = h.allocate(A, PACKET);
   h.setU32(A, p, 8, 7);
-  const b = h.borrow(p, A, B);
+  const b = h.borrow(A, p, B);
   assert.equal(h.u32(B, b, 8), 7);
   assert.throws(() => h.setU32(B, b, 8, 9), /borrowed RRef is read-only/);
-  assert.throws(() => h.move(b, B, A), /read-only/);
+  assert.throws(() => h.move(B, b, A), /read-only/);
   assert.throws(() => h.free(B, b), /read-only/);
   assert.throws(() => h.setU32(A, p, 8, 9), /lent to a call in progress/);
-  assert.throws(() => h.move(p, A, B), /lent/);
+  assert.throws(() => h.move(A, p, B), /lent/);
   assert.equal(h.u32(A, p, 8), 7, 'the owner may still read');
   h.unborrow(b);
   assert.throws(() => h.u32(B, b, 8), /stale/, 'a kept borrow is dead after the call');
@@ -145,8 +145,8 @@ test('borrow: callee reads, cannot write, move, free or keep; the owner cannot w
 test('nested borrows (re-lending) end independently', () => {
   const { h } = heap();
   const p = h.allocate(A, PACKET);
-  const b1 = h.borrow(p, A, B);
-  const b2 = h.borrow(b1, B, 3);
+  const b1 = h.borrow(A, p, B);
+  const b2 = h.borrow(B, b1, 3);
   assert.equal(h.u32(3, b2, 8), 0);
   h.unborrow(b2);
   assert.throws(() => h.setU32(A, p, 8, 1), /lent/, 'still lent to B');
@@ -209,7 +209,7 @@ test('free drops the whole tree; reclaim frees everything a dead domain owns', (
   for (let i = 0; i < 5; i++) h.push(B, q, h.allocate(B, PACKET));
   h.allocate(B, PAGE);
   const lent = h.allocate(B, PACKET);
-  const b = h.borrow(lent, B, A);
+  const b = h.borrow(B, lent, A);
   const r = h.reclaim(B);
   assert.equal(r.objects, 7);
   assert.equal(r.deferred, 1);
@@ -259,7 +259,7 @@ test('an owner is charged for whole trees: put and take keep the charge, a move 
   }
   const mine = h.stats().perOwner.get(A)!;
   assert.equal(mine.objects, 7);
-  const moved = h.move(q, A, B);
+  const moved = h.move(A, q, B);
   assert.equal(h.stats().perOwner.get(A), undefined, 'the whole tree left A');
   assert.deepEqual(h.stats().perOwner.get(B), mine);
   const p = h.pop(B, moved)!;
@@ -275,26 +275,26 @@ test('an owner is charged for whole trees: put and take keep the charge, a move 
 test('moves charge owners lazily, but every figure read is exact: quota checks, statistics, reclaim', () => {
   const { h } = heap(1 << 22);
   // Statistics see objects just moved in, with nothing settled in between.
-  for (let i = 0; i < 2; i++) h.move(h.allocate(A, PACKET), A, B);
+  for (let i = 0; i < 2; i++) h.move(A, h.allocate(A, PACKET), B);
   assert.deepEqual(h.stats().perOwner.get(B), { objects: 2, bytes: 168 });
   // More moved roots than the kernel lets wait (the list settles itself and stays bounded).
   const many: number[] = [];
-  for (let i = 0; i < 5000; i++) many.push(h.move(h.allocate(A, PACKET), A, B));
+  for (let i = 0; i < 5000; i++) many.push(h.move(A, h.allocate(A, PACKET), B));
   assert.deepEqual(h.stats().perOwner.get(B), { objects: 5002, bytes: 5002 * 84 });
   assert.equal(h.stats().perOwner.get(A), undefined);
   for (const m of many) h.free(B, m);
   // A root bounced through its slot's generations into fresh slots ends up charged once.
   let x = h.allocate(A, PACKET);
   h.put(A, x, 0, h.allocate(A, PACKET));
-  for (let i = 0; i < 2 * GENERATIONS + 3; i++) x = i % 2 === 0 ? h.move(x, A, B) : h.move(x, B, A);
+  for (let i = 0; i < 2 * GENERATIONS + 3; i++) x = i % 2 === 0 ? h.move(A, x, B) : h.move(B, x, A);
   assert.deepEqual(h.stats().perOwner.get(B), { objects: 4, bytes: 4 * 84 }, 'the bounced tree and the two packets');
   // Taking a child out of a moved tree and moving it back: each part charged where it is.
   const child = h.take(B, x, 0)!;
-  h.move(child, B, A);
+  h.move(B, child, A);
   assert.deepEqual(h.stats().perOwner.get(A), { objects: 1, bytes: 84 });
   assert.deepEqual(h.stats().perOwner.get(B), { objects: 3, bytes: 3 * 84 });
   // Reclaim right after a move, with nothing settled in between.
-  const y = h.move(h.allocate(A, PACKET), A, B);
+  const y = h.move(A, h.allocate(A, PACKET), B);
   void y;
   assert.deepEqual(h.reclaim(B), { objects: 4, bytes: 4 * 84, deferred: 0 });
   assert.deepEqual(h.stats().perOwner.get(A), { objects: 1, bytes: 84 });
@@ -305,10 +305,10 @@ test('the header records owner, type, borrows and size; a move updates the owner
   const { h } = heap();
   const p = h.allocate(A, PACKET);
   assert.deepEqual(h.header(A, p), { owner: A, typeId: PACKET, borrows: 0, size: 84 });
-  let q = h.move(p, A, B);
-  q = h.move(q, B, 3);
+  let q = h.move(A, p, B);
+  q = h.move(B, q, 3);
   assert.deepEqual(h.header(3, q), { owner: 3, typeId: PACKET, borrows: 0, size: 84 });
-  const b = h.borrow(q, 3, A);
+  const b = h.borrow(3, q, A);
   assert.deepEqual(h.header(A, b), { owner: 3, typeId: PACKET, borrows: 1, size: 84 }, 'a borrower sees the lender as owner');
   h.reclaim(3);
   assert.equal(h.header(A, b).owner, OWNER_ORPHAN, 'lent out when its owner died');
@@ -316,8 +316,8 @@ test('the header records owner, type, borrows and size; a move updates the owner
 
 test('a root moved and then lent out when its owner dies is charged right until its borrow returns', () => {
   const { h } = heap();
-  const z = h.move(h.allocate(A, PACKET), A, B);
-  const bz = h.borrow(z, B, 3);
+  const z = h.move(A, h.allocate(A, PACKET), B);
+  const bz = h.borrow(B, z, 3);
   assert.deepEqual(h.reclaim(B), { objects: 0, bytes: 0, deferred: 1 });
   assert.equal(h.stats().perOwner.get(A), undefined, 'nothing left charged to the first owner');
   assert.equal(h.stats().perOwner.get(B), undefined);
@@ -342,7 +342,7 @@ test('quota: allocations past it fail as ordinary errors; QUOTA_STRIKES in a row
   assert.deepEqual(violations.map((v) => v[0]), [A]);
   assert.equal(h.allocate(B, PACKET) > 0, true, 'another domain is not affected');
   // Receiving costs nothing of the quota: what an object takes stays charged to the allocator.
-  const moved = h.move(h.allocate(B, PACKET), B, A);
+  const moved = h.move(B, h.allocate(B, PACKET), A);
   assert.equal(h.stats().perOwner.get(A)!.objects, 513, 'A owns what it was sent');
   h.free(A, got.pop()!);
   assert.ok(h.allocate(A, PACKET) > 0, 'and may still allocate what its quota promises');
@@ -382,11 +382,11 @@ test('handles cannot run out before the arena: every object takes at least 64 by
   const { h } = heap();
   const p = h.allocate(A, PACKET);
   const out: number[] = [];
-  for (let i = 0; i < MAX_LENT; i++) out.push(h.borrow(p, A, B));
-  assert.throws(() => h.borrow(p, A, B), /has 1024 borrows out already/);
+  for (let i = 0; i < MAX_LENT; i++) out.push(h.borrow(A, p, B));
+  assert.throws(() => h.borrow(A, p, B), /has 1024 borrows out already/);
   assert.throws(() => h.lendable(A, p, PACKET, 0), /borrows out already/);
   h.unborrow(out.pop()!);
-  assert.equal(h.lendable(A, p, PACKET, 0), true);
+  assert.ok(h.lendable(A, p, PACKET, 0) >= 0);
   assert.throws(() => h.lendable(A, p, PACKET, 1), /borrows out already/, 'the second borrow of one call would be one too many');
   for (const b of out) h.unborrow(b);
   assert.deepEqual(h.audit(), []);

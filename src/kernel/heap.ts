@@ -595,8 +595,19 @@ export class ExchangeHeap {
   }
 
   /** Moves a root from one domain to another; the old handle goes stale. */
-  move(h: unknown, from: number, to: number): number {
-    return this.moveAs(from, h, this.slots[this.writable(from, h)].type, to);
+  move(from: number, h: unknown, to: number): number {
+    return this.moveSlot(this.writable(from, h), to);
+  }
+
+  /** Moves the root in slot `s` (checked by writable or movable, with nothing run since) to `to`.
+   *  The tail of moveAs, which repeats it inline because it is the hot path. */
+  moveSlot(s: number, to: number): number {
+    const e = this.slots[s];
+    if (e.moved === 0) this.defer(s); // charged to `to` when next needed (settle)
+    const h = e.handle;
+    if (h >= H.LAST) return this.relocate(s, to); // generations used up: retire the slot
+    e.owner = to;
+    return (e.handle = h + H.SLOTS);
   }
 
   /**
@@ -647,8 +658,12 @@ export class ExchangeHeap {
   }
 
   /** Lends a root (or re-lends a borrow) read-only to `to`; returns the borrow handle. */
-  borrow(h: unknown, from: number, to: number): number {
-    const s = this.readable(from, h);
+  borrow(from: number, h: unknown, to: number): number {
+    return this.lendSlot(this.readable(from, h), from, to);
+  }
+
+  /** Lends what slot `s` names (checked by readable or lendable, with nothing run since). */
+  lendSlot(s: number, from: number, to: number): number {
     const e = this.slots[s];
     const root = e.mode === Mode.BORROW ? e.link : s;
     const lender = this.usage(from);
@@ -672,12 +687,13 @@ export class ExchangeHeap {
     this.endBorrow(s);
   }
 
-  /** Whether `from` may lend `h` (a `typeId`) as the `k`th borrow of one call: false for another
-   *  type; HeapExhausted if it has too many borrows out already; a violation for a bad handle. */
-  lendable(from: number, h: unknown, typeId: number, k: number): boolean {
-    const ok = this.slots[this.readable(from, h)].type === typeId;
+  /** The slot of `h` if `from` may lend it as a `typeId`, the `k`th borrow of one call; -1 for
+   *  another type; HeapExhausted if it has too many borrows out already; a violation for a bad
+   *  handle. (For lendSlot.) */
+  lendable(from: number, h: unknown, typeId: number, k: number): number {
+    const s = this.readable(from, h);
     if (this.usage(from).lent + k >= MAX_LENT) throw this.tooManyLent(from);
-    return ok;
+    return this.slots[s].type === typeId ? s : -1;
   }
 
   private tooManyLent(from: number): HeapExhausted {
@@ -867,9 +883,11 @@ export class ExchangeHeap {
     throw e;
   }
 
-  /** Whether `dom` could move `h` now, and it is a `typeId` (an unusable handle is a violation). */
-  movableAs(dom: number, h: unknown, typeId: number): boolean {
-    return this.slots[this.writable(dom, h)].type === typeId;
+  /** The slot of `h` if `dom` could move it now as a `typeId`; -1 for another type; a violation
+   *  for an unusable handle. (For moveSlot.) */
+  movable(dom: number, h: unknown, typeId: number): number {
+    const s = this.writable(dom, h);
+    return this.slots[s].type === typeId ? s : -1;
   }
 
   // ---- data access ---------------------------------------------------------------------

@@ -278,20 +278,20 @@ export class Rpc implements ProxyRuntime {
     });
   }
 
-  checkMove(from: number, h: unknown, typeId: number): boolean {
-    return this.heap.movableAs(from, h, typeId);
+  checkMove(from: number, h: unknown, typeId: number): number {
+    return this.heap.movable(from, h, typeId);
   }
 
-  move(h: unknown, from: number, to: number): number {
-    return this.heap.move(h, from, to);
+  moveChecked(slot: number, to: number): number {
+    return this.heap.moveSlot(slot, to);
   }
 
-  checkBorrow(from: number, h: unknown, typeId: number, k: number): boolean {
+  checkBorrow(from: number, h: unknown, typeId: number, k: number): number {
     return this.heap.lendable(from, h, typeId, k);
   }
 
-  borrow(h: unknown, from: number, to: number): number {
-    return this.heap.borrow(h, from, to);
+  borrowChecked(slot: number, from: number, to: number): number {
+    return this.heap.lendSlot(slot, from, to);
   }
 
   unborrow(h: number): void {

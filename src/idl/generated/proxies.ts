@@ -150,6 +150,17 @@ function retCounter_echoLater(rt: ProxyRuntime, link: Link, r: any): RpcResult<a
   return rt.notOk(link, 'Counter.echoLater', ok, r, 'i32');
 }
 
+function retCounter_chain(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 1, link.caller);
+    if (w === 0) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Counter.chain', ok, r, 'RRef<Packet>');
+}
+
 function retCounter_sum(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
@@ -252,9 +263,10 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
       return out;
     },
     peek(a0: any) {
-      if (!rt.checkBorrow(link.caller, a0, 1, 0)) return rt.invalid(link, 'Counter.peek', 'p', 'Borrow<Packet>');
+      const s0 = rt.checkBorrow(link.caller, a0, 1, 0);
+      if (s0 === -1) return rt.invalid(link, 'Counter.peek', 'p', 'Borrow<Packet>');
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.borrow(a0, link.caller, link.callee);
+      const x0 = rt.borrowChecked(s0, link.caller, link.callee);
       const d = rt.enter(link);
       let out;
       try {
@@ -298,6 +310,27 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
       }
       rt.depth = d;
       return rt.track(link, 'Counter.echoLater', p, retCounter_echoLater, null);
+    },
+    chain(a0: any, a1: any) {
+      const s0 = rt.checkMove(link.caller, a0, 1);
+      if (s0 === -1) return rt.invalid(link, 'Counter.chain', 'a', 'RRef<Packet>');
+      const s1 = rt.checkMove(link.caller, a1, 1);
+      if (s1 === -1) return rt.invalid(link, 'Counter.chain', 'b', 'RRef<Packet>');
+      if (a0 === a1 && a0 !== null) return rt.invalid(link, 'Counter.chain', 'b', 'RRef<Packet> other than a');
+      if (link.state !== 0) return rt.refused(link);
+      const x0 = rt.moveChecked(s0, link.callee);
+      const x1 = rt.moveChecked(s1, link.callee);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retCounter_chain(rt, link, link.impl.chain(x0, x1));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Counter.chain', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
     },
     sum(a0: any) {
       if (link.state !== 0) return rt.refused(link);
@@ -517,9 +550,10 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     keep(a0: any, a1: any) {
       if (!(typeof a1 === 'boolean')) return rt.invalid(link, 'Probe.keep', 'write', 'bool');
       const x1 = a1;
-      if (!rt.checkBorrow(link.caller, a0, 1, 0)) return rt.invalid(link, 'Probe.keep', 'p', 'Borrow<Packet>');
+      const s0 = rt.checkBorrow(link.caller, a0, 1, 0);
+      if (s0 === -1) return rt.invalid(link, 'Probe.keep', 'p', 'Borrow<Packet>');
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.borrow(a0, link.caller, link.callee);
+      const x0 = rt.borrowChecked(s0, link.caller, link.callee);
       const d = rt.enter(link);
       let out;
       try {
@@ -642,7 +676,7 @@ function makeTaxBench(rt: ProxyRuntime, link: Link): object {
 /** Every interface, by name: what the kernel needs to connect a caller to a callee. */
 export const IFACES: Readonly<Record<string, IfaceDescriptor>> = {
   Bench: { name: 'Bench', fingerprint: FINGERPRINTS.Bench, methods: ['run', 'runAsync'], make: makeBench },
-  Counter: { name: 'Counter', fingerprint: FINGERPRINTS.Counter, methods: ['nop', 'add', 'stats', 'bounce', 'peek', 'addLater', 'echoLater', 'sum', 'name', 'subscribe', 'notify'], make: makeCounter },
+  Counter: { name: 'Counter', fingerprint: FINGERPRINTS.Counter, methods: ['nop', 'add', 'stats', 'bounce', 'peek', 'addLater', 'echoLater', 'chain', 'sum', 'name', 'subscribe', 'notify'], make: makeCounter },
   FaultPlan: { name: 'FaultPlan', fingerprint: FINGERPRINTS.FaultPlan, methods: ['crashNow'], make: makeFaultPlan },
   Listener: { name: 'Listener', fingerprint: FINGERPRINTS.Listener, methods: ['event'], make: makeListener },
   Probe: { name: 'Probe', fingerprint: FINGERPRINTS.Probe, methods: ['run', 'runAsync', 'keep', 'hold', 'page', 'ring'], make: makeProbe },

@@ -57,6 +57,11 @@ export function shadowCounter(s: Shadow<Counter>): Counter {
       for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.echoLater(a0);
       return r;
     },
+    chain(a0: Parameters<Counter['chain']>[0], a1: Parameters<Counter['chain']>[1]) {
+      const r = s.target.chain(a0, a1);
+      if (!r.ok) s.recover(r.error);
+      return r;
+    },
     sum(a0: Parameters<Counter['sum']>[0]) {
       const r = s.target.sum(a0);
       if (!r.ok) s.recover(r.error);

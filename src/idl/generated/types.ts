@@ -12,7 +12,7 @@ export const TYPES: readonly TypeInfo[] = [
 /** SHA-256 of each interface's canonical signature (methods, parameter types, struct layouts). */
 export const FINGERPRINTS = {
   Bench: '1fcb3a9b0b00dd0e69471194e93c73a467de66cfc6e7ca74cfc40b206d1bc170',
-  Counter: 'cd7e2ef3a12ebe7faedeffd9e9f0d71437e25b7ec8eb99a4ff115bfd9bf1a854',
+  Counter: '0851ea2e87020154d315880fbab6b9f6d0c9c85e37ca4da5b2be986252565aec',
   FaultPlan: 'd3abf67356ec601a48557bf0011dc111ce048644580d0c52e36e460325c26832',
   Listener: 'db0017a7b7630a76d962844c3864e13dffbc449b2ba588d9b5076dc9900da803',
   Probe: '0db14d64b074a8b4bb7f5b2724f63d63522f18caf994a907ff5f80b3e9248a9b',

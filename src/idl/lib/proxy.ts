@@ -36,16 +36,20 @@ export interface ProxyRuntime {
   depth: number;
   /** A call returned and the link is no longer live: unwinds the caller if it died meanwhile. */
   returned(link: Link): void;
-  /** Exchange-heap moves and borrows performed by the proxy. */
-  checkMove(from: number, h: unknown, typeId: number): boolean;
-  move(h: unknown, from: number, to: number): number;
-  /** The exchange heap's fused check-and-move, called directly (one call level fewer for V8 to
-   *  inline on the RRef path): the new handle, or 0 (nothing moved) if `h` is not a `typeId`. */
+  // Exchange-heap moves and borrows. One contract: (from, handle, ...) throughout; each handle is
+  // checked once per crossing (a check returns its slot, or -1 for another type; an unusable
+  // handle is a violation), and moved or lent by slot once every argument is checked, with no
+  // domain code run in between.
+  checkMove(from: number, h: unknown, typeId: number): number;
+  moveChecked(slot: number, to: number): number;
+  /** The exchange heap's fused check-and-move for a call's only RRef, called directly (one call
+   *  level fewer for V8 to inline on the RRef path): the new handle, or 0 (nothing moved) if `h` is
+   *  not a `typeId`. */
   readonly heap: { moveAs(from: number, h: unknown, typeId: number, to: number): number };
-  /** Whether `h` may be lent as the `k`th borrow of this call (a HeapExhausted, thrown into the
-   *  caller before anything moved, if the caller has too many borrows out). */
-  checkBorrow(from: number, h: unknown, typeId: number, k: number): boolean;
-  borrow(h: unknown, from: number, to: number): number;
+  /** As checkMove, for lending `h` as the `k`th borrow of this call (a HeapExhausted, thrown into
+   *  the caller before anything moved, if the caller has too many borrows out). */
+  checkBorrow(from: number, h: unknown, typeId: number, k: number): number;
+  borrowChecked(slot: number, from: number, to: number): number;
   unborrow(h: number): void;
   /** Wraps an interface reference crossing from `from` to `to` in a new proxy (null if not one). */
   wrap(iface: string, v: unknown, from: number, to: number): unknown;

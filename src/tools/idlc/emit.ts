@@ -314,11 +314,13 @@ function emitMethod(i: Iface, m: Method, model: Model, exId: (t: ExType) => numb
     if (base.k === 'rref' && movable === 1) {
       moves.unshift(convert(t, a, `x${k}`, 'link.caller', 'link.callee', fail, model, exId));
     } else if (base.k === 'rref') {
-      check.push(`if (!(${opt ? `${a} === null || ` : ''}rt.checkMove(link.caller, ${a}, ${exId(base.t)}))) ${fail}`);
-      moves.push(`const x${k} = ${opt ? `${a} === null ? null : ` : ''}rt.move(${a}, link.caller, link.callee);`);
+      check.push(`const s${k} = ${opt ? `${a} === null ? -2 : ` : ''}rt.checkMove(link.caller, ${a}, ${exId(base.t)});`);
+      check.push(`if (s${k} === -1) ${fail}`);
+      moves.push(`const x${k} = ${opt ? `s${k} === -2 ? null : ` : ''}rt.moveChecked(s${k}, link.callee);`);
     } else if (base.k === 'borrow') {
-      check.push(`if (!rt.checkBorrow(link.caller, ${a}, ${exId(base.t)}, ${borrows.length})) ${fail}`);
-      borrows.push(`const x${k} = rt.borrow(${a}, link.caller, link.callee);`);
+      check.push(`const s${k} = rt.checkBorrow(link.caller, ${a}, ${exId(base.t)}, ${borrows.length});`);
+      check.push(`if (s${k} === -1) ${fail}`);
+      borrows.push(`const x${k} = rt.borrowChecked(s${k}, link.caller, link.callee);`);
       after.push(`rt.unborrow(x${k});`);
     } else {
       conv.push(convert(t, a, `x${k}`, 'link.caller', 'link.callee', fail, model, exId));

@@ -43,6 +43,11 @@ export function makeCounter(sys: Sys): Counter {
       total = (total + s) | 0;
       return ok(batch);
     },
+    chain(a, b) {
+      const prev = Packet.putNext(a, b);
+      if (prev !== null) Packet.free(prev);
+      return ok(a);
+    },
     name: () => ok(sys.self.name),
     subscribe(l) {
       listener = l;

@@ -4,6 +4,7 @@
 import type { Counter, FaultPlan } from '../../../idl/demo.ts';
 import type { Config, Sys } from '../../../idl/lib/sys.ts';
 import { ok } from '../../../lib/result.ts';
+import { Packet } from '../../../idl/generated/structs.ts';
 
 export function init(sys: Sys, imports: { plan: FaultPlan }, _config: Config): Counter {
   let total = 0;
@@ -20,6 +21,12 @@ export function init(sys: Sys, imports: { plan: FaultPlan }, _config: Config): C
     addLater: async (n) => { fault(); await sys.timers.sleep(0); total = (total + n) | 0; return ok(total); },
     echoLater: async (n) => { fault(); return ok(n); },
     sum: (b) => ok(b),
+    chain: (a, b) => {
+      fault();
+      const prev = Packet.putNext(a, b);
+      if (prev !== null) Packet.free(prev);
+      return ok(a);
+    },
     name: () => ok(sys.self.name),
     subscribe: () => ok(undefined),
     notify: () => ok(0),
