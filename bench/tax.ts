@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
-import type { TaxBench } from '../src/idl/demo.ts';
+import type { TaxBench } from '../src/idl/bench.ts';
 import type { RpcResult } from '../src/idl/lib/types.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
 import { NodeHost } from '../src/machine/node/host.ts';

@@ -1,5 +1,6 @@
-// Interfaces of the demonstration, test and benchmark domains: small enough to read in one go,
-// and exercising every kind of exchangeable type.
+// Interfaces of the demonstration and test domains: small enough to read in one go, and
+// exercising every kind of exchangeable type. (The benchmarks' are in bench.ts; each subsystem has
+// its own file, as RedLeaf's interface/ does.)
 import type {
   Borrow, Bytes, Copy, Interface, Option, RRef, RRefArray, RRefDeque, RpcResult, Struct, bool, f64, i32, u32, u64, u8,
 } from './lib/types.ts';
@@ -60,20 +61,6 @@ export interface Probe extends Interface {
   hold(p: RRef<Packet>): RpcResult<void>;
   page(): RpcResult<Option<RRef<Page>>>;
   ring(r: RRef<PacketRing>): RpcResult<RRef<PacketRing>>;
-}
-
-/** Runs a benchmark loop inside a domain: n iterations of one kind of call; returns a checksum. */
-export interface Bench extends Interface {
-  run(what: string, n: u32): RpcResult<f64>;
-  runAsync(what: string, n: u32): Promise<RpcResult<f64>>;
-}
-
-/** The language-tax workload (bench/tax.ts): an open-addressing hash table inside a domain. */
-export interface TaxBench extends Interface {
-  /** builds a table of 2^log2 entries and fills it to 75% (untimed) */
-  prepare(log2: u32, seed: u32): RpcResult<void>;
-  /** ops lookups, half hits and half misses; returns their checksum */
-  run(ops: u32): RpcResult<u32>;
 }
 
 /** A fault plan shared with a flaky driver: whether the next call should crash it. */

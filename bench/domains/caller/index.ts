@@ -2,7 +2,8 @@
 // is timed is a domain calling another through its proxy (bench/calls.ts times each run from the
 // host). Every loop consumes its results into a checksum: for every sync kind the checksum is n
 // (the host checks it), so nothing can be optimised away and every call is known to have succeeded.
-import type { Bench, Counter } from '../../../src/idl/demo.ts';
+import type { Bench } from '../../../src/idl/bench.ts';
+import type { Counter } from '../../../src/idl/demo.ts';
 import type { Config, Sys } from '../../../src/idl/lib/sys.ts';
 import type { RpcResult, RRef } from '../../../src/idl/lib/types.ts';
 import { fail, ok } from '../../../src/lib/result.ts';

@@ -1,6 +1,6 @@
 // The language-tax domain: the hash-table workload of hashtable.ts behind the TaxBench interface,
 // so bench/tax.ts can time the same code inside a domain, metered and not, against plain TS.
-import type { TaxBench } from '../../../src/idl/demo.ts';
+import type { TaxBench } from '../../../src/idl/bench.ts';
 import type { Config, Sys } from '../../../src/idl/lib/sys.ts';
 import { fail, ok } from '../../../src/lib/result.ts';
 import { Workload } from './hashtable.ts';

@@ -14,7 +14,7 @@ function range(field: string, size: number, at: number, len: number): void {
   }
 }
 
-export const Bytes4096 = Object.freeze({
+export const Bytes4096 = /* @__PURE__ */ Object.freeze({
   typeId: 0,
   /** A new zeroed Bytes<4096>, owned by this domain. */
   alloc: (): RRef<Bytes<4096>> => H.alloc(0) as RRef<Bytes<4096>>,
@@ -28,7 +28,7 @@ export const Bytes4096 = Object.freeze({
 });
 
 export type Packet = Packet$;
-export const Packet = Object.freeze({
+export const Packet = /* @__PURE__ */ Object.freeze({
   typeId: 1,
   /** A new zeroed Packet, owned by this domain. */
   alloc: (): RRef<Packet> => H.alloc(1) as RRef<Packet>,
@@ -51,7 +51,7 @@ export const Packet = Object.freeze({
   putNext: (r: RRef<Packet>, v: RRef<Packet> | null): RRef<Packet> | null => H.put(r, 0, v) as RRef<Packet> | null,
 });
 
-export const ArrayPacket8 = Object.freeze({
+export const ArrayPacket8 = /* @__PURE__ */ Object.freeze({
   typeId: 2,
   /** A new zeroed RRefArray<Packet, 8>, owned by this domain. */
   alloc: (): RRef<RRefArray<Packet, 8>> => H.alloc(2) as RRef<RRefArray<Packet, 8>>,
@@ -61,7 +61,7 @@ export const ArrayPacket8 = Object.freeze({
   put: (r: RRef<RRefArray<Packet, 8>>, i: number, v: RRef<Packet> | null): RRef<Packet> | null => H.put(r, i, v) as RRef<Packet> | null,
 });
 
-export const DequePacket32 = Object.freeze({
+export const DequePacket32 = /* @__PURE__ */ Object.freeze({
   typeId: 3,
   /** A new zeroed RRefDeque<Packet, 32>, owned by this domain. */
   alloc: (): RRef<RRefDeque<Packet, 32>> => H.alloc(3) as RRef<RRefDeque<Packet, 32>>,
