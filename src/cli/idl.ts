@@ -1,12 +1,11 @@
-// frond idl [--check]
+// frond idl [--check]: runs the IDL compiler (tools/idlc) over src/idl/*.ts.
 import { relative } from 'node:path';
 import { runIdlc, IdlError } from '../tools/idlc/main.ts';
+import type { Parsed } from './args.ts';
 import { ROOT } from './root.ts';
 
-export async function main(args: string[]): Promise<number> {
-  const unknown = args.filter((a) => a !== '--check');
-  if (unknown.length) { console.error(`frond idl: unknown option ${unknown[0]}`); return 1; }
-  const check = args.includes('--check');
+export async function main(a: Parsed): Promise<number> {
+  const check = a.flags.has('--check');
   try {
     const { changed } = runIdlc(ROOT, { check });
     if (check && changed.length) {

@@ -1,5 +1,19 @@
-// The `frond` command: one verb per subcommand, each with --help.
-interface Verb { summary: string; usage: string; run(args: string[]): Promise<number> }
+// The `frond` command: one verb per subcommand, each with --help. A verb's command line is parsed
+// against its spec (args.ts) before its module is loaded, so a bad one is answered at once. A bad
+// command line, or any error a verb does not report itself, is one line on stderr
+// (`frond <verb>: ...`) and exit code 1, never a stack trace (FROND_DEBUG=1 shows it).
+import { UsageError, parse, type Parsed, type Spec } from './args.ts';
+
+interface Verb {
+  summary: string;
+  usage: string;
+  spec: Spec;
+  /** runs the verb on its parsed command line (`args`: the same, unparsed); returns the exit code */
+  run(a: Parsed, args: string[]): Promise<number>;
+}
+
+/** The benchmarks bench/main.ts knows (checked here, so that a wrong name is one line). */
+const BENCHMARKS = ['calls', 'tax'];
 
 const VERBS: Record<string, Verb> = {
   idl: {
@@ -11,7 +25,8 @@ is exchangeable, and writes src/idl/generated/ (type table and fingerprints, str
 proxies, shadows). Errors are printed as path:line:col: message and the exit code is 1.
 
   --check   write nothing; exit 1 if the generated files are stale`,
-    run: async (args) => (await import('./idl.ts')).main(args),
+    spec: { flags: ['--check'] },
+    run: async (a) => (await import('./idl.ts')).main(a),
   },
   build: {
     summary: 'check, compile, meter and sign every domain into build/domains/',
@@ -23,15 +38,21 @@ reviewed allowlist src/tools/build/allowlist.json; no eval, Function, import(), 
 host globals or node: modules), bundles them with esbuild, inserts a CPU-budget check at every
 function entry and loop back-edge, writes a manifest (interfaces and IDL fingerprints, tool
 versions and flags, SHA-256 of the code and of every input) and signs it with Ed25519.
-Unchanged domains are not rebuilt. Problems are printed as path:line:col: message; exit code 1.
+A domain whose bundle was built from this same folder and whose inputs are unchanged is not
+rebuilt. Problems are printed as path:line:col: message; exit code 1.
 
   --force      rebuild everything
   --no-meter   leave out the CPU-budget checks (the kernel refuses such bundles unless told to)
   --no-check   skip the source checks (only for test domains that attack the run-time defences
                behind them; the manifest records it)
-  --out DIR    where bundles go (default build/domains)
+  --out DIR    where bundles go (default build/domains; created if missing)
   --keys DIR   where the signing key is (default keys/; dev.key and dev.pub are created on first use)`,
-    run: async (args) => (await import('./build.ts')).main(args),
+    spec: {
+      flags: ['--force', '--no-meter', '--no-check'],
+      values: { '--out': 'a directory', '--keys': 'a directory' },
+      positional: { what: 'a domain folder', max: Infinity },
+    },
+    run: async (a) => (await import('./build.ts')).main(a),
   },
   verify: {
     summary: 'check a signed bundle as the kernel would, without running it',
@@ -46,15 +67,22 @@ was built with --no-check) or the reason it is refused or unreadable. Exit code 
 1 otherwise.
 
   --keys DIR   trust the public keys DIR/*.pub (default keys/); DIR must exist and hold one`,
-    run: async (args) => (await import('./verify.ts')).main(args),
+    spec: { values: { '--keys': 'a directory' }, positional: { what: 'a bundle file', min: 1, max: Infinity } },
+    run: async (a) => (await import('./verify.ts')).main(a),
   },
   start: {
-    summary: 'boot Frond and run the demonstration (crash containment and recovery)',
-    usage: `frond start
+    summary: 'boot Frond and run the demonstration (RRefs, CPU budgets, crashes, shadows)',
+    usage: `frond start [--verbose]
 
-Boots the kernel with the demonstration domains: a counter service, a client, a driver that is
-crashed on purpose, and a shadow that recovers it transparently. Prints the kernel log.`,
-    run: async (args) => (await import('./start.ts')).main(args),
+Builds (incrementally) and boots the kernel with the demonstration domains from src/domains, then
+shows, one line per event: a packet moving through the exchange heap (allocated, moved into a
+domain, handed back) with the heap's object counts; a runaway domain stopped by its CPU budget; a
+driver crash contained and its objects reclaimed; a shadow restarting the driver so that its
+callers never see the crash; and a tampered bundle refused before any of it runs.
+
+  --verbose   also print the kernel log: full crash reports with TypeScript stack traces`,
+    spec: { flags: ['--verbose'] },
+    run: async (a) => (await import('./start.ts')).main(a),
   },
   bench: {
     summary: 'run a benchmark and write bench/results/<name>.json',
@@ -68,26 +96,51 @@ Benchmarks:
           a CPU-metered domain: ns per lookup and metered/plain (target ≤ 1.3)
 
   --quick   fewer iterations (for smoke tests)`,
-    run: async (args) => (await import('../../bench/main.ts')).main(args),
+    spec: { flags: ['--quick'], positional: { what: `a benchmark: ${BENCHMARKS.join(' or ')}`, min: 1, max: 1 } },
+    run: async (a, args) => {
+      const name = a.positional[0]!;
+      if (!BENCHMARKS.includes(name)) throw new UsageError(`no benchmark named '${name}' (there are: ${BENCHMARKS.join(', ')})`);
+      return (await import('../../bench/main.ts')).main(args);
+    },
   },
 };
 
 function help(): void {
   console.log('usage: frond <command> [options]\n\ncommands:');
   for (const [name, v] of Object.entries(VERBS)) console.log(`  ${name.padEnd(8)} ${v.summary}`);
-  console.log('\nfrond <command> --help tells more.');
+  console.log('\nfrond <command> --help tells more. FROND_DEBUG=1 adds the stack trace to an unexpected error.');
 }
 
-const [verb, ...args] = process.argv.slice(2);
-if (!verb || verb === '--help' || verb === '-h' || verb === 'help') {
-  help();
-  process.exitCode = verb ? 0 : 1;
-} else if (!(verb in VERBS)) {
-  console.error(`frond: unknown command '${verb}'`);
-  help();
-  process.exitCode = 1;
-} else if (args.includes('--help') || args.includes('-h')) {
-  console.log(VERBS[verb].usage);
-} else {
-  process.exitCode = await VERBS[verb].run(args);
+/** Runs `frond <argv>`; returns the exit code. */
+async function run(argv: string[]): Promise<number> {
+  const [verb, ...args] = argv;
+  if (verb === undefined) { help(); return 1; }
+  if (verb === '--help' || verb === '-h' || verb === 'help') {
+    const about = args[0];
+    if (about === undefined) { help(); return 0; }
+    if (!Object.hasOwn(VERBS, about)) { console.error(`frond help: unknown command '${about}' (see frond --help)`); return 1; }
+    console.log(VERBS[about]!.usage);
+    return 0;
+  }
+  if (!Object.hasOwn(VERBS, verb)) {
+    console.error(verb.startsWith('-') ? `frond: unknown option ${verb} (see frond --help)`
+      : `frond: unknown command '${verb}' (commands: ${Object.keys(VERBS).join(', ')})`);
+    return 1;
+  }
+  const before = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  if (before.includes('--help') || before.includes('-h')) { console.log(VERBS[verb]!.usage); return 0; }
+  try {
+    return await VERBS[verb]!.run(parse(args, VERBS[verb]!.spec), args);
+  } catch (e) {
+    if (e instanceof UsageError) { console.error(`frond ${verb}: ${e.message}`); return 1; }
+    // A failure no verb reported itself: one line, the stack only on request.
+    const text = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    console.error(`frond ${verb}: ${text.split('\n')[0]}${process.env.FROND_DEBUG ? '' : ' (FROND_DEBUG=1 shows the stack)'}`);
+    if (process.env.FROND_DEBUG && e instanceof Error) console.error(e.stack);
+    return 1;
+  }
 }
+
+// Output piped into a program that stops reading (`frond start | head`) ends the command quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw e; });
+process.exitCode = await run(process.argv.slice(2));

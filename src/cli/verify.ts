@@ -10,31 +10,23 @@ import { FINGERPRINTS } from '../idl/generated/types.ts';
 import { BundleRefused, MAX_BUNDLE_BYTES, oneLine, verifySigned, type VerifyPolicy } from '../kernel/verify.ts';
 import { NodeCrypto } from '../machine/node/host.ts';
 import { trustedKeys } from '../tools/build/build.ts';
+import { UsageError, type Parsed } from './args.ts';
 import { ROOT } from './root.ts';
 
-interface Args { keys: string; keysGiven: boolean; files: string[] }
+/** `keysGiven`: the --keys value as the user wrote it (for messages), if given. */
+interface Args { keys: string; keysGiven: string | undefined; files: string[] }
 
-function parseArgs(args: string[]): Args | string {
-  const out: Args = { keys: join(ROOT, 'keys'), keysGiven: false, files: [] };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--keys') {
-      const v = args[++i];
-      if (v === undefined) return '--keys needs a directory';
-      out.keys = resolve(v);
-      out.keysGiven = true;
-    } else if (a.startsWith('-')) return `unknown option ${a} (see --help)`;
-    else out.files.push(a);
-  }
-  return out.files.length === 0 ? 'name a bundle file (see --help)' : out;
+function options(a: Parsed): Args {
+  const keys = a.values.get('--keys');
+  return { keys: keys === undefined ? join(ROOT, 'keys') : resolve(keys), keysGiven: keys, files: a.positional };
 }
 
 /** Why the key directory given with --keys cannot be used, or null. */
-function keysProblem(dir: string): string | null {
+function keysProblem(dir: string, label: string): string | null {
   let st;
-  try { st = statSync(dir); } catch { return `--keys ${dir}: no such directory`; }
-  if (!st.isDirectory()) return `--keys ${dir}: not a directory`;
-  return trustedKeys(dir).length === 0 ? `--keys ${dir}: holds no public key (*.pub), so no bundle could be trusted` : null;
+  try { st = statSync(dir); } catch { return `--keys ${label}: no such directory`; }
+  if (!st.isDirectory()) return `--keys ${label}: not a directory`;
+  return trustedKeys(dir).length === 0 ? `--keys ${label}: holds no public key (*.pub), so no bundle could be trusted` : null;
 }
 
 /** The bytes of `file`, or why they cannot be read (one line, no error codes). */
@@ -69,11 +61,10 @@ function verifyFile(file: string, policy: VerifyPolicy, crypto: NodeCrypto): { l
   }
 }
 
-export async function main(args: string[]): Promise<number> {
-  const a = parseArgs(args);
-  if (typeof a === 'string') { console.error(`frond verify: ${a}`); return 1; }
-  const why = a.keysGiven ? keysProblem(a.keys) : null;
-  if (why !== null) { console.error(`frond verify: ${why}`); return 1; }
+export async function main(parsed: Parsed): Promise<number> {
+  const a = options(parsed);
+  const why = a.keysGiven !== undefined ? keysProblem(a.keys, a.keysGiven) : null;
+  if (why !== null) throw new UsageError(why);
   const policy: VerifyPolicy = { trusted: trustedKeys(a.keys), fingerprints: FINGERPRINTS };
   const crypto = new NodeCrypto();
   let failed = 0;

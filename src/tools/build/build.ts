@@ -10,14 +10,15 @@
 // build/domains/<name>.bundle.json, that the kernel verifies before evaluating anything
 // (kernel/verify.ts).
 //
-// Incremental: a domain whose inputs, tool versions (this tool's own sources included), flags,
-// interface fingerprints and signing key are all unchanged since its last build is not rebuilt.
+// Incremental: a domain whose bundle was built from this same folder (its entry and domain.json),
+// and whose inputs, tool versions (this tool's own sources included), flags, interface
+// fingerprints and signing key are all unchanged since, is not rebuilt.
 //
 // Keys: on first use a development key pair is created in keys/ (gitignored): dev.key (PKCS#8
 // PEM, mode 0600) and dev.pub (the raw 32-byte public key, base64). The kernel trusts the keys it
 // is given; `frond start` and `frond verify` trust every keys/*.pub.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { version as esbuildVersion } from 'esbuild';
@@ -132,17 +133,38 @@ export function trustedKeys(keyDir: string): string[] {
 
 // ---- finding and building domains ---------------------------------------------------------------
 
-/** Every domain folder (one holding domain.json) under `dir`, sorted. */
+/**
+ * Every domain folder (one holding domain.json) under `dir` (itself included), sorted. Folders
+ * named node_modules or starting with '.' are skipped; a folder reached twice through symbolic
+ * links is walked once. Throws a BuildError (one line) if `dir` is not a directory or a folder
+ * under it cannot be read.
+ */
 export function findDomains(dir: string): string[] {
   const out: string[] = [];
+  const seen = new Set<string>();
   const walk = (d: string): void => {
-    if (existsSync(join(d, 'domain.json'))) out.push(d);
-    for (const e of readdirSync(d)) {
+    let names: string[];
+    try {
+      const real = realpathSync(d);
+      if (seen.has(real)) return;
+      seen.add(real);
+      names = readdirSync(d);
+    } catch (e) {
+      throw new BuildError(`${d}: cannot read this folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    if (names.includes('domain.json')) out.push(d);
+    for (const e of names) {
+      if (e === 'node_modules' || e.startsWith('.')) continue;
       const p = join(d, e);
-      if (e !== 'node_modules' && !e.startsWith('.') && statSync(p).isDirectory()) walk(p);
+      let sub = false;
+      try { sub = statSync(p).isDirectory(); } catch { /* a dangling link: no folder */ }
+      if (sub) walk(p);
     }
   };
-  if (existsSync(dir)) walk(dir);
+  let isDir = false;
+  try { isDir = statSync(dir).isDirectory(); } catch { throw new BuildError(`${dir}: no such directory`); }
+  if (!isDir) throw new BuildError(`${dir}: not a directory`);
+  walk(dir);
   return out.sort();
 }
 
@@ -187,14 +209,21 @@ export function signManifest(m: Manifest, key: SigningKey): SignedBundle['signat
   return { alg: 'ed25519', key: key.id, value: sign(null, canonicalBytes(m), key.privateKey).toString('base64') };
 }
 
-/** Whether the signed bundle at `file` is still what building `dir` would produce (no, if it is unreadable or malformed). */
-function upToDate(file: string, root: string, meter: boolean, check: boolean, key: SigningKey): Manifest | null {
-  try { return sameBuild(JSON.parse(readFileSync(file, 'utf8')) as SignedBundle, root, meter, check, key); } catch { return null; }
+/**
+ * Whether the signed bundle at `file` is still what building `dir` would produce: no, if it is
+ * unreadable or malformed, or was built from another folder (bundles are named after the domain,
+ * and two folders may give the same name), or anything it was built from changed.
+ */
+function upToDate(file: string, dir: string, root: string, meter: boolean, check: boolean, key: SigningKey): Manifest | null {
+  try { return sameBuild(JSON.parse(readFileSync(file, 'utf8')) as SignedBundle, dir, root, meter, check, key); } catch { return null; }
 }
 
-function sameBuild(doc: SignedBundle, root: string, meter: boolean, check: boolean, key: SigningKey): Manifest | null {
+function sameBuild(doc: SignedBundle, dir: string, root: string, meter: boolean, check: boolean, key: SigningKey): Manifest | null {
   const m = doc.manifest;
   if (doc.format !== BUNDLE_FORMAT || doc.signature?.key !== key.id || !m || !m.inputs) return null;
+  // This folder's: the entry and domain.json as bundle.ts records them (real paths, relative to the real root).
+  const here = relative(realpathSync(root), realpathSync(dir)).split(sep).join('/');
+  if (m.entry !== `${here}/index.ts` || !Object.hasOwn(m.inputs, `${here}/domain.json`)) return null;
   if (canonicalJson(m.tool) !== canonicalJson(toolInfo(root, meter, check))) return null;
   const refs = [...(m.exports ? [m.exports] : []), ...Object.values(m.imports ?? {})];
   if (refs.some((r) => fingerprintOf(r.iface) !== r.fingerprint)) return null;
@@ -215,7 +244,7 @@ export async function buildDomain(dir: string, opts: BuildOptions & { key: Signi
   const outDir = opts.outDir ?? join(root, 'build', 'domains');
   const file = join(outDir, `${name}.bundle.json`);
   if (!opts.force) {
-    const m = upToDate(file, root, meter, check, opts.key);
+    const m = upToDate(file, dir, root, meter, check, opts.key);
     if (m) return { name, dir, file, rebuilt: false, manifest: m };
   }
   const src = await bundleSources(dir, root, { allow: loadAllowlist(root), check, name });
@@ -236,22 +265,32 @@ export async function buildDomain(dir: string, opts: BuildOptions & { key: Signi
   return { name, dir, file, rebuilt: true, manifest };
 }
 
-/** Builds every domain folder in `dirs` (default: every domain under src/domains). */
+/**
+ * Builds every domain folder in `dirs` (default: every domain under src/domains). Every folder is
+ * tried; the BuildError thrown at the end lists each failure, one or more lines each, with paths
+ * relative to the root. Two folders giving the same domain name are refused before either is
+ * built (they would write the same bundle file).
+ */
 export async function buildAll(opts: BuildOptions, dirs?: readonly string[]): Promise<Built[]> {
   const key = opts.key ?? devKey(join(opts.root, 'keys'));
   const list = dirs ?? findDomains(join(opts.root, 'src', 'domains'));
+  const rel = (p: string): string => relative(opts.root, p).split(sep).join('/') || '.';
   const names = new Map<string, string>();
   const out: Built[] = [];
   const failures: string[] = [];
   for (const dir of list) {
     try {
-      const b = await buildDomain(dir, { ...opts, key });
-      const prev = names.get(b.name);
-      if (prev) throw new BuildError(`${dir}: domain name '${b.name}' is also used by ${prev}`);
-      names.set(b.name, dir);
-      out.push(b);
+      if (!existsSync(join(dir, 'index.ts'))) throw new BuildError(`${rel(dir)}: no index.ts (a domain folder holds domain.json and index.ts)`);
+      const name = readDomainJson(dir).name;
+      const prev = names.get(name);
+      if (prev !== undefined) throw new BuildError(`${rel(dir)}: domain name '${name}' is also used by ${rel(prev)}`);
+      names.set(name, dir);
+      out.push(await buildDomain(dir, { ...opts, key }));
     } catch (e) {
-      failures.push(e instanceof BuildError ? e.message : `${dir}: ${(e as Error).message}`);
+      if (e instanceof BuildError) { failures.push(e.message); continue; }
+      // (readDomainJson's and the file system's messages start with the absolute path)
+      const msg = e instanceof Error ? e.message : String(e);
+      failures.push(msg.startsWith(dir) ? `${rel(dir)}${msg.slice(dir.length)}` : `${rel(dir)}: ${msg}`);
     }
   }
   if (failures.length > 0) throw new BuildError(failures.join('\n'));
