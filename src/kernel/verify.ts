@@ -286,7 +286,11 @@ function parseDocument(input: unknown, label: string): unknown {
   if (size > MAX_BUNDLE_BYTES) return malformed(`the document is ${size} bytes, over the ${MAX_BUNDLE_BYTES >> 20} MiB limit`);
   let text: string;
   try { text = utf8Decoder.decode(bytes); } catch { return malformed('the document is not UTF-8 text'); }
-  try { return JSON.parse(text); } catch (e) { return malformed(`not JSON: ${e instanceof Error ? e.message : 'unparsable'}`); }
+  // (V8's message quotes the text it stopped at: only where it stopped is kept, never the content.)
+  try { return JSON.parse(text); } catch (e) {
+    const at = e instanceof Error ? /position (\d+)/.exec(e.message) : null;
+    return malformed(`not JSON${at ? ` (at byte ${at[1]})` : ''}`);
+  }
 }
 
 /**
