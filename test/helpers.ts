@@ -3,7 +3,6 @@
 // captured. One kernel at a time per process: it attaches process-wide hooks.
 // `npm test` builds everything once before the test files run (scripts/test.mjs); a test file run
 // on its own builds what it needs.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kernel, type KernelOptions } from '../src/kernel/kernel.ts';
@@ -36,7 +35,7 @@ export function signed(dir: string): Promise<string> {
   if (!b) {
     // Test domains attack what lies behind the source checks: built without them (as scripts/test.mjs does).
     const check = !dir.startsWith('test/');
-    b = buildDomain(join(ROOT, dir), { root: ROOT, outDir: TEST_OUT, key: testKey(), check }).then((r) => readFileSync(r.file, 'utf8'));
+    b = buildDomain(join(ROOT, dir), { root: ROOT, outDir: TEST_OUT, key: testKey(), check }).then((r) => new TextDecoder().decode(r.bytes));
     cache.set(dir, b);
   }
   return b;

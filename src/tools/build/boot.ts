@@ -1,7 +1,6 @@
 // Host-side start-up shared by `frond start` and the benchmarks: build (incrementally) the domains
 // a program needs with the development key, and load the signed bundles into a kernel that trusts
 // every key in keys/.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { buildAll, devKey, trustedKeys, type BuildOptions } from './build.ts';
@@ -10,7 +9,7 @@ import { buildAll, devKey, trustedKeys, type BuildOptions } from './build.ts';
 export async function buildForBoot(root: string, dirs: readonly string[], opts: Partial<BuildOptions> = {}): Promise<Uint8Array[]> {
   const key = devKey(join(root, 'keys'));
   const built = await buildAll({ root, key, ...opts }, dirs.map((d) => join(root, d)));
-  return built.map((b) => readFileSync(b.file));
+  return built.map((b) => b.bytes); // (read, parsed and hashed once by the build's up-to-date check, or just written)
 }
 
 /** The keys a kernel started from this tree trusts. */

@@ -62,6 +62,8 @@ export interface Built {
   file: string;
   rebuilt: boolean;
   manifest: Manifest;
+  /** the signed bundle as written to `file`: what a kernel loads (so boot need not read it again) */
+  bytes: Uint8Array;
 }
 
 const sha256 = (bytes: string | Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -214,8 +216,14 @@ export function signManifest(m: Manifest, key: SigningKey): SignedBundle['signat
  * unreadable or malformed, or was built from another folder (bundles are named after the domain,
  * and two folders may give the same name), or anything it was built from changed.
  */
-function upToDate(file: string, dir: string, root: string, meter: boolean, check: boolean, key: SigningKey): Manifest | null {
-  try { return sameBuild(JSON.parse(readFileSync(file, 'utf8')) as SignedBundle, dir, root, meter, check, key); } catch { return null; }
+function upToDate(file: string, dir: string, root: string, meter: boolean, check: boolean, key: SigningKey): { manifest: Manifest; bytes: Uint8Array } | null {
+  try {
+    const bytes = readFileSync(file);
+    const manifest = sameBuild(JSON.parse(bytes.toString('utf8')) as SignedBundle, dir, root, meter, check, key);
+    return manifest ? { manifest, bytes } : null;
+  } catch {
+    return null;
+  }
 }
 
 function sameBuild(doc: SignedBundle, dir: string, root: string, meter: boolean, check: boolean, key: SigningKey): Manifest | null {
@@ -244,8 +252,8 @@ export async function buildDomain(dir: string, opts: BuildOptions & { key: Signi
   const outDir = opts.outDir ?? join(root, 'build', 'domains');
   const file = join(outDir, `${name}.bundle.json`);
   if (!opts.force) {
-    const m = upToDate(file, dir, root, meter, check, opts.key);
-    if (m) return { name, dir, file, rebuilt: false, manifest: m };
+    const u = upToDate(file, dir, root, meter, check, opts.key);
+    if (u) return { name, dir, file, rebuilt: false, manifest: u.manifest, bytes: u.bytes };
   }
   const src = await bundleSources(dir, root, { allow: loadAllowlist(root), check, name });
   const errors = check ? checkLoaded(src) : [...src.refused, ...src.failed];
@@ -260,9 +268,10 @@ export async function buildDomain(dir: string, opts: BuildOptions & { key: Signi
   const doc: SignedBundle = { format: BUNDLE_FORMAT, manifest, signature: signManifest(manifest, opts.key), code: c.code, map: c.map };
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(doc)}\n`);
+  const bytes = utf8(`${JSON.stringify(doc)}\n`);
+  writeFileSync(tmp, bytes);
   renameSync(tmp, file); // a reader never sees half a bundle
-  return { name, dir, file, rebuilt: true, manifest };
+  return { name, dir, file, rebuilt: true, manifest, bytes };
 }
 
 /**
