@@ -427,6 +427,63 @@ function makeFaultPlan(rt: ProxyRuntime, link: Link): object {
   };
 }
 
+function retGreeter_greet(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'string')) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Greeter.greet', ok, r, 'string');
+}
+
+function retGreeter_count(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v >>> 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Greeter.count', ok, r, 'u32');
+}
+
+function makeGreeter(rt: ProxyRuntime, link: Link): object {
+  return {
+    greet(a0: any) {
+      if (!(typeof a0 === 'string')) return rt.invalid(link, 'Greeter.greet', 'name', 'string');
+      const x0 = a0;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retGreeter_greet(rt, link, link.impl.greet(x0));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Greeter.greet', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    count() {
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retGreeter_count(rt, link, link.impl.count());
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Greeter.count', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+  };
+}
+
 function retListener_event(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) return OK_VOID;
@@ -678,6 +735,7 @@ export const IFACES: Readonly<Record<string, IfaceDescriptor>> = {
   Bench: { name: 'Bench', fingerprint: FINGERPRINTS.Bench, methods: ['run', 'runAsync'], make: makeBench },
   Counter: { name: 'Counter', fingerprint: FINGERPRINTS.Counter, methods: ['nop', 'add', 'stats', 'bounce', 'peek', 'addLater', 'echoLater', 'chain', 'sum', 'name', 'subscribe', 'notify'], make: makeCounter },
   FaultPlan: { name: 'FaultPlan', fingerprint: FINGERPRINTS.FaultPlan, methods: ['crashNow'], make: makeFaultPlan },
+  Greeter: { name: 'Greeter', fingerprint: FINGERPRINTS.Greeter, methods: ['greet', 'count'], make: makeGreeter },
   Listener: { name: 'Listener', fingerprint: FINGERPRINTS.Listener, methods: ['event'], make: makeListener },
   Probe: { name: 'Probe', fingerprint: FINGERPRINTS.Probe, methods: ['run', 'runAsync', 'keep', 'hold', 'page', 'ring'], make: makeProbe },
   TaxBench: { name: 'TaxBench', fingerprint: FINGERPRINTS.TaxBench, methods: ['prepare', 'run'], make: makeTaxBench },

@@ -3,6 +3,7 @@
 import type { Shadow } from '../lib/shadow.ts';
 import type { Bench, TaxBench } from '../bench.ts';
 import type { Counter, FaultPlan, Listener, Probe } from '../demo.ts';
+import type { Greeter } from '../examples.ts';
 
 /** Bench through a shadow: crashes of the target are recovered and retried. */
 export function shadowBench(s: Shadow<Bench>): Bench {
@@ -92,6 +93,22 @@ export function shadowFaultPlan(s: Shadow<FaultPlan>): FaultPlan {
     crashNow() {
       let r = s.target.crashNow();
       for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.crashNow();
+      return r;
+    },
+  };
+}
+
+/** Greeter through a shadow: crashes of the target are recovered and retried. */
+export function shadowGreeter(s: Shadow<Greeter>): Greeter {
+  return {
+    greet(a0: Parameters<Greeter['greet']>[0]) {
+      let r = s.target.greet(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.greet(a0);
+      return r;
+    },
+    count() {
+      let r = s.target.count();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.count();
       return r;
     },
   };
