@@ -34,7 +34,7 @@
 // at the root's next check, and a callee running on the root's behalf is never interrupted by the
 // root's fault (its state would be left half-updated). A callee crashed for its own run has its
 // time forgiven to the root. A domain that has used its budget in this turn gets no new stretch
-// until the next turn: its timers and interrupt handlers wait (services.ts), so one domain's many
+// until the next turn: its timers and interrupt handlers wait (services/common.ts), so one domain's many
 // short callbacks cannot starve the others.
 //
 // Crashing a domain is a runtime violation (contained and cleaned up like any crash); the tick

@@ -4,7 +4,7 @@
 // Life of a domain:
 //   create    its bundle is evaluated in a fresh SES Compartment whose hardened global object
 //             holds nothing but the standard intrinsics; its init receives kernel services bound
-//             to it (services.ts) and the capabilities its creator chose to hand over, re-wrapped
+//             to it (services/) and the capabilities its creator chose to hand over, re-wrapped
 //             so the new domain is their caller; what init returns is its exported interface.
 //   run       others call it only through proxies; its callbacks run under crash containment.
 //   crash     any uncaught throw or rejection, a runtime violation, or a bad return value: the
@@ -23,8 +23,9 @@ import { ExchangeHeap, HeapExhausted, type HeapStats } from './heap.ts';
 import type { Host } from '../machine/common/host.ts';
 import { ensureLockdown } from './lockdown.ts';
 import { isAbort, KERNEL_ID, Rpc } from './rpc.ts';
-import { hasStack, show } from './safe.ts';
-import { makeSys } from './services.ts';
+import { hasStack } from './safe.ts';
+import { Interrupts, makeSys, reclaimServices } from './services/index.ts';
+import { startDomain } from './loader.ts';
 import { verifyBundle, type VerifyPolicy } from './verify.ts';
 
 export interface KernelOptions {
@@ -98,16 +99,6 @@ const MAX_REPORTS = 256;
  *  are set aside from the arena, so at most this many domains with the default fit at once. */
 const DEFAULT_QUOTA_SHARE = 32;
 
-/**
- * Every domain's code is compiled afresh. V8 caches eval'd code by its source text, so everything
- * evaluated from the same text in a realm shares its compiled functions, and every Compartment of a
- * process lives in one realm. Two domains from one bundle in two kernels of a process (both with
- * URL frond-domain://name/1) got the same text, and the later instances ran the hash table of
- * `npm run bench -- tax` (which boots a kernel per table size) 1.4-1.7x slower than the first:
- * what V8 learnt from one instance's objects slowed the next. Domains should not interfere like
- * that, so a realm-wide number in the source makes each text unique.
- */
-let evaluations = 0;
 
 export class Kernel {
   readonly host: Host;
@@ -119,7 +110,8 @@ export class Kernel {
   private readonly domains = new Map<number, Domain>();
   private readonly bundles = new Map<string, Bundle>();
   private readonly maps = new SourceMaps();
-  private readonly irqLines = new Map<number, { d: Domain; fn: () => void }>();
+  /** which domain's handler each interrupt line runs (services/irq.ts) */
+  readonly interrupts = new Interrupts();
   /** which domain made each promise (see promiseInit) */
   private readonly promiseOwner = stamps();
   private readonly listeners = new Set<(r: CrashReport) => void>();
@@ -252,25 +244,8 @@ export class Kernel {
     this.domains.set(d.id, d);
     try {
       const { console, ...sys } = makeSys(this, d);
-      const c = new Compartment({ __options__: true, globals: { console }, name: d.url } as never);
-      closeEvaluators(c.globalThis);
       const methods = b.exports ? this.rpc.descriptor(b.exports)!.methods : [];
-      d.impl = this.rpc.run(d.id, () => {
-        const factory = c.evaluate(`${b.code}\n// frond evaluation ${++evaluations}\n//# sourceURL=${d.url}\n`) as unknown;
-        if (typeof factory !== 'function') throw new TypeError('bundle did not evaluate to a function of its meter');
-        const entry = factory(this.budgets.hooks(d)) as { start?: unknown };
-        if (entry === null || typeof entry !== 'object' || typeof entry.start !== 'function') {
-          throw new TypeError('bundle did not evaluate to { start(sys, imports) }');
-        }
-        const impl = (entry.start as (s: unknown, i: unknown, c: unknown) => unknown)(harden(sys), harden(imports), args.config);
-        if (!b.exports) return null;
-        // Checked here, while the domain is the current one: reading its methods may run its code.
-        if (impl === null || typeof impl !== 'object') throw new TypeError(`init must return an implementation of ${b.exports}`);
-        for (const m of methods) {
-          if (typeof (impl as Record<string, unknown>)[m] !== 'function') throw new TypeError(`init's result lacks ${b.exports}.${m}`);
-        }
-        return impl;
-      });
+      d.impl = this.rpc.run(d.id, () => startDomain(b, d.url, { console }, this.budgets.hooks(d), sys, harden(imports), args.config, methods));
       if (!d.alive) throw new Error('crashed during init');
       return d;
     } catch (e) {
@@ -400,12 +375,10 @@ export class Kernel {
       x.step = 3;
     }
     if (x.step === 3) {
-      r.timers = Math.max(r.timers, d.timers.size);
-      for (const [id, t] of d.timers) { this.host.clearTimer(t); d.timers.delete(id); }
-      r.threads = Math.max(r.threads, d.threads.size);
-      d.threads.clear();
-      r.irqs = Math.max(r.irqs, d.irqs.size);
-      for (const line of d.irqs) { if (this.irqLines.get(line)?.d === d) this.irqLines.delete(line); d.irqs.delete(line); }
+      const s = reclaimServices(this, d);
+      r.timers = Math.max(r.timers, s.timers);
+      r.threads = Math.max(r.threads, s.threads);
+      r.irqs = Math.max(r.irqs, s.irqs);
       d.impl = null;
       x.step = 4;
     }
@@ -476,28 +449,9 @@ export class Kernel {
 
   // ---- interrupts ------------------------------------------------------------------------
 
-  irqRegister(d: Domain, line: number, fn: () => void): void {
-    if (typeof line !== 'number' || (line >>> 0) !== line) throw new RangeError(`irq: bad line ${show(line)}`);
-    const cur = this.irqLines.get(line);
-    if (cur && cur.d !== d) throw new Error(`irq: line ${line} belongs to domain ${cur.d.name}`);
-    this.irqLines.set(line, { d, fn });
-    d.irqs.add(line);
-  }
-
-  irqUnregister(d: Domain, line: number): boolean {
-    const cur = this.irqLines.get(line);
-    if (!cur || cur.d !== d) return false;
-    this.irqLines.delete(line);
-    d.irqs.delete(line);
-    return true;
-  }
-
   /** A device raised interrupt `line`: runs its handler, as its domain. False if nobody listens. */
   interrupt(line: number): boolean {
-    const h = this.irqLines.get(line);
-    if (!h || !h.d.alive) return false;
-    h.fn();
-    return true;
+    return this.interrupts.deliver(line);
   }
 
   // ---- the rest --------------------------------------------------------------------------
@@ -542,19 +496,4 @@ export class Kernel {
 
 function noneReclaimed(): Reclaimed {
   return { objects: 0, bytes: 0, deferred: 0, timers: 0, threads: 0, irqs: 0, inflight: 0, revoked: 0 };
-}
-
-/** Evaluators a domain's compartment must not have: code they evaluate would be neither checked by
- *  the build nor metered (so a domain could hang the kernel), and `lockdown` is the realm's. The
- *  compartment's own `eval`, `Function` and `Compartment` are the only live ones: the constructors
- *  reachable from intrinsics (`(function(){}).constructor`, async and generator ones) are SES's
- *  inert versions, which throw. */
-const EVALUATORS = ['eval', 'Function', 'Compartment', 'lockdown'];
-
-function closeEvaluators(g: object): void {
-  for (const k of EVALUATORS) {
-    delete (g as Record<string, unknown>)[k];
-    if (hasOwn(g, k)) throw new Error(`kernel: cannot remove ${k} from a domain's global object`);
-  }
-  harden(g);
 }
