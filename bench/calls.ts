@@ -16,7 +16,7 @@ import type { Counter } from '../src/idl/demo.ts';
 import type { RpcResult } from '../src/idl/lib/types.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
 import { NodeHost } from '../src/machine/node/host.ts';
-import { bootTrust, buildForBoot, loadAll } from '../src/tools/build/boot.ts';
+import { bootTrust, buildForBoot, loadAll } from '../src/tools/domainc/boot.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '../..');
 

@@ -15,8 +15,8 @@ import type { TaxBench } from '../src/idl/bench.ts';
 import type { RpcResult } from '../src/idl/lib/types.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
 import { NodeHost } from '../src/machine/node/host.ts';
-import { bootTrust } from '../src/tools/build/boot.ts';
-import { buildDomain, devKey } from '../src/tools/build/build.ts';
+import { bootTrust } from '../src/tools/domainc/boot.ts';
+import { buildDomain, devKey } from '../src/tools/domainc/build.ts';
 import { Workload } from './domains/tax/hashtable.ts';
 import { median } from './calls.ts';
 

@@ -13,5 +13,5 @@ export type { Domain } from './kernel/domain.ts';
 export type { CrashReport } from './kernel/crash.ts';
 export { BundleRefused } from './kernel/verify.ts';
 export { NodeHost } from './machine/node/host.ts';
-export { buildAll, buildDomain, devKey, ephemeralKey, trustedKeys, BuildError, type Built, type BuildOptions, type SigningKey } from './tools/build/build.ts';
+export { buildAll, buildDomain, devKey, ephemeralKey, trustedKeys, BuildError, type Built, type BuildOptions, type SigningKey } from './tools/domainc/build.ts';
 export type { RpcError, RpcResult } from './idl/lib/types.ts';

@@ -1,4 +1,4 @@
-// Tests for the build's pre-bundle safety check (src/tools/build/check.ts): every rule is reported
+// Tests for the build's pre-bundle safety check (src/tools/domainc/check.ts): every rule is reported
 // as `path:line:col: message` at the offending node and nothing else is; a well-behaved domain full
 // of near misses passes; every real domain in the repository passes (the hostile probe domain
 // excepted, see KNOWN); folder-level rules; and loadAllowlist on good and malformed files.
@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkDomain, formatCheckError, loadAllowlist, type CheckError } from '../src/tools/build/check.ts';
+import { checkDomain, formatCheckError, loadAllowlist, type CheckError } from '../src/tools/domainc/check.ts';
 
 const ROOT = join(fileURLToPath(import.meta.url), '../..');
 const FIX = 'test/fixtures/build';
@@ -58,7 +58,7 @@ const CASES: Record<string, { rule: string; errors: readonly Expected[] }> = {
   },
   'import-package': {
     rule: '1: a scoped package with a subpath, not on the allowlist',
-    errors: [['index.ts:2:23', "import '@lodash/array/chunk.js': package '@lodash/array' is not on the reviewed allowlist (src/tools/build/allowlist.json)"]],
+    errors: [['index.ts:2:23', "import '@lodash/array/chunk.js': package '@lodash/array' is not on the reviewed allowlist (src/tools/domainc/allowlist.json)"]],
   },
   'import-outside': {
     rule: '1: a path outside the domain and src/idl/',
@@ -302,7 +302,7 @@ test('errors are sorted by file, line and column across a domain\'s files', asyn
 // ---- loadAllowlist ---------------------------------------------------------------------------
 
 function allowlistRoot(t: { after(fn: () => void): void }, text: string | null): string {
-  const root = tempRoot(text === null ? {} : { 'src/tools/build/allowlist.json': text });
+  const root = tempRoot(text === null ? {} : { 'src/tools/domainc/allowlist.json': text });
   t.after(() => rmSync(root, { recursive: true, force: true }));
   return root;
 }

@@ -1,4 +1,4 @@
-// Tests that the build's source checks run on exactly what esbuild bundles (src/tools/build/
+// Tests that the build's source checks run on exactly what esbuild bundles (src/tools/domainc/
 // guard.ts, bundle.ts, check.ts): the files it loads, from where, with which loader. Each attack
 // is first shown to work on esbuild without the guard (so the refusal is not a test artefact),
 // then shown refused, naming the file and the line of the import. The fixture-based cases
@@ -9,10 +9,10 @@ import { build } from 'esbuild';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { bundleSources, type Sources } from '../src/tools/build/bundle.ts';
-import { BuildError, buildDomain, ephemeralKey } from '../src/tools/build/build.ts';
-import { checkDomain, checkLoaded, formatCheckError } from '../src/tools/build/check.ts';
-import { makeScope } from '../src/tools/build/scope.ts';
+import { bundleSources, type Sources } from '../src/tools/domainc/bundle.ts';
+import { BuildError, buildDomain, ephemeralKey } from '../src/tools/domainc/build.ts';
+import { checkDomain, checkLoaded, formatCheckError } from '../src/tools/domainc/check.ts';
+import { makeScope } from '../src/tools/domainc/scope.ts';
 import { ROOT } from './helpers.ts';
 
 type Files = Record<string, string | Uint8Array>;
@@ -24,7 +24,7 @@ function tempRoot(t: { after(fn: () => void): void }, files: Files, allow: reado
   const packages = allow.map((name) => ({ name, why: 'test stand-in' }));
   const all: Files = {
     'package.json': '{ "name": "guard-test", "version": "0.0.0", "type": "module" }\n',
-    'src/tools/build/allowlist.json': JSON.stringify({ packages }),
+    'src/tools/domainc/allowlist.json': JSON.stringify({ packages }),
     'src/idl/generated/structs.ts': 'export function bindHeap(_h: unknown): void {}\n',
     ...files,
   };

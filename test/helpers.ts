@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kernel, type KernelOptions } from '../src/kernel/kernel.ts';
 import { NodeHost } from '../src/machine/node/host.ts';
-import { buildDomain, devKey, type SigningKey } from '../src/tools/build/build.ts';
+import { buildDomain, devKey, type SigningKey } from '../src/tools/domainc/build.ts';
 
 export const ROOT = join(fileURLToPath(import.meta.url), '../..');
 export const TEST_OUT = join(ROOT, 'build', 'test', 'domains');

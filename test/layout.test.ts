@@ -8,7 +8,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ESLint } from 'eslint';
-import { buildDomain, BuildError, ephemeralKey } from '../src/tools/build/build.ts';
+import { buildDomain, BuildError, ephemeralKey } from '../src/tools/domainc/build.ts';
 import { ROOT } from './helpers.ts';
 
 const INIT = "\nexport function init(): object { return {}; }\n";
@@ -23,7 +23,7 @@ async function lintVerdict(code: string): Promise<string[]> {
 async function buildVerdict(code: string): Promise<string[]> {
   const root = mkdtempSync(join(tmpdir(), 'frond-layout-'));
   try {
-    for (const d of ['src/idl', 'src/lib', 'src/machine/common', 'src/tools/build/allowlist.json']) cpSync(join(ROOT, d), join(root, d), { recursive: true });
+    for (const d of ['src/idl', 'src/lib', 'src/machine/common', 'src/tools/domainc/allowlist.json']) cpSync(join(ROOT, d), join(root, d), { recursive: true });
     writeFileSync(join(root, 'package.json'), '{ "name": "layout-test", "version": "0.0.0", "type": "module" }\n');
     const files: Record<string, string> = {
       'src/domains/layout-test/a/domain.json': '{ "name": "a" }\n',

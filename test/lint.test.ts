@@ -128,7 +128,7 @@ test('other layer edges: user→kernel, machine/node→machine/web, tools→doma
     await layering('src/machine/node/nvme.ts', "import '../web/canvas.ts';\n"),
     ['machine/node/ may not import from machine/web/ (imports point downward: machine/node may use machine/common, idl, lib)']);
   assert.deepEqual(
-    await layering('src/tools/build.ts', "import '../domains/init/main.ts';\n"),
+    await layering('src/tools/domainc.ts', "import '../domains/init/main.ts';\n"),
     ['tools/ may not import from domains/ (imports point downward: tools may use idl, kernel, lib, machine/common)']);
   assert.deepEqual(
     await layering('src/machine/common/ring.ts', "import '../../idl/blk.ts';\n"),

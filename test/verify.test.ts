@@ -15,7 +15,7 @@ import { BundleRefused, canonicalJson, MAX_BUNDLE_BYTES, oneLine, verifyBundle, 
 import type { Kernel } from '../src/kernel/kernel.ts';
 import { NodeCrypto } from '../src/machine/node/host.ts';
 import { FINGERPRINTS } from '../src/idl/generated/types.ts';
-import { buildDomain, signManifest } from '../src/tools/build/build.ts';
+import { buildDomain, signManifest } from '../src/tools/domainc/build.ts';
 import { boot, ROOT, signed, testKey, TEST_KEYS } from './helpers.ts';
 
 const REPLACEMENT = '\uFFFD';

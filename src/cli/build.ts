@@ -10,7 +10,7 @@ import { resolve, relative, join } from 'node:path';
 import { kindOf, reason, UsageError, type Parsed } from './args.ts';
 import { ROOT } from './root.ts';
 
-type BuildTool = typeof import('../tools/build/build.ts');
+type BuildTool = typeof import('../tools/domainc/build.ts');
 
 /** Throws unless `dir` is a directory or nothing (to be created); `label` is how the user wrote it. */
 function directoryOrNothing(dir: string, label: string): void {
@@ -50,7 +50,7 @@ export async function main(a: Parsed): Promise<number> {
   if (out !== undefined) directoryOrNothing(out, `--out ${outArg}`);
   directoryOrNothing(keys, keysLabel);
 
-  const tool = await import('../tools/build/build.ts');
+  const tool = await import('../tools/domainc/build.ts');
   const dirs = domainsUnder(tool, roots);
   if (out !== undefined) makeDirectory(out, `--out ${outArg}`);
   makeDirectory(keys, keysLabel);

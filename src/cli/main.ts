@@ -34,7 +34,7 @@ proxies, shadows). Errors are printed as path:line:col: message and the exit cod
 
 The trusted build. For every domain folder (one with a domain.json) under each DIR (default:
 src/domains): checks the sources (imports only from the domain's own folder, src/idl/ and the
-reviewed allowlist src/tools/build/allowlist.json; no eval, Function, import(), with, debugger,
+reviewed allowlist src/tools/domainc/allowlist.json; no eval, Function, import(), with, debugger,
 host globals or node: modules), bundles them with esbuild, inserts a CPU-budget check at every
 function entry and loop back-edge, writes a manifest (interfaces and IDL fingerprints, tool
 versions and flags, SHA-256 of the code and of every input) and signs it with Ed25519.

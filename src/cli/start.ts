@@ -15,7 +15,7 @@ import { TYPES } from '../idl/generated/types.ts';
 import type { Counter, FaultPlan, Probe } from '../idl/demo.ts';
 import type { RpcResult } from '../idl/lib/types.ts';
 import { NodeHost } from '../machine/node/host.ts';
-import { bootTrust, buildForBoot, loadAll } from '../tools/build/boot.ts';
+import { bootTrust, buildForBoot, loadAll } from '../tools/domainc/boot.ts';
 import type { Parsed } from './args.ts';
 import { ROOT } from './root.ts';
 

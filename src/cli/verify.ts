@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { FINGERPRINTS } from '../idl/generated/types.ts';
 import { BundleRefused, MAX_BUNDLE_BYTES, oneLine, verifySigned, type VerifyPolicy } from '../kernel/verify.ts';
 import { NodeCrypto } from '../machine/node/host.ts';
-import { trustedKeys } from '../tools/build/build.ts';
+import { trustedKeys } from '../tools/domainc/build.ts';
 import { UsageError, type Parsed } from './args.ts';
 import { ROOT } from './root.ts';
 

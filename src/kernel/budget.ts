@@ -3,7 +3,7 @@
 //
 // Preemption works as on a machine with a timer interrupt and safe points. The host's preemption
 // timer (machine/common/host.ts) raises a shared "interrupt pending" word every millisecond from
-// another thread. The trusted build (tools/build/meter.ts) puts `if (pending.getInt32(0)) tick();`
+// another thread. The trusted build (tools/domainc/meter.ts) puts `if (pending.getInt32(0)) tick();`
 // at every function entry and loop back-edge of a domain (and wherever else its argument needs
 // one), and `live()` at the start of every catch and finally block. So the tick runs about once per
 // timer period while domain code computes, and never in between. (The timer stops while nobody

@@ -25,7 +25,7 @@ export interface Bundle {
   readonly key: string;
 }
 
-/** What the metered code of one domain instance calls (tools/build/meter.ts inserts the calls). */
+/** What the metered code of one domain instance calls (tools/domainc/meter.ts inserts the calls). */
 export interface MeterHooks {
   /** the preemption timer's interrupt-pending word (read-only to the metered code) */
   readonly pending: DataView;

@@ -1,4 +1,4 @@
-// Verified loading: the kernel evaluates only bundles that the trusted build (tools/build) made,
+// Verified loading: the kernel evaluates only bundles that the trusted build (tools/domainc) made,
 // signed with a key the kernel trusts, unchanged since, and built against the interfaces the
 // kernel speaks. Everything here runs before any of a bundle's code does.
 //
@@ -58,7 +58,7 @@ export interface Manifest {
   exports: InterfaceRef | null;
   /** the capabilities init expects, by import name */
   imports: Record<string, InterfaceRef>;
-  /** CPU-budget checks were inserted (tools/build/meter.ts) */
+  /** CPU-budget checks were inserted (tools/domainc/meter.ts) */
   metered: boolean;
   tool: { frond: string; esbuild: string; typescript: string; flags: Record<string, string | boolean> };
   code: { sha256: string; bytes: number };

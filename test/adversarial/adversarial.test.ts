@@ -12,7 +12,7 @@ import type { RpcResult } from '../../src/idl/lib/types.ts';
 import { TYPES } from '../../src/idl/generated/types.ts';
 import { BundleRefused, canonicalJson, type SignedBundle } from '../../src/kernel/verify.ts';
 import { KERNEL_ID } from '../../src/kernel/rpc.ts';
-import { buildDomain, BuildError, ephemeralKey, signManifest } from '../../src/tools/build/build.ts';
+import { buildDomain, BuildError, ephemeralKey, signManifest } from '../../src/tools/domainc/build.ts';
 import { boot, ROOT, signed, testKey, tick, TEST_KEYS, type Booted } from '../helpers.ts';
 
 const HOSTILE = join('test', 'adversarial', 'domains');

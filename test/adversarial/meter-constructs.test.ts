@@ -1,7 +1,7 @@
 // The CPU budget against code that runs with no function entry or loop of its own: field
 // initializers of classes constructed without a constructor body, parameter defaults that never
 // reach the body, generators and async functions resumed from outside (next, return, a settled
-// await, for-await). Before the meter checked these (tools/build/meter.ts, rules 3-6 of its
+// await, for-await). Before the meter checked these (tools/domainc/meter.ts, rules 3-6 of its
 // header), each attack below ran for many seconds or forever with no check at all. The second group
 // drives domain callbacks from built-ins, which function-entry checks have always stopped.
 //

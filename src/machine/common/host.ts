@@ -19,7 +19,7 @@ export interface HostCrypto {
  * The machine's preemption timer, the software analogue of a timer interrupt line: a 4-byte word of
  * shared memory that a timer running outside the kernel's thread sets to nonzero periodically
  * (every millisecond on Node), however long this thread is busy. Domain code polls it at every safe point (function entry, loop
- * back-edge: tools/build/meter.ts) and, when it is set, calls the kernel's tick, which acknowledges
+ * back-edge: tools/domainc/meter.ts) and, when it is set, calls the kernel's tick, which acknowledges
  * it. Tickless when idle: an interrupt nobody acknowledged within a period means no domain code is
  * running, and the timer stops until the next acknowledgement.
  */

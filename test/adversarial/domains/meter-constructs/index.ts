@@ -2,7 +2,7 @@
 // function entry or loop of its own, or that resumes a function in the middle: field initializers
 // of classes constructed without a constructor body, parameter defaults that never reach the body,
 // generators and async functions resumed from outside (next, return, a settled await, for-await).
-// The CPU meter (src/tools/build/meter.ts) must still stop each within its budget. A second group
+// The CPU meter (src/tools/domainc/meter.ts) must still stop each within its budget. A second group
 // drives domain callbacks from built-ins (sort, replace, JSON, Proxy, ...), which the function-entry
 // checks have always stopped; it guards them.
 // It is built, signed and loaded like any other domain (unchecked, like every hostile domain);

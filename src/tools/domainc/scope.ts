@@ -39,7 +39,7 @@ export function formatCheckError(e: CheckError): string {
 
 // ---- the allowlist -----------------------------------------------------------------------------
 
-export const ALLOWLIST = 'src/tools/build/allowlist.json';
+export const ALLOWLIST = 'src/tools/domainc/allowlist.json';
 /** npm's package name syntax (lower case, optionally scoped). */
 const PACKAGE_NAME = /^(?:@[a-z0-9~-][a-z0-9._~-]*\/)?[a-z0-9~-][a-z0-9._~-]*$/;
 
