@@ -87,9 +87,12 @@ export class NodeCrypto implements HostCrypto {
   }
 }
 
-/** What Node does with an error nobody handles: print it with its stack, exit with status 1. */
+/** What Node does with an error nobody handles: print it with its stack, exit with status 1. (The
+ *  host program's own error, so reading its `stack` runs nothing of a domain's; util.inspect would
+ *  print {} for an Error once SES has tamed the Error constructors.) */
 function hostError(what: string, e: unknown): never {
-  process.stderr.write(`${what} ${inspect(e)}\n`);
+  const stack = e instanceof Error && typeof e.stack === 'string' ? e.stack : inspect(e);
+  process.stderr.write(`${what} ${stack}\n`);
   process.exit(1);
 }
 
