@@ -33,9 +33,10 @@ proxies, shadows). Errors are printed as path:line:col: message and the exit cod
     usage: `frond build [--force] [--no-meter] [--no-check] [--out DIR] [--keys DIR] [DIR...]
 
 The trusted build. For every domain folder (one with a domain.json) under each DIR (default:
-src/domains): checks the sources (imports only from the domain's own folder, src/idl/ and the
-reviewed allowlist src/tools/domainc/allowlist.json; no eval, Function, import(), with, debugger,
-host globals or node: modules), bundles them with esbuild, inserts a CPU-budget check at every
+src/domains): bundles it with esbuild and checks every file esbuild loaded (imports only from the
+domain's own folder, src/idl/, the shared src/lib/ and src/machine/common/ (src/tools/layout.json)
+and the reviewed allowlist src/tools/domainc/allowlist.json; no eval, Function, import(), with,
+debugger, host globals or node: modules), inserts a CPU-budget check at every
 function entry and loop back-edge, writes a manifest (interfaces and IDL fingerprints, tool
 versions and flags, SHA-256 of the code and of every input) and signs it with Ed25519.
 A domain whose bundle was built from this same folder and whose inputs are unchanged is not
