@@ -182,6 +182,7 @@ export class Kernel {
   /** Re-creates a domain (alive or not) from the same bundle and creation arguments. */
   restart<I = unknown>(d: Domain): { domain: Domain; api: I } {
     if (d.alive) this.kill(d, 'restart');
+    this.reap(); // (its quota comes back with the clean-up)
     const n = this.instantiate(d.args);
     return { domain: n, api: this.exported(n, null) as I };
   }
@@ -189,6 +190,7 @@ export class Kernel {
   /** sys.domains.create for a privileged domain (its code is running: `imports` and `config` are
    *  its own values, read while it is the current domain). */
   createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown): RpcResult<unknown> {
+    this.reap(); // (a shadow re-creating its target: the dead one's quota comes back first)
     try {
       const d = this.instantiate({
         bundle, imports, privileged: false, creator: creator.id, config: copyConfig(config),
