@@ -1,0 +1,211 @@
+// The NVMe-like device model: data round trips through the write cache and FLUSH, error statuses
+// for bad commands (after which the device keeps working), in-order completion of more commands
+// than the queue holds, phase bits across wraps, sleeping and waking, and stop() leaving no thread.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startNvme, type NvmeDevice, type NvmeOptions } from './nvme.ts';
+import { Cqe, DeviceStatus, Opcode, Reg, Status, cqeOffset, word, type Command, type Completion } from '../common/nvme.ts';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+function device(o: Partial<NvmeOptions> = {}): NvmeDevice {
+  return startNvme({ blocks: 256, blockSize: 4096, dma: new SharedArrayBuffer(1 << 20), queueEntries: 8, ...o });
+}
+
+/** Spins (polling, as a driver does) until the next completion arrives. */
+function next(dev: NvmeDevice, ms = 2000): Completion {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const c = dev.poll();
+    if (c) return c;
+    if (Date.now() > deadline) throw new Error(`no completion within ${ms} ms (device status ${dev.status()})`);
+  }
+}
+
+function run(dev: NvmeDevice, c: Partial<Command> & { opcode: number }): Completion {
+  const cmd: Command = { cid: 7, lba: 0, count: 1, bufOffset: 0, bufLength: dev.blockSize, ...c };
+  assert.equal(dev.submit(cmd), Status.SUCCESS);
+  const done = next(dev);
+  assert.equal(done.cid, cmd.cid);
+  return done;
+}
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+for (const blockSize of [512, 4096]) {
+  test(`write then read back random blocks (${blockSize}-byte blocks)`, async () => {
+    const dev = device({ blockSize });
+    try {
+      const dma = new Uint8Array(dev.dma);
+      const half = dma.length / 2;
+      for (let i = 0; i < 40; i++) {
+        const count = 1 + (i % 4);
+        const lba = Math.floor(Math.random() * (dev.blocks - count));
+        const bytes = count * blockSize;
+        dma.set(randomBytes(bytes), 0);
+        const want = sha(dma.subarray(0, bytes));
+        assert.equal(run(dev, { opcode: Opcode.WRITE, cid: i, lba, count, bufLength: bytes }).status, Status.SUCCESS);
+        if (i % 3 === 0) assert.equal(run(dev, { opcode: Opcode.FLUSH, cid: i }).status, Status.SUCCESS);
+        dma.fill(0, half, half + bytes);
+        const r = run(dev, { opcode: Opcode.READ, cid: i, lba, count, bufOffset: half, bufLength: bytes });
+        assert.deepEqual([r.status, r.result], [Status.SUCCESS, bytes]);
+        assert.equal(sha(dma.subarray(half, half + bytes)), want, `blocks ${lba}+${count}`);
+      }
+    } finally {
+      await dev.stop();
+    }
+  });
+}
+
+test('the write cache serves reads; data is durable only after FLUSH', async () => {
+  const dev = device();
+  try {
+    const dma = new Uint8Array(dev.dma);
+    const data = randomBytes(2 * 4096);
+    dma.set(data, 0);
+    assert.equal(run(dev, { opcode: Opcode.WRITE, lba: 10, count: 2, bufLength: data.length }).status, Status.SUCCESS);
+    const durable = (): Uint8Array => dev.storage.subarray(10 * 4096, 12 * 4096);
+    assert.ok(durable().every((b) => b === 0), 'a write is not durable before FLUSH');
+    assert.equal(run(dev, { opcode: Opcode.READ, lba: 10, count: 2, bufOffset: 65536, bufLength: data.length }).status, Status.SUCCESS);
+    assert.deepEqual(dma.subarray(65536, 65536 + data.length), new Uint8Array(data), 'the cache serves the read');
+    assert.equal(run(dev, { opcode: Opcode.FLUSH }).status, Status.SUCCESS);
+    assert.deepEqual(durable(), new Uint8Array(data), 'FLUSH commits the cache');
+  } finally {
+    await dev.stop();
+  }
+});
+
+test('a full write cache writes back on its own, and reads still see the newest data', async () => {
+  const dev = device({ cacheBlocks: 2 });
+  try {
+    const dma = new Uint8Array(dev.dma);
+    for (let lba = 0; lba < 5; lba++) {
+      dma.fill(lba + 1, 0, 4096);
+      assert.equal(run(dev, { opcode: Opcode.WRITE, lba }).status, Status.SUCCESS);
+    }
+    assert.equal(dev.storage[0], 1, 'written back when the cache filled');
+    for (let lba = 0; lba < 5; lba++) {
+      assert.equal(run(dev, { opcode: Opcode.READ, lba, bufOffset: 8192 }).status, Status.SUCCESS);
+      assert.ok(dma.subarray(8192, 8192 + 4096).every((b) => b === lba + 1), `block ${lba}`);
+    }
+  } finally {
+    await dev.stop();
+  }
+});
+
+test('bad commands complete with their error status and the device keeps working', async () => {
+  const dev = device({ blocks: 16 });
+  try {
+    const dmaBytes = dev.dma.byteLength;
+    const cases: [Partial<Command> & { opcode: number }, number][] = [
+      [{ opcode: 9 }, Status.INVALID_OPCODE],
+      [{ opcode: 0 }, Status.INVALID_OPCODE],
+      [{ opcode: Opcode.READ, lba: 16 }, Status.LBA_OUT_OF_RANGE],
+      [{ opcode: Opcode.WRITE, lba: 15, count: 2, bufLength: 8192 }, Status.LBA_OUT_OF_RANGE],
+      [{ opcode: Opcode.READ, lba: 2 ** 32 }, Status.LBA_OUT_OF_RANGE],
+      [{ opcode: Opcode.READ, count: 0 }, Status.INVALID_FIELD],
+      [{ opcode: Opcode.READ, bufOffset: dmaBytes }, Status.BAD_BUFFER],
+      [{ opcode: Opcode.WRITE, bufOffset: dmaBytes - 100 }, Status.BAD_BUFFER],
+      [{ opcode: Opcode.WRITE, bufLength: 4095 }, Status.BAD_BUFFER],
+      [{ opcode: Opcode.READ, count: 2, bufLength: 4096 }, Status.BAD_BUFFER],
+      [{ opcode: Opcode.READ, bufOffset: 2 ** 32 - 1 }, Status.BAD_BUFFER],
+    ];
+    for (const [c, want] of cases) {
+      const done = run(dev, c);
+      assert.deepEqual([done.status, done.result], [want, 0], JSON.stringify(c));
+    }
+    new Uint8Array(dev.dma).fill(0xab, 0, 4096);
+    assert.equal(run(dev, { opcode: Opcode.WRITE, lba: 15 }).status, Status.SUCCESS);
+    assert.equal(run(dev, { opcode: Opcode.READ, lba: 15, bufOffset: 4096 }).status, Status.SUCCESS);
+    assert.equal(new Uint8Array(dev.dma)[4096 + 4095], 0xab);
+    assert.equal(dev.status(), DeviceStatus.READY);
+    assert.equal(dev.error, null);
+  } finally {
+    await dev.stop();
+  }
+});
+
+test('more commands than the queue holds all complete, in order, with phase bits wrapping', async () => {
+  const entries = 4;
+  const dev = device({ queueEntries: entries });
+  try {
+    const total = 103;
+    const view = new DataView(dev.memory);
+    const phaseOf = (slot: number): number => view.getUint32(cqeOffset(entries, slot) + Cqe.STATUS, true) & 1;
+    let submitted = 0;
+    let completed = 0;
+    let sawFull = false;
+    while (completed < total) {
+      while (submitted < total) {
+        const s = dev.submit({ opcode: Opcode.READ, cid: submitted, lba: submitted % dev.blocks, count: 1, bufOffset: (submitted % 8) * 4096, bufLength: 4096 });
+        if (s === Status.QUEUE_FULL) { sawFull = true; break; }
+        assert.equal(s, Status.SUCCESS);
+        submitted++;
+      }
+      assert.ok(dev.queue.inFlight <= entries - 1);
+      const c = next(dev);
+      assert.deepEqual([c.cid, c.status], [completed, Status.SUCCESS]);
+      completed++;
+      // The slot just consumed was posted on pass floor((completed - 1) / entries): phase 1 on even passes.
+      const slot = (completed - 1) % entries;
+      assert.equal(phaseOf(slot), Math.floor((completed - 1) / entries) % 2 === 0 ? 1 : 0, `phase of slot ${slot} after ${completed}`);
+    }
+    assert.ok(sawFull, 'submit reports QUEUE_FULL once entries - 1 commands are outstanding');
+    assert.equal(dev.poll(), null);
+    assert.equal(Atomics.load(new Int32Array(dev.memory), word(Reg.EVENTS)), total, 'one event per completion');
+  } finally {
+    await dev.stop();
+  }
+});
+
+test('an idle device sleeps on the doorbell and wakes for a new command', async () => {
+  const dev = device({ idleSpin: 10 });
+  try {
+    assert.equal(run(dev, { opcode: Opcode.FLUSH }).status, Status.SUCCESS);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(run(dev, { opcode: Opcode.FLUSH, cid: 8 }).status, Status.SUCCESS);
+  } finally {
+    await dev.stop();
+  }
+});
+
+test('a doorbell out of range makes the device FATAL without killing its thread', async () => {
+  const dev = device();
+  try {
+    Atomics.store(new Int32Array(dev.memory), word(Reg.SQ_TAIL), 1000);
+    Atomics.notify(new Int32Array(dev.memory), word(Reg.SQ_TAIL));
+    const deadline = Date.now() + 2000;
+    while (dev.status() !== DeviceStatus.FATAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(dev.status(), DeviceStatus.FATAL);
+    assert.equal(dev.error, null);
+  } finally {
+    await dev.stop();
+  }
+  assert.equal(dev.status(), DeviceStatus.STOPPED);
+});
+
+/** Runs a child that starts a device, completes one command and, if asked, stops it: its exit code or signal. */
+function child(stop: boolean, killAfterMs: number): Promise<string> {
+  const code = `
+    import { startNvme } from ${JSON.stringify(new URL('./nvme.ts', import.meta.url).href)};
+    const dev = startNvme({ blocks: 8, blockSize: 512, dma: new SharedArrayBuffer(4096), queueEntries: 4 });
+    dev.submit({ opcode: 3, cid: 1, lba: 0, count: 0, bufOffset: 0, bufLength: 0 });
+    const deadline = Date.now() + 3000;
+    while (!dev.poll()) if (Date.now() > deadline) process.exit(3);
+    ${stop ? 'await dev.stop();' : ''}
+  `;
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, stdio: 'inherit' });
+    const t = setTimeout(() => p.kill('SIGKILL'), killAfterMs);
+    p.on('exit', (c, sig) => { clearTimeout(t); resolve(sig ?? `exit ${c}`); });
+  });
+}
+
+test('stop() leaves no thread: the process exits by itself (and does not without stop)', async () => {
+  const [stopped, running] = await Promise.all([child(true, 4000), child(false, 2500)]);
+  assert.equal(stopped, 'exit 0');
+  assert.equal(running, 'SIGKILL', 'a running device keeps its process alive, so the first check means something');
+});
