@@ -88,6 +88,22 @@ test('preemption works from a fresh process\'s first instruction (the timer is a
   assert.match(out.reportAfterIdle ?? '', /hostile-loop-forever#2 crashed \(runtime violation\): BudgetExceeded/);
 });
 
+test('preemption works in a host program run with --input-type=module (the timer thread does not inherit its flags)', () => {
+  const script = [
+    "import { Kernel } from './src/kernel/kernel.ts';",
+    "import { NodeHost } from './src/machine/node/host.ts';",
+    "import { signed, testKey } from './test/helpers.ts';",
+    "const k = new Kernel(new NodeHost(), { trust: [testKey().publicKey], log: () => {} });",
+    "k.load(await signed('test/adversarial/domains/loop-forever'));",
+    "const r = k.create('hostile-loop-forever', {}, { budgetMs: 20 }).api.run('', 0);",
+    'console.log(JSON.stringify({ ok: r.ok }));',
+    'k.shutdown();',
+  ].join('\n');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+  assert.equal(r.status, 0, `status ${r.status} ${r.signal ?? ''}: ${r.stderr}`);
+  assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { ok: false }, 'the runaway was stopped');
+});
+
 test('exponential recursion without a single loop is stopped at function entry', async () => {
   await contained('deep-recursion', (api) => api.run('', 60), { crash: /BudgetExceeded/ });
 });

@@ -38,7 +38,9 @@ let timer: PreemptTimer | null = null;
 export function nodePreemptTimer(): PreemptTimer {
   if (timer === null) {
     const buffer = new SharedArrayBuffer(8);
-    const worker = new Worker(TIMER_THREAD, { eval: true, workerData: { buffer, periodMs: PREEMPT_PERIOD_MS }, stdout: false, stderr: false });
+    // execArgv: []: an eval'd worker inherits the parent's flags, and under --input-type=module its
+    // CommonJS source would not run, leaving domains unpreempted.
+    const worker = new Worker(TIMER_THREAD, { eval: true, execArgv: [], workerData: { buffer, periodMs: PREEMPT_PERIOD_MS }, stdout: false, stderr: false });
     worker.unref();
     const word = new Int32Array(buffer, 0, 1);
     timer = {
