@@ -8,10 +8,11 @@
 //   control region, CONTROL_BYTES, 32-bit little-endian words:
 //     SQ_TAIL     doorbell: the driver's submission-queue tail        written by the driver only
 //     CQ_HEAD     doorbell: the driver's completion-queue head        written by the driver only
-//     STATUS      DeviceStatus (OFF, READY, FATAL, STOPPED)           written by the device only
+//     STATUS      DeviceStatus (OFF, READY, FATAL, STOPPED, POWER_LOST) written by the device only
 //     EVENTS      "interrupt" counter, +1 per posted completion       written by the device only
 //     SQ_HEAD     how far the device has consumed the submission queue written by the device only
 //     ENTRIES, BLOCK_SIZE, BLOCKS_LO, BLOCKS_HI  identify data, set before the device starts
+//     POWER_CUT   nonzero: cut the device's power (a test's switch)   written by the host only
 //   submission queue: `entries` entries of SQE_BYTES                 written by the driver only
 //   completion queue: `entries` entries of CQE_BYTES                 written by the device only
 //
@@ -35,7 +36,11 @@
 //   - the device posts a completion only while the completion ring has a free slot (tail + 1 !=
 //     CQ_HEAD), and completes commands in the order they were submitted;
 //   - a doorbell holding an index outside [0, entries) is a driver bug: the device sets FATAL and
-//     stops processing (real NVMe's controller fatal status).
+//     stops processing (real NVMe's controller fatal status);
+//   - power loss: the device checks POWER_CUT between commands (and while it waits); once it acts
+//     on it, it sets POWER_LOST and never posts another completion, so commands in flight then
+//     never complete. Its volatile write cache is gone; durable storage holds what was flushed,
+//     plus possibly some of the unflushed blocks, each whole or not at all.
 
 /** Command opcodes. */
 export const Opcode = { READ: 1, WRITE: 2, FLUSH: 3 } as const;
@@ -49,10 +54,12 @@ export const Status = {
   QUEUE_FULL: 4,
   INVALID_FIELD: 5,
   INTERNAL_ERROR: 6,
+  /** the backing medium failed the transfer (an I/O error on a disk image) */
+  MEDIA_ERROR: 7,
 } as const;
 
 /** The device status word. */
-export const DeviceStatus = { OFF: 0, READY: 1, FATAL: 2, STOPPED: 3 } as const;
+export const DeviceStatus = { OFF: 0, READY: 1, FATAL: 2, STOPPED: 3, POWER_LOST: 4 } as const;
 
 /** Byte offsets of the control words. */
 export const Reg = {
@@ -65,6 +72,7 @@ export const Reg = {
   BLOCK_SIZE: 24,
   BLOCKS_LO: 28,
   BLOCKS_HI: 32,
+  POWER_CUT: 36,
 } as const;
 
 export const CONTROL_BYTES = 64;

@@ -1,12 +1,17 @@
 // The NVMe-like device model: data round trips through the write cache and FLUSH, error statuses
 // for bad commands (after which the device keeps working), in-order completion of more commands
 // than the queue holds, phase bits across wraps, sleeping and waking, and stop() leaving no thread.
+// Power cuts (at command N, at a seeded random command, on demand) against a model of what must be
+// durable; disk images: round trip across devices, and I/O errors completing with MEDIA_ERROR.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startNvme, type NvmeDevice, type NvmeOptions } from './nvme.ts';
+import { seededRandom, startNvme, type Keep, type NvmeDevice, type NvmeOptions, type PowerReport } from './nvme.ts';
 import { Cqe, DeviceStatus, Opcode, Reg, Status, cqeOffset, word, type Command, type Completion } from '../common/nvme.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -208,4 +213,228 @@ test('stop() leaves no thread: the process exits by itself (and does not without
   const [stopped, running] = await Promise.all([child(true, 4000), child(false, 2500)]);
   assert.equal(stopped, 'exit 0');
   assert.equal(running, 'SIGKILL', 'a running device keeps its process alive, so the first check means something');
+});
+
+/** Waits (yielding) until the device status is `want`. */
+async function waitStatus(dev: NvmeDevice, want: number, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (dev.status() !== want) {
+    if (Date.now() > deadline) throw new Error(`device status ${dev.status()}, wanted ${want}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Submits one more command after the cut point: it must never complete. */
+async function expectPowerLost(dev: NvmeDevice, completed: number): Promise<PowerReport> {
+  new Uint8Array(dev.dma).fill(0xee, 0, dev.blockSize);
+  assert.equal(dev.submit({ opcode: Opcode.WRITE, cid: 999, lba: dev.blocks - 1, count: 1, bufOffset: 0, bufLength: dev.blockSize }), Status.SUCCESS);
+  await waitStatus(dev, DeviceStatus.POWER_LOST);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(dev.poll(), null, 'a command in flight at the cut never completes');
+  assert.equal(Atomics.load(new Int32Array(dev.memory), word(Reg.EVENTS)), completed, 'completions posted before the cut');
+  const report = dev.powerReport();
+  assert.ok(report);
+  assert.equal(report.completed, completed);
+  return report;
+}
+
+const block = (dev: NvmeDevice, storage: Uint8Array, lba: number): Uint8Array => storage.subarray(lba * dev.blockSize, (lba + 1) * dev.blockSize);
+
+/** WRITE block 1 := 0x11, FLUSH, WRITE block 1 := 0x22, WRITE blocks 2-3 := 0x33, then cut (after 4 commands). */
+async function cutAfterFour(keep: Keep): Promise<{ dev: NvmeDevice; report: PowerReport }> {
+  const dev = device({ powerCut: { afterCommands: 4, keep } });
+  try {
+    const dma = new Uint8Array(dev.dma);
+    dma.fill(0x11, 0, 4096);
+    assert.equal(run(dev, { opcode: Opcode.WRITE, lba: 1 }).status, Status.SUCCESS);
+    assert.equal(run(dev, { opcode: Opcode.FLUSH }).status, Status.SUCCESS);
+    dma.fill(0x22, 0, 4096);
+    assert.equal(run(dev, { opcode: Opcode.WRITE, lba: 1 }).status, Status.SUCCESS);
+    dma.fill(0x33, 0, 8192);
+    assert.equal(run(dev, { opcode: Opcode.WRITE, lba: 2, count: 2, bufLength: 8192 }).status, Status.SUCCESS);
+    const report = await expectPowerLost(dev, 4);
+    assert.ok(block(dev, dev.storage, dev.blocks - 1).every((b) => b === 0), 'the command after the cut was not executed');
+    return { dev, report };
+  } finally {
+    await dev.stop();
+  }
+}
+
+test("power cut with keep 'none': flushed data survives, unflushed writes are lost", async () => {
+  const { dev, report } = await cutAfterFour('none');
+  assert.deepEqual(report, { completed: 4, applied: [], dropped: [1, 2, 3] });
+  assert.ok(block(dev, dev.storage, 1).every((b) => b === 0x11), 'the flushed version of block 1');
+  assert.ok(dev.storage.subarray(2 * 4096, 4 * 4096).every((b) => b === 0));
+  assert.equal(dev.status(), DeviceStatus.STOPPED);
+  assert.equal(dev.error, null);
+});
+
+test("power cut with keep 'all': every unflushed write reaches storage", async () => {
+  const { dev, report } = await cutAfterFour('all');
+  assert.deepEqual(report, { completed: 4, applied: [1, 2, 3], dropped: [] });
+  assert.ok(block(dev, dev.storage, 1).every((b) => b === 0x22));
+  assert.ok(dev.storage.subarray(2 * 4096, 4 * 4096).every((b) => b === 0x33));
+});
+
+/** Runs a seeded random workload until a seeded random cut; checks storage against the model. */
+async function seededCut(seed: number): Promise<{ report: PowerReport; digest: string; cutAfter: number }> {
+  const dev = device({ blocks: 64, blockSize: 512, powerCut: { afterCommands: { seed, max: 60 }, keep: { seed } } });
+  try {
+    const cutAfter = dev.cutAfter;
+    assert.ok(cutAfter !== null && cutAfter >= 0 && cutAfter <= 60);
+    const random = seededRandom(seed + 1);
+    const dma = new Uint8Array(dev.dma);
+    const durable = new Uint8Array(64 * 512);
+    const pending = new Map<number, Uint8Array>();
+    for (let i = 0; i < cutAfter; i++) {
+      if (random() < 0.15) {
+        assert.equal(run(dev, { opcode: Opcode.FLUSH, cid: i }).status, Status.SUCCESS);
+        for (const [lba, data] of pending) durable.set(data, lba * 512);
+        pending.clear();
+        continue;
+      }
+      const count = 1 + Math.floor(random() * 3);
+      const lba = Math.floor(random() * (64 - count));
+      for (let j = 0; j < count * 512; j++) dma[j] = Math.floor(random() * 256);
+      assert.equal(run(dev, { opcode: Opcode.WRITE, cid: i, lba, count, bufLength: count * 512 }).status, Status.SUCCESS);
+      for (let k = 0; k < count; k++) pending.set(lba + k, dma.slice(k * 512, (k + 1) * 512));
+    }
+    const report = await expectPowerLost(dev, cutAfter);
+    assert.deepEqual([...report.applied, ...report.dropped].sort((x, y) => x - y), [...pending.keys()].sort((x, y) => x - y),
+      'every unflushed block is either applied or dropped');
+    for (const lba of report.applied) durable.set(pending.get(lba) as Uint8Array, lba * 512);
+    assert.deepEqual(dev.storage, durable, 'storage = flushed data + exactly the applied blocks');
+    return { report, digest: sha(dev.storage), cutAfter };
+  } finally {
+    await dev.stop();
+  }
+}
+
+test('a seeded cut at a seeded command keeps a seeded subset, reproducibly', async () => {
+  const first = await seededCut(12345);
+  assert.ok(first.report.applied.length > 0 && first.report.dropped.length > 0, 'the seed gives a proper subset');
+  assert.deepEqual(await seededCut(12345), first, 'the same seed, the same cut');
+  const others = await Promise.all([1, 2, 3].map(seededCut));
+  assert.ok(others.some((o) => o.cutAfter !== first.cutAfter), 'other seeds cut elsewhere');
+});
+
+test('afterCommands 0 cuts before the first command', async () => {
+  const dev = device({ powerCut: { afterCommands: 0 } });
+  try {
+    assert.deepEqual(await expectPowerLost(dev, 0), { completed: 0, applied: [], dropped: [] });
+  } finally {
+    await dev.stop();
+  }
+});
+
+test('cutPower() cuts a sleeping device on demand', async () => {
+  const dev = device({ idleSpin: 10, powerCut: { keep: 'none' } });
+  try {
+    new Uint8Array(dev.dma).fill(0x44, 0, 4096);
+    assert.equal(run(dev, { opcode: Opcode.WRITE, lba: 9 }).status, Status.SUCCESS);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(dev.powerReport(), null, 'no report before the cut');
+    dev.cutPower();
+    await waitStatus(dev, DeviceStatus.POWER_LOST);
+    assert.deepEqual(await expectPowerLost(dev, 1), { completed: 1, applied: [], dropped: [9] });
+    assert.ok(block(dev, dev.storage, 9).every((b) => b === 0));
+  } finally {
+    await dev.stop();
+  }
+  assert.deepEqual(dev.powerReport()?.dropped, [9], 'the report outlives stop()');
+});
+
+test('powerCut options are checked', () => {
+  const dma = new SharedArrayBuffer(4096);
+  const bad: NvmeOptions['powerCut'][] = [{ afterCommands: -1 }, { afterCommands: 1.5 }, { keep: 'some' as Keep }, { keep: { seed: 0.5 } }];
+  for (const powerCut of bad) {
+    assert.throws(() => startNvme({ blocks: 8, blockSize: 512, dma, queueEntries: 4, powerCut }), RangeError, JSON.stringify(powerCut));
+  }
+});
+
+function tempImage(): { path: string; done: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'frond-nvme-'));
+  return { path: join(dir, 'disk.img'), done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+test('a disk image is created to size and its flushed data survives into a new device', async () => {
+  const img = tempImage();
+  try {
+    const data = randomBytes(8 * 4096);
+    const first = device({ image: img.path });
+    try {
+      assert.equal(statSync(img.path).size, 256 * 4096);
+      new Uint8Array(first.dma).set(data, 0);
+      assert.equal(run(first, { opcode: Opcode.WRITE, lba: 100, count: 8, bufLength: data.length }).status, Status.SUCCESS);
+      assert.equal(run(first, { opcode: Opcode.FLUSH }).status, Status.SUCCESS);
+    } finally {
+      await first.stop();
+    }
+    const second = device({ image: img.path, dma: new SharedArrayBuffer(1 << 20) });
+    try {
+      const r = run(second, { opcode: Opcode.READ, lba: 100, count: 8, bufLength: data.length });
+      assert.deepEqual([r.status, r.result], [Status.SUCCESS, data.length]);
+      assert.deepEqual(new Uint8Array(second.dma, 0, data.length), new Uint8Array(data));
+      assert.deepEqual(second.storage.subarray(100 * 4096, 108 * 4096), new Uint8Array(data), 'storage reads the image');
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    img.done();
+  }
+});
+
+test("a power cut on a disk image applies the kept blocks to the file", async () => {
+  const img = tempImage();
+  try {
+    const dev = device({ image: img.path, powerCut: { afterCommands: 1, keep: 'all' } });
+    try {
+      new Uint8Array(dev.dma).fill(0x55, 0, 4096);
+      assert.equal(run(dev, { opcode: Opcode.WRITE, lba: 3 }).status, Status.SUCCESS);
+      assert.deepEqual((await expectPowerLost(dev, 1)).applied, [3]);
+    } finally {
+      await dev.stop();
+    }
+    assert.ok(block(dev, dev.storage, 3).every((b) => b === 0x55));
+  } finally {
+    img.done();
+  }
+});
+
+test('a short read from a truncated image completes with MEDIA_ERROR and the device keeps running', async () => {
+  const img = tempImage();
+  try {
+    const dev = device({ image: img.path });
+    try {
+      assert.equal(run(dev, { opcode: Opcode.READ, lba: 200 }).status, Status.SUCCESS);
+      truncateSync(img.path, 100 * 4096);
+      const r = run(dev, { opcode: Opcode.READ, lba: 200 });
+      assert.deepEqual([r.status, r.result], [Status.MEDIA_ERROR, 0]);
+      new Uint8Array(dev.dma).fill(0x66, 0, 4096);
+      assert.equal(run(dev, { opcode: Opcode.WRITE, lba: 200 }).status, Status.SUCCESS);
+      assert.equal(run(dev, { opcode: Opcode.FLUSH }).status, Status.SUCCESS);
+      assert.equal(run(dev, { opcode: Opcode.READ, lba: 200, bufOffset: 4096 }).status, Status.SUCCESS);
+      assert.equal(new Uint8Array(dev.dma)[4096], 0x66);
+      assert.equal(dev.status(), DeviceStatus.READY);
+    } finally {
+      await dev.stop();
+    }
+  } finally {
+    img.done();
+  }
+});
+
+test('write errors on the image (/dev/full) fail FLUSH with MEDIA_ERROR, keeping the data cached', { skip: !existsSync('/dev/full') }, async () => {
+  const dev = device({ image: '/dev/full' });
+  try {
+    new Uint8Array(dev.dma).fill(0x77, 0, 4096);
+    assert.equal(run(dev, { opcode: Opcode.WRITE, lba: 4 }).status, Status.SUCCESS);
+    for (let i = 0; i < 2; i++) assert.equal(run(dev, { opcode: Opcode.FLUSH }).status, Status.MEDIA_ERROR);
+    assert.equal(run(dev, { opcode: Opcode.READ, lba: 4, bufOffset: 4096 }).status, Status.SUCCESS);
+    assert.equal(new Uint8Array(dev.dma)[4096], 0x77, 'the unwritten block is still in the cache');
+    assert.equal(dev.status(), DeviceStatus.READY);
+    assert.equal(dev.error, null);
+  } finally {
+    await dev.stop();
+  }
 });
