@@ -35,13 +35,13 @@
 // The worker's code is built from the common file's own functions (their source text) plus its
 // constants as JSON, so the layout has one definition. Functions shipped this way (SHIPPED below)
 // may use only each other and the constants in CONSTANTS.
-import { Worker } from 'node:worker_threads';
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync } from 'node:fs';
 import {
   BLOCK_SIZES, CONTROL_BYTES, CQE_BYTES, Cqe, DeviceStatus, Opcode, QueuePair, Reg, SQE_BYTES, Sqe, Status,
   checkEntries, cqeOffset, queueBytes, readSqe, sqeOffset, statusWord, word, writeCqeBody, writeIdentify,
   type Command, type Completion,
 } from '../common/nvme.ts';
+import { startThread, threadSource } from './thread.ts';
 
 /** Idle polls of the doorbell before the device sleeps on it (bounded: two spinning threads on a
  *  2-core host collapse when anything else wants a core). */
@@ -329,10 +329,7 @@ run();
 for (;;) Atomics.wait(words, word(Reg.STATUS), load(Reg.STATUS));
 `;
 
-function deviceSource(): string {
-  const consts = Object.entries(CONSTANTS).map(([k, v]) => `const ${k} = ${JSON.stringify(v)};`);
-  return [...consts, ...SHIPPED.map(String), DEVICE_LOOP].join('\n');
-}
+
 
 const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
 
@@ -412,24 +409,11 @@ export function startNvme(o: NvmeOptions): NvmeDevice {
   const report = new SharedArrayBuffer(Report.LBAS + 8 * cacheBlocks);
   const cutAfter = resolveCutAfter(o.powerCut);
   const queue = new QueuePair(memory);
-  const worker = new Worker(deviceSource(), {
-    eval: true,
-    // Plain JS that needs no loader: inheriting the parent's flags would load tsx into the thread
-    // for nothing, and --input-type=module would make this CommonJS source fail as a module.
-    execArgv: [],
-    workerData: {
-      memory, dma: o.dma, storage, fd: image?.fd, regular: image?.regular, report, cutAfter,
-      keep: o.powerCut?.keep ?? 'none', entries: o.queueEntries, blockSize: o.blockSize, blocks: o.blocks,
-      idleSpin: o.idleSpin ?? DEFAULT_IDLE_SPIN, cacheBlocks,
-    },
-  });
-  let error: Error | null = null;
-  let exited = false;
-  const exit = new Promise<void>((resolve) => worker.once('exit', () => { exited = true; resolve(); }));
-  worker.on('error', (e) => {
-    error = e instanceof Error ? e : new Error(String(e));
-    Atomics.store(words, word(Reg.STATUS), DeviceStatus.FATAL);
-  });
+  const thread = startThread(threadSource(CONSTANTS, SHIPPED, DEVICE_LOOP), {
+    memory, dma: o.dma, storage, fd: image?.fd, regular: image?.regular, report, cutAfter,
+    keep: o.powerCut?.keep ?? 'none', entries: o.queueEntries, blockSize: o.blockSize, blocks: o.blocks,
+    idleSpin: o.idleSpin ?? DEFAULT_IDLE_SPIN, cacheBlocks,
+  }, () => Atomics.store(words, word(Reg.STATUS), DeviceStatus.FATAL));
   const memStorage = storage ? new Uint8Array(storage) : null;
   return {
     memory, dma: o.dma, blocks: o.blocks, blockSize: o.blockSize, queue, cutAfter,
@@ -443,10 +427,9 @@ export function startNvme(o: NvmeOptions): NvmeDevice {
       Atomics.notify(words, word(Reg.CQ_HEAD));
     },
     powerReport: () => readReport(report),
-    get error() { return error; },
+    get error() { return thread.error; },
     stop: async () => {
-      if (!exited) await worker.terminate();
-      await exit;
+      await thread.stop();
       if (image && image.fd >= 0) { closeSync(image.fd); image.fd = -1; }
       Atomics.store(words, word(Reg.STATUS), DeviceStatus.STOPPED);
     },

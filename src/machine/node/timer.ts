@@ -18,8 +18,8 @@
 //
 // The worker's code is built from the common file's own functions (their source text) plus its
 // constants as JSON, so the layout has one definition.
-import { Worker } from 'node:worker_threads';
 import { DeviceStatus, MAX_PERIOD_US, MIN_PERIOD_US, Reg, TIMER_BYTES, TimerPort, checkPeriod, effectivePeriod, word } from '../common/timer.ts';
+import { startThread, threadSource } from './thread.ts';
 
 export interface TimerOptions {
   /** microseconds; 0 starts paused */
@@ -75,10 +75,6 @@ for (;;) {
 }
 `;
 
-function timerSource(): string {
-  const consts = Object.entries(CONSTANTS).map(([k, v]) => `const ${k} = ${JSON.stringify(v)};`);
-  return [...consts, ...SHIPPED.map(String), TIMER_LOOP].join('\n');
-}
 
 /** Starts a timer on a worker thread of its own. */
 export function startTimer(o: TimerOptions): TimerDevice {
@@ -86,25 +82,20 @@ export function startTimer(o: TimerOptions): TimerDevice {
   const memory = new SharedArrayBuffer(TIMER_BYTES);
   const port = new TimerPort(memory);
   port.setPeriod(o.periodUs);
-  const worker = new Worker(timerSource(), { eval: true, execArgv: [], workerData: { memory } });
-  let error: Error | null = null;
-  let exited = false;
-  const exit = new Promise<void>((resolve) => worker.once('exit', () => { exited = true; resolve(); }));
+  const thread = startThread(threadSource(CONSTANTS, SHIPPED, TIMER_LOOP), { memory });
   const ready = new Promise<void>((resolve) => {
-    worker.once('message', () => resolve());
-    void exit.then(() => resolve());
+    thread.worker.once('message', () => resolve());
+    void thread.exited.then(() => resolve());
   });
-  worker.on('error', (e) => { error = e instanceof Error ? e : new Error(String(e)); });
   return {
     memory, port, ready,
     setPeriod: (us) => port.setPeriod(us),
     ticks: () => port.ticks(),
     acknowledge: () => port.acknowledge(),
     status: () => port.status(),
-    get error() { return error; },
+    get error() { return thread.error; },
     stop: async () => {
-      if (!exited) await worker.terminate();
-      await exit;
+      await thread.stop();
       Atomics.store(port.words, word(Reg.STATUS), DeviceStatus.STOPPED);
       Atomics.notify(port.words, word(Reg.PENDING));
     },
