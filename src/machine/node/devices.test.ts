@@ -7,6 +7,7 @@
 // leaving no thread (a child that stops its timer exits by itself, one that does not is killed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { runModule } from '../../../test/child.ts';
 import { spawn } from 'node:child_process';
 import { PassThrough, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
@@ -211,11 +212,7 @@ function timerChild(stop: boolean, killAfterMs: number): Promise<string> {
     while (t.ticks() < 3) { if (Date.now() > deadline) process.exit(3); await new Promise((r) => setTimeout(r, 1)); }
     ${stop ? 'await t.stop();' : ''}
   `;
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, stdio: 'inherit' });
-    const k = setTimeout(() => p.kill('SIGKILL'), killAfterMs);
-    p.on('exit', (c, sig) => { clearTimeout(k); resolve(sig ?? `exit ${c}`); });
-  });
+  return runModule(code, killAfterMs);
 }
 
 test('timer: stop() leaves nothing running (the process exits by itself, and does not without stop)', async () => {

@@ -5,16 +5,14 @@
 // durable; disk images: round trip across devices, and I/O errors completing with MEDIA_ERROR.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { runModule } from '../../../test/child.ts';
 import { createHash, randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { seededRandom, startNvme, type Keep, type NvmeDevice, type NvmeOptions, type PowerReport } from './nvme.ts';
 import { Cqe, DeviceStatus, Opcode, Reg, Status, cqeOffset, word, type Command, type Completion } from '../common/nvme.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 function device(o: Partial<NvmeOptions> = {}): NvmeDevice {
   return startNvme({ blocks: 256, blockSize: 4096, dma: new SharedArrayBuffer(1 << 20), queueEntries: 8, ...o });
@@ -202,11 +200,7 @@ function child(stop: boolean, killAfterMs: number): Promise<string> {
     while (!dev.poll()) if (Date.now() > deadline) process.exit(3);
     ${stop ? 'await dev.stop();' : ''}
   `;
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, stdio: 'inherit' });
-    const t = setTimeout(() => p.kill('SIGKILL'), killAfterMs);
-    p.on('exit', (c, sig) => { clearTimeout(t); resolve(sig ?? `exit ${c}`); });
-  });
+  return runModule(code, killAfterMs);
 }
 
 test('stop() leaves no thread: the process exits by itself (and does not without stop)', async () => {
