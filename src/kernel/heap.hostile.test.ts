@@ -97,6 +97,7 @@ const OPS: Record<string, Op> = {
   moveAs: (h, x) => h.moveAs(A, x[0], x[1] as number, B),
   borrow: (h, x) => h.borrow(A, x[0], B),
   header: (h, x) => h.header(A, x[0]),
+  pin: (h, x) => h.pin(A, x[0], x[1]),
 };
 
 test('every heap entry point: hostile values run no code, fail with the heap\'s own errors, and leave the heap consistent', () => {
@@ -190,7 +191,10 @@ function populated(): { h: ExchangeHeap; hs: Record<string, number> } {
   const m = h.moveAs(A, h.allocate(A, PACKET), PACKET, B);
   const loose = h.allocate(A, PACKET);
   const w = h.allocate(A, PAGE);
-  return { h, hs: { p, d, g, bg, m, loose, w } };
+  const pg = h.allocate(A, PAGE);
+  const [ps, ph] = h.pin(A, pg, -1);
+  const sv = h.moveAs(B, h.moveAs(A, h.allocate(A, PACKET), PACKET, B), PACKET, A); // A's, from B
+  return { h, hs: { p, d, g, bg, m, loose, w, ps, ph, sv } };
 }
 
 const STEPS: Record<string, (h: ExchangeHeap, x: Record<string, number>) => unknown> = {
@@ -210,6 +214,9 @@ const STEPS: Record<string, (h: ExchangeHeap, x: Record<string, number>) => unkn
   'reclaim A': (h) => h.reclaim(A),
   'reclaim B': (h) => h.reclaim(B),
   stats: (h) => h.stats(),
+  pin: (h, x) => { [x.ws, x.wh] = h.pin(A, x.w, -1); },
+  unpin: (h, x) => h.unpin(x.ps, x.ph),
+  'reclaim A, salvaging for B': (h) => h.reclaim(A, (from) => from === B),
 };
 
 for (const [name, step] of Object.entries(STEPS)) {
@@ -224,8 +231,12 @@ for (const [name, step] of Object.entries(STEPS)) {
       }
       fault.undo();
       assert.deepEqual(h.audit(), [], `${name}, throwing at call ${n}`);
-      // Whatever was left, everything can still be reclaimed, down to nothing.
+      // Whatever was left, everything can still be reclaimed, down to nothing (the pinned page
+      // once its device mapping goes).
       h.reclaim(A);
+      h.reclaim(B);
+      h.unpin(hs.ps, hs.ph);
+      if (hs.ws !== undefined) h.unpin(hs.ws, hs.wh);
       h.reclaim(B);
       assert.deepEqual(h.audit(), [], `${name}, throwing at call ${n}, after reclaiming`);
       assert.equal(h.stats().objects, 0, `${name}, throwing at call ${n}: objects leaked`);

@@ -7,6 +7,8 @@
 //   OWNED    the owner may read, write, move, free, take and put children
 //   LENT     owned, but lent out to a running call: read-only until every borrow has returned
 //   BORROW   a read-only alias held by a callee for the duration of one call
+//   PINNED   owned, but mapped for a device's DMA (pin): readable and lendable, but it cannot be
+//            written, moved or freed (nor its children taken) until its last mapping is undone
 //
 // Handles stay below 2^31, which V8 keeps as small integers (a larger number would be boxed in a
 // fresh heap number on every move): a slot has GENERATIONS generations. A move gives the object
@@ -53,6 +55,19 @@
 // (flushDead). src/kernel/heap.hostile.test.ts throws at every call of every operation and
 // checks audit() after each.
 //
+// Page buffers. An object of a `bytes` type whose size is a multiple of 4 KiB (a disk block, a
+// page) keeps its header out of line: a 32-byte header cell (the usual 16 bytes, then the data
+// offset at +16) and a data block of its own, 4 KiB-aligned and rounded up to a power of two, so
+// a 4 KiB buffer takes 4096 + 32 bytes of arena instead of a 4608-byte cell, and a device can DMA
+// a whole page. `paged[type]` says which types do; dataOf reads the offset back for children.
+//
+// Salvage. A slot remembers which domain moved its root to the owner (`from`; a child taken out
+// of a container inherits the container's). When a domain crashes holding roots that came from a
+// domain that asked for it (the kernel's `salvage` predicate, a shadow's sys.heap.salvage), those
+// roots go back to their sender instead of being freed, and the sender reads their new handles
+// with salvaged(). So requests a shadow moved into a driver that crashed come back to it, whole
+// and without a copy, and the shadow can re-submit them to the restarted driver.
+//
 // Hot paths use DataView and plain JS arrays: after SES lockdown, indexed stores into typed arrays
 // are an order of magnitude slower on V8 11.
 import { ArenaAllocator, Pool } from './alloc.ts';
@@ -78,7 +93,7 @@ const MAX_UNSETTLED = 1 << 12;
 /** How many freed slots wait before the oldest is reused. */
 export const REUSE_DISTANCE = 1 << 12;
 
-const enum Mode { OWNED = 0, LENT = 1, BORROW = 2 }
+const enum Mode { OWNED = 0, LENT = 1, BORROW = 2, PINNED = 3 }
 
 
 /** Header owner values that are not domain ids. */
@@ -114,11 +129,18 @@ class Usage implements OwnerStats {
   lent = 0;
   /** allocations refused since the last one that succeeded */
   strikes = 0;
+  /** handles of roots salvaged for it from crashed domains, not yet read (salvaged) */
+  salvaged: number[] = [];
 }
 
 /** The arena an object takes at least: so that handles (one per root) can never run out before
  *  the arena does (SLOTS / 2 >= capacity / MIN_FOOTPRINT; the other half is for borrows). */
 export const MIN_FOOTPRINT = 64;
+/** Page buffers (see the header): their data is 4 KiB-aligned, their header out of line. */
+export const PAGE_BYTES = 4096;
+const PAGE_HEADER_BYTES = 32;
+/** Where a page buffer's header keeps the offset of its data. */
+const PAGE_DATA_AT = 16;
 /** The most borrows one domain may have lent at once (async calls keep theirs until they settle). */
 export const MAX_LENT = 1024;
 /** The largest arena whose handles cannot run out (see MIN_FOOTPRINT). */
@@ -182,6 +204,10 @@ class Slot {
   /** roots: objects and payload bytes in the tree (the root and its descendants) */
   treeObjects = 0;
   treeBytes = 0;
+  /** roots: the domain that moved it to its owner (0: the owner made it); see salvage */
+  from = 0;
+  /** roots: DMA mappings of it (or of its children) in force; PINNED while nonzero */
+  pins = 0;
   /** roots: the owner the tree is charged to now (see settle), and whether it moved since;
    *  borrows: the domain that lent it */
   chargedTo = 0;
@@ -194,6 +220,8 @@ export class ExchangeHeap {
   private readonly mem: Uint8Array;
   private readonly alloc: ArenaAllocator;
   private readonly types: readonly TypeInfo[];
+  /** per type id: a page buffer (header out of line, data 4 KiB-aligned) */
+  private readonly paged: readonly boolean[];
 
   // The slot table: one Slot object per slot (see Slot), in a null-prototype array (table.ts:
   // keyed stores stay fast after lockdown). Roots moved since they were last settled are listed
@@ -230,6 +258,7 @@ export class ExchangeHeap {
     // Offset 0 would be indistinguishable from "no child": reserve the first block.
     if (this.alloc.alloc(16) !== 0) throw new Error('exchange heap: offset 0 must be reserved first');
     this.types = types;
+    this.paged = types.map((t) => t.kind === 'bytes' && t.data > 0 && t.data % PAGE_BYTES === 0);
     types.forEach((t, i) => {
       if (t.id !== i) throw new Error(`exchange heap: type table out of order at ${t.name}`);
     });
@@ -267,7 +296,9 @@ export class ExchangeHeap {
       if (e !== undefined && cur === h && e.owner === dom) {
         why = e.mode === Mode.BORROW
           ? 'a borrowed RRef is read-only: it cannot be written, moved, freed or kept'
-          : 'this RRef is lent to a call in progress: it cannot be written, moved or freed until the call returns';
+          : e.mode === Mode.PINNED
+            ? 'this RRef is mapped for DMA: it cannot be written, moved or freed until it is unmapped'
+            : 'this RRef is lent to a call in progress: it cannot be written, moved or freed until the call returns';
       } else if (cur === h) {
         why = 'this handle belongs to another domain';
       } else if (cur !== undefined && Math.abs(cur) >= h) {
@@ -323,6 +354,8 @@ export class ExchangeHeap {
     e.treeBytes = bytes;
     e.chargedTo = owner;
     e.moved = 0;
+    e.from = 0;
+    e.pins = 0;
     return h;
   }
 
@@ -343,6 +376,7 @@ export class ExchangeHeap {
 
   /** Where the data region of an object of type `typ` at `hdr` begins. */
   private dataOf(hdr: number, typ: number): number {
+    if (this.paged[typ]) return this.dv.getUint32(hdr + PAGE_DATA_AT, true);
     const t = this.types[typ];
     return hdr + HEADER_BYTES + t.meta + 4 * t.children.length;
   }
@@ -461,6 +495,7 @@ export class ExchangeHeap {
     const t = isIndex(typeId) ? this.types[typeId] : undefined;
     if (t === undefined) throw this.refuseType(dom, typeId);
     const size = payloadBytes(t);
+    if (this.paged[typeId]) return this.allocatePage(dom, typeId, t);
     const footprint = Math.max(MIN_FOOTPRINT, HEADER_BYTES + size);
     if (this.unsettledCount !== 0) this.settleAll();
     if (this.deadCount !== 0) this.flushDead();
@@ -498,11 +533,79 @@ export class ExchangeHeap {
     e.treeBytes = size;
     e.chargedTo = dom;
     e.moved = 0;
+    e.from = 0;
+    e.pins = 0;
     u.strikes = 0;
     this.mem.fill(0, off, off + HEADER_BYTES + size);
     this.dv.setUint32(off, dom, true);
     this.dv.setUint32(off + 4, typeId, true);
     this.dv.setUint32(off + 12, size, true);
+    this.objects++;
+    this.bytes += size;
+    u.objects++;
+    u.bytes += size;
+    return h;
+  }
+
+  /** allocate() for a page buffer: a header cell and a data block of its own (see the header).
+   *  The header waits on the dead list while the data block is allocated, so a throw there
+   *  (or a full arena) gives it back. */
+  private allocatePage(dom: number, typeId: number, t: TypeInfo): number {
+    const size = t.data;
+    let block = PAGE_BYTES;
+    while (block < size) block *= 2;
+    if (this.unsettledCount !== 0) this.settleAll();
+    if (this.deadCount !== 0) this.flushDead();
+    const u = this.usage(dom);
+    const cost = this.alloc.cost(PAGE_HEADER_BYTES, u.pool) + this.alloc.cost(block, u.pool);
+    const limit = this.limitOf(u);
+    if (cost > 0 && u.pool.held + cost > limit) {
+      throw this.refuseAlloc(dom, u, `quota exceeded: its allocations hold ${u.pool.held} of its ${limit} bytes and ${t.name} needs ${cost} more`);
+    }
+    const s = this.pick();
+    const e = this.fresh(s);
+    while (this.dead.length <= this.deadCount) this.dead[this.dead.length] = 0;
+    const hdr = this.alloc.alloc(PAGE_HEADER_BYTES, u.pool);
+    if (hdr < 0) throw this.refuseAlloc(dom, u, `cannot allocate ${t.name} (${size} bytes): arena full`);
+    this.dead[this.deadCount++] = hdr; // given back by flushDead unless the commit below happens
+    const off = this.alloc.alloc(block, u.pool);
+    if (off < 0) {
+      this.flushDead();
+      throw this.refuseAlloc(dom, u, `cannot allocate ${t.name} (${size} bytes): arena full`);
+    }
+    // The commit: no call (claim's body, as in allocate).
+    this.deadCount--;
+    let g = 1;
+    if (s === this.slots.length) {
+      this.slots[s] = e;
+    } else {
+      g = -e.handle >> H.SLOT_BITS;
+      g = g === H.GENERATIONS ? 1 : g + 1;
+      this.freeHead = (this.freeHead + 1) & (this.ring.length - 1);
+      this.freeCount--;
+    }
+    const h = g * H.SLOTS + s;
+    e.handle = h;
+    e.owner = dom;
+    e.mode = Mode.OWNED;
+    e.header = hdr;
+    e.type = typeId;
+    e.data = off;
+    e.length = size;
+    e.link = 0;
+    e.treeObjects = 1;
+    e.treeBytes = size;
+    e.chargedTo = dom;
+    e.moved = 0;
+    e.from = 0;
+    e.pins = 0;
+    u.strikes = 0;
+    this.mem.fill(0, hdr, hdr + PAGE_HEADER_BYTES);
+    this.mem.fill(0, off, off + size);
+    this.dv.setUint32(hdr, dom, true);
+    this.dv.setUint32(hdr + 4, typeId, true);
+    this.dv.setUint32(hdr + 12, size, true);
+    this.dv.setUint32(hdr + PAGE_DATA_AT, off, true);
     this.objects++;
     this.bytes += size;
     u.objects++;
@@ -539,7 +642,7 @@ export class ExchangeHeap {
     const u = this.usage(owner);
     const tree = this.treeList(e.header);
     this.roomFor(2);
-    while (this.dead.length < this.deadCount + tree.length) this.dead[this.dead.length] = 0;
+    while (this.dead.length < this.deadCount + 2 * tree.length) this.dead[this.dead.length] = 0;
     this.commitDrop(s, e, u, tree, borrow, lender);
     this.flushDead();
   }
@@ -556,8 +659,10 @@ export class ExchangeHeap {
     this.nestedObjects -= e.treeObjects - 1;
     this.nestedBytes -= e.treeBytes - rootBytes;
     for (let i = 0; i < tree.length; i++) {
-      this.dv.setUint32(tree[i], OWNER_FREE, true);
-      this.dead[this.deadCount++] = tree[i];
+      const o = tree[i];
+      this.dv.setUint32(o, OWNER_FREE, true);
+      this.dead[this.deadCount++] = o;
+      if (this.paged[this.dv.getUint32(o + 4, true)]) this.dead[this.deadCount++] = this.dv.getUint32(o + PAGE_DATA_AT, true);
     }
     for (let k = borrow < 0 ? 1 : 0; k < 2; k++) {
       const x = k === 0 ? borrow : s;
@@ -606,6 +711,7 @@ export class ExchangeHeap {
     if (e.moved === 0) this.defer(s); // charged to `to` when next needed (settle)
     const h = e.handle;
     if (h >= H.LAST) return this.relocate(s, to); // generations used up: retire the slot
+    e.from = e.owner;
     e.owner = to;
     return (e.handle = h + H.SLOTS);
   }
@@ -625,6 +731,7 @@ export class ExchangeHeap {
         if (e.type !== typeId) return 0;
         if (e.moved === 0) this.defer(s); // charged to `to` when next needed (settle)
         if (h >= H.LAST) return this.relocate(s, to); // generations used up: retire the slot
+        e.from = from;
         e.owner = to;
         return (e.handle = h + H.SLOTS); // the next generation of the same slot
       }
@@ -648,6 +755,7 @@ export class ExchangeHeap {
     const n = this.claim(d, b, to, Mode.OWNED, a.header, a.type, a.data, a.length, 0, a.treeObjects, a.treeBytes);
     b.chargedTo = a.chargedTo; // s was marked moved by moveAs; d carries the mark (settle)
     b.moved = 1;
+    b.from = a.owner;
     this.unsettled[this.unsettledCount++] = d;
     a.handle = -a.handle;
     a.owner = 0;
@@ -705,7 +813,7 @@ export class ExchangeHeap {
     const r = this.slots[b.link];
     const lender = this.usage(b.chargedTo);
     const left = this.dv.getUint32(b.header + 8, true) - 1;
-    if (left === 0 && r.owner === ORPHAN) {
+    if (left === 0 && r.owner === ORPHAN && r.pins === 0) {
       this.dropRoot(ORPHAN, b.link, s, lender);
       return;
     }
@@ -718,7 +826,7 @@ export class ExchangeHeap {
     this.unclaim(s);
     lender.lent--;
     this.dv.setUint32(b.header + 8, left, true);
-    if (left === 0) r.mode = Mode.OWNED;
+    if (left === 0 && r.mode === Mode.LENT) r.mode = Mode.OWNED; // (a PINNED root stays so)
   }
 
   // ---- children and containers ---------------------------------------------------------
@@ -761,6 +869,7 @@ export class ExchangeHeap {
     const root = this.slots[s];
     root.treeObjects -= objects;
     root.treeBytes -= bytes;
+    b.from = root.from;
     return h;
   }
 
@@ -1009,28 +1118,98 @@ export class ExchangeHeap {
     return e;
   }
 
+  // ---- DMA pins ----------------------------------------------------------------------------
+
+  /**
+   * Pins the root `h`, which `dom` owns outright, for a device mapping, and returns the region the
+   * device may use: the root's data, or (child >= 0) the data of the object in its child slot
+   * `child`. While pinned the root is PINNED (see the header). Returns [slot, handle, offset,
+   * length] for unpin and the IOMMU; length 0, and nothing pinned, if there is no data to map
+   * (an empty child slot, an object without data).
+   */
+  pin(dom: number, h: unknown, child: unknown): [number, number, number, number] {
+    const s = this.readable(dom, h);
+    const e = this.slots[s];
+    if (e.mode !== Mode.OWNED && e.mode !== Mode.PINNED) throw this.refuse(dom, h);
+    let off = e.data;
+    let len = e.length;
+    if (child !== -1) {
+      const c = this.dv.getUint32(this.childAt(s, child, dom), true);
+      if (c === 0) return [s, e.handle, 0, 0];
+      const typ = this.dv.getUint32(c + 4, true);
+      off = this.dataOf(c, typ);
+      len = this.types[typ].data;
+    }
+    if (len === 0) return [s, e.handle, 0, 0];
+    e.pins++;
+    e.mode = Mode.PINNED;
+    return [s, e.handle, off, len];
+  }
+
+  /** Undoes one pin of slot `s` (which named `handle` when pinned). When the last goes, the root
+   *  is OWNED again (LENT while borrows of it are out), or freed if its owner died meanwhile.
+   *  False if `s` holds no such pin. */
+  unpin(s: number, handle: number): boolean {
+    const e = this.slots[s] as Slot | undefined;
+    if (e === undefined || e.handle !== handle || e.mode !== Mode.PINNED || e.pins === 0) return false;
+    if (e.pins > 1) {
+      e.pins--;
+      return true;
+    }
+    const lent = this.dv.getUint32(e.header + 8, true);
+    if (e.owner === ORPHAN && lent === 0) {
+      this.dropRoot(ORPHAN, s);
+      return true;
+    }
+    e.pins = 0;
+    e.mode = lent > 0 ? Mode.LENT : Mode.OWNED;
+    return true;
+  }
+
+  /** Handles of the roots salvaged for `dom` since the last call (see Salvage in the header). */
+  salvaged(dom: number): number[] {
+    const u = this.usage(dom);
+    const out = u.salvaged;
+    u.salvaged = [];
+    return out;
+  }
+
   // ---- crash cleanup and statistics ----------------------------------------------------
 
-  /** Frees everything `dom` owns and ends the borrows it holds; roots lent out are freed when
-   *  their borrows return. Returns what was reclaimed now (children included). */
-  reclaim(dom: number): { objects: number; bytes: number; deferred: number } {
+  /**
+   * Frees everything `dom` owns and ends the borrows it holds. Roots lent out are freed when their
+   * borrows return, and roots still pinned when their last DMA mapping goes (the kernel stops the
+   * device and unpins first; a pin left means the device could not be stopped, and then the buffer
+   * is never reused). A root that came from a domain for which `salvage(from)` is true goes back to
+   * it instead (see Salvage in the header). Returns what was reclaimed now (children included):
+   * freed, salvaged, and deferred.
+   */
+  reclaim(dom: number, salvage: (from: number) => boolean = () => false): { objects: number; bytes: number; deferred: number; salvaged: number } {
     const before = { objects: this.objects, bytes: this.bytes };
     this.settleAll();
     let deferred = 0;
+    let salvaged = 0;
     for (let s = 0; s < this.slots.length; s++) {
       const e = this.slots[s];
       if (e.handle <= 0 || e.owner !== dom) continue;
       if (e.mode === Mode.BORROW) {
         this.endBorrow(s);
-      } else if (e.mode === Mode.LENT) {
+      } else if (e.mode === Mode.LENT || e.mode === Mode.PINNED) {
         this.recharge(e, ORPHAN); // (settled above: it was charged to dom)
         e.owner = ORPHAN;
         deferred++;
+      } else if (e.from !== 0 && e.from !== dom && salvage(e.from)) {
+        const to = this.usage(e.from);
+        const list = to.salvaged;
+        list[list.length] = 0; // room first: the move below must not be lost
+        list[list.length - 1] = this.moveSlot(s, e.from);
+        salvaged++;
       } else {
         this.dropRoot(dom, s);
       }
     }
-    return { objects: before.objects - this.objects, bytes: before.bytes - this.bytes, deferred };
+    if (salvaged !== 0) this.settleAll();
+    return { objects: before.objects - this.objects, bytes: before.bytes - this.bytes, deferred, salvaged };
   }
 
   /**
@@ -1048,6 +1227,7 @@ export class ExchangeHeap {
     let objects = 0;
     let bytes = 0;
     let nested = 0;
+    let pagedObjects = 0;
     for (let s = 0; s < this.slots.length; s++) {
       const e = this.slots[s];
       if (e.handle <= 0) continue;
@@ -1073,6 +1253,12 @@ export class ExchangeHeap {
         const t = this.types[this.dv.getUint32(o + 4, true)];
         if (t === undefined || payloadBytes(t) !== size) { bad.push(`object at ${o}: bad type or size`); continue; }
         try { this.alloc.blockSize(o); } catch { bad.push(`object at ${o} is not an allocated block`); }
+        if (this.paged[this.dv.getUint32(o + 4, true)]) {
+          pagedObjects++;
+          const at = this.dv.getUint32(o + PAGE_DATA_AT, true);
+          if (at % PAGE_BYTES !== 0) bad.push(`page buffer at ${o}: data at ${at} is not page-aligned`);
+          try { this.alloc.blockSize(at); } catch { bad.push(`page buffer at ${o}: its data is not an allocated block`); }
+        }
         if (o !== e.header) {
           nested++;
           if (this.dv.getUint32(o, true) !== OWNER_CHILD) bad.push(`child at ${o}: owner field is not CHILD`);
@@ -1098,12 +1284,17 @@ export class ExchangeHeap {
       if (e.handle <= 0 || e.mode === Mode.BORROW) continue;
       const n = borrows.get(e.header) ?? 0;
       if (this.dv.getUint32(e.header + 8, true) !== n) bad.push(`slot ${s}: borrow count ${this.dv.getUint32(e.header + 8, true)}, ${n} borrows`);
-      if ((e.mode === Mode.LENT) !== (n > 0) && e.owner !== ORPHAN) bad.push(`slot ${s}: mode ${e.mode} with ${n} borrows`);
+      if (e.mode === Mode.PINNED) {
+        if (e.pins === 0) bad.push(`slot ${s}: PINNED without pins`);
+      } else {
+        if (e.pins !== 0) bad.push(`slot ${s}: ${e.pins} pins but not PINNED`);
+        if ((e.mode === Mode.LENT) !== (n > 0) && e.owner !== ORPHAN) bad.push(`slot ${s}: mode ${e.mode} with ${n} borrows`);
+      }
     }
     if (objects !== this.objects || bytes !== this.bytes) bad.push(`counts ${this.objects}/${this.bytes}, reachable ${objects}/${bytes}`);
     if (nested !== this.nestedObjects) bad.push(`nested count ${this.nestedObjects}, reachable ${nested}`);
     const blocks = this.alloc.stats().blocks - 1 - this.deadCount; // (the reserved block, and freed ones not handed back yet)
-    if (blocks !== objects) bad.push(`allocator has ${blocks} blocks, ${objects} objects are reachable`);
+    if (blocks !== objects + pagedObjects) bad.push(`allocator has ${blocks} blocks, ${objects} objects (${pagedObjects} with a page of their own) are reachable`);
     for (let i = 0; i < this.owners.length; i++) {
       const o = i === 0 ? ORPHAN : i - 1;
       const u = this.owners[i];
