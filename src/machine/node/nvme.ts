@@ -1,45 +1,74 @@
 // The NVMe-like block device model on Node: a worker thread that plays the controller, over the
-// queue layout of machine/common/nvme.ts. Durable storage is either memory, a SharedArrayBuffer
-// (`storage`, so tests can see what is durable), or a disk-image file (`image`), read and written
-// with fs.readSync / fs.writeSync on the worker. Writes go to a volatile write cache in the
-// worker's own memory and reach storage only on FLUSH (or when the cache is full, as a real device
-// may write back early; durability is promised only after FLUSH).
+// queue layout of machine/common/nvme.ts, reaching the DMA area only through the IOMMU table of
+// machine/common/iommu.ts. Durable storage is either memory, a SharedArrayBuffer (`storage`, so
+// tests can see what is durable), or a disk-image file (`image`), read and written with
+// fs.readSync / fs.writeSync on the worker. Writes go to a volatile write cache in the worker's own
+// memory and reach storage only on FLUSH (or when the cache is full, as a real device may write
+// back early; durability is promised only after FLUSH).
 //
-// Data path: no postMessage. The driver writes submission entries and stores the SQ tail doorbell
-// (Atomics.store + notify); the device spins a bounded while idle, then sleeps in Atomics.wait on
-// the doorbell; it executes commands in order, copies data to and from the DMA SharedArrayBuffer,
-// and posts completions with the phase bit, which the driver polls with Atomics.load.
+// Queues: queue 0 is the admin queue (CREATE_IO_QUEUE, DELETE_IO_QUEUE, IDENTIFY); I/O queues
+// 1 .. maxQueues - 1 exist once created. The device serves the queues round robin, at most
+// ARBITRATION_BURST commands from one queue before it moves to the next, one command at a time,
+// each queue's commands in order. It fetches a queue's next command only when that queue's
+// completion ring has a free slot, so a driver that does not poll one queue holds back only that
+// queue. Deleting a queue drops its pending commands (never executed, never completed).
 //
-// Power loss (for crash tests): `powerCut` cuts power once a given number of commands has completed
-// (or a seeded random number of them), and cutPower() cuts it on demand through the POWER_CUT
-// control word. The device then applies the chosen subset of its unflushed cached blocks (`keep`:
-// none, all, or a seeded random subset) to durable storage, drops the rest, writes the report
-// (powerReport()) and sets POWER_LOST.
+// Data path: no postMessage. The driver writes submission entries and stores the SQ tail; the
+// device spins a bounded while when idle, then sleeps in Atomics.wait on the one DOORBELL word
+// (the SLEEPING protocol of common/nvme.ts), at most WAKE_MS or until the next interrupt deadline.
+// For each READ or WRITE it translates the buffer's iova (iommuBegin: READ needs DEVICE_WRITES,
+// WRITE needs DEVICE_READS), moves the data, and ends the transfer (iommuEnd); a refused iova
+// completes with BAD_BUFFER without touching memory.
+//
+// Interrupts: completions posted on an unmasked queue are signalled by raising an interrupt
+// (IRQS[q] += 1, INTR += 1, notify INTR) once `threshold` of them are waiting, or once the oldest
+// has waited the queue's coalescing time, whichever comes first; the admin queue has threshold 1.
+// Completions posted while a queue is masked are never signalled (its driver polls). The idle
+// device sleeps no longer than the earliest deadline, so time-limited interrupts come on time.
+// On the host, onInterrupt() watches INTR with Atomics.waitAsync (no thread, no timer).
+//
+// Controller reset (CC.EN 1 -> 0, reset()): acted on between commands, never inside one; the
+// device drops every pending command, deletes the I/O queues, zeroes the queue words and rings,
+// keeps its write cache and storage, sets STOPPED and bumps RESETS; CC.EN 0 -> 1 makes it READY
+// again with a fresh admin queue. A reset also takes a device out of FATAL.
+//
+// Power loss (for crash tests): `powerCut` cuts power once a given number of I/O commands has
+// completed (or a seeded random number of them), and cutPower() cuts it on demand through the
+// POWER_CUT control word. The device then applies the chosen subset of its unflushed cached blocks
+// (`keep`: none, all, or a seeded random subset) to durable storage, drops the rest, writes the
+// report (powerReport()) and sets POWER_LOST, for good.
 //
 // Invariants:
 //   - the worker never throws out of its loop because of a command: every bad command (unknown
-//     opcode, zero count, LBA range past the end, a buffer outside the DMA area or too small for
-//     the transfer) completes with an error status; an I/O error on the image (or a short
-//     transfer) completes it with MEDIA_ERROR and the device keeps running; any other exception
-//     while executing one completes it with INTERNAL_ERROR. A failed command may have done part of
-//     its work (as on real NVMe); a failed FLUSH keeps the blocks it did not write in the cache;
-//   - a doorbell outside [0, entries) sets STATUS to FATAL and the device stops taking commands;
-//   - a power cut is acted on only between commands, never inside one: with afterCommands N,
-//     exactly N completions are posted and no command after them is executed. After the cut,
-//     storage = what was durable before it + exactly the blocks powerReport().applied lists (each
-//     block's newest cached data, written whole);
+//     or misplaced opcode, zero count, LBA range past the end, an iova the IOMMU refuses, a buffer
+//     too small for the transfer or outside the DMA area, a bad qid) completes with an error
+//     status; an I/O error on the image (or a short transfer) completes it with MEDIA_ERROR and
+//     the device keeps running; any other exception while executing one completes it with
+//     INTERNAL_ERROR. A failed command may have done part of its work (as on real NVMe); a failed
+//     FLUSH keeps the blocks it did not write in the cache;
+//   - the device touches the DMA area only between iommuBegin and iommuEnd of the command's iova;
+//   - a doorbell outside [0, entries), or an SQ_TAIL on a queue that does not exist, sets STATUS to
+//     FATAL and the device takes no commands until a reset;
+//   - a reset or power cut is acted on only between commands: with afterCommands N, exactly N I/O
+//     completions are posted and no command after them is executed. After a cut, storage = what
+//     was durable before it + exactly the blocks powerReport().applied lists (each block's newest
+//     cached data, written whole). After reset() returns true, no command submitted before it
+//     is executed (nor completed);
 //   - the worker is not unref'd: a running device keeps the process alive, like an open server;
-//     stop() terminates it and resolves once the thread has exited (closing the image), leaving
-//     no thread behind.
+//     stop() ends the onInterrupt loops, terminates the worker and resolves once the thread has
+//     exited (closing the image), leaving no thread behind, and clears the IOMMU's BUSY words (a
+//     dead device is in no transfer), as does the death of the worker by an error.
 //
-// The worker's code is built from the common file's own functions (their source text) plus its
+// The worker's code is built from the common files' own functions (their source text) plus their
 // constants as JSON, so the layout has one definition. Functions shipped this way (SHIPPED below)
 // may use only each other and the constants in CONSTANTS.
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync } from 'node:fs';
+import { Access, BUSY_IN_TRANSFER, BUSY_WAITED, IOMMU_ENTRY_WORDS, IommuWord, iommuBegin, iommuEnd, iommuEntries } from '../common/iommu.ts';
 import {
-  BLOCK_SIZES, CONTROL_BYTES, CQE_BYTES, Cqe, DeviceStatus, Opcode, QueuePair, Reg, SQE_BYTES, Sqe, Status,
-  checkEntries, cqeOffset, queueBytes, readSqe, sqeOffset, statusWord, word, writeCqeBody, writeIdentify,
-  type Command, type Completion,
+  ARBITRATION_BURST, AdminOpcode, BLOCK_SIZES, CC_EN, CQE_BYTES, Cqe, DEFAULT_QUEUES, DeviceStatus, MAX_COALESCE_US,
+  Opcode, QUEUE_REGS_BYTES, QueuePair, QueueReg, RINGS_OFFSET, Reg, SQE_BYTES, Sleeping, Sqe, Status, CONTROL_BYTES,
+  checkEntries, checkMaxQueues, cqeOffset, createQueueCommand, deleteQueueCommand, queueBytes, queueReg, readSqe, sqeOffset,
+  statusWord, word, writeCqeBody, writeIdentify, type Command, type Completion,
 } from '../common/nvme.ts';
 import { startThread, threadSource } from './thread.ts';
 
@@ -48,14 +77,14 @@ import { startThread, threadSource } from './thread.ts';
 export const DEFAULT_IDLE_SPIN = 2000;
 /** Blocks the write cache holds before it writes back on its own. */
 export const DEFAULT_CACHE_BLOCKS = 1024;
-/** Longest sleep before the device looks at POWER_CUT again (it cannot wait on two words). */
+/** Longest sleep before the device looks at POWER_CUT and CC again (should a doorbell be missed). */
 const WAKE_MS = 20;
 
 /** Which unflushed cached blocks reach storage at a power cut: none, all, or a seeded random subset. */
 export type Keep = 'none' | 'all' | { seed: number };
 
 export interface PowerCut {
-  /** cut once this many commands have completed, or a seeded random count in [0, max] */
+  /** cut once this many I/O commands have completed, or a seeded random count in [0, max] */
   afterCommands?: number | { seed: number; max: number };
   /** default 'none' */
   keep?: Keep;
@@ -63,7 +92,7 @@ export interface PowerCut {
 
 /** What the device did at its power cut. */
 export interface PowerReport {
-  /** completions posted before the cut */
+  /** I/O completions posted before the cut */
   completed: number;
   /** unflushed blocks written to storage at the cut, in cache order */
   applied: number[];
@@ -75,12 +104,19 @@ export interface NvmeOptions {
   blocks: number;
   /** 512 or 4096 */
   blockSize: number;
-  /** the DMA area: every data buffer is an offset and length into it */
+  /** the DMA area (the exchange heap's arena): reached only through `iommu` */
   dma: SharedArrayBuffer;
-  /** entries per queue (the submission and completion queues have the same size) */
+  /** the IOMMU table (iommuBytes(n)), filled by the kernel's IommuMapper */
+  iommu: SharedArrayBuffer;
+  /** entries per ring (every queue's submission and completion rings have this size) */
   queueEntries: number;
+  /** queues, the admin queue included: default DEFAULT_QUEUES, at most MAX_QUEUES */
+  maxQueues?: number;
   idleSpin?: number;
   cacheBlocks?: number;
+  /** media latency: each READ or WRITE takes at least this long (µs) before its transfer, as a
+   *  slower disk would (default 0); for experiments and tests that need commands in flight */
+  latencyUs?: number;
   /** a disk-image file as durable storage (created, or extended to blocks * blockSize if a
    *  shorter regular file); without it storage is memory */
   image?: string;
@@ -88,22 +124,41 @@ export interface NvmeOptions {
 }
 
 export interface NvmeDevice {
-  /** the queue memory (control region, submission queue, completion queue) */
+  /** the queue memory (control region, queue words, rings) */
   readonly memory: SharedArrayBuffer;
   /** the durable storage, blocks * blockSize bytes: what survives a power loss. With an image,
    *  a copy read from the file on each access */
   readonly storage: Uint8Array;
   readonly dma: SharedArrayBuffer;
+  readonly iommu: SharedArrayBuffer;
   readonly blocks: number;
   readonly blockSize: number;
-  /** the driver's side of the queue pair */
-  readonly queue: QueuePair;
-  /** the command count at which power will be cut (powerCut.afterCommands, resolved), or null */
+  readonly entries: number;
+  readonly maxQueues: number;
+  /** the I/O command count at which power will be cut (powerCut.afterCommands, resolved), or null */
   readonly cutAfter: number | null;
-  /** writes a submission entry and rings the doorbell: SUCCESS, or QUEUE_FULL */
-  submit(c: Command): number;
-  /** the next completion, or null if none is posted yet (never blocks) */
-  poll(): Completion | null;
+  /** the driver's side of queue q (one object per queue; reset by reset() and deleteIoQueue) */
+  queue(q: number): QueuePair;
+  /** submits an admin command on queue 0 and waits (synchronously) for its completion */
+  admin(c: Command, timeoutMs?: number): Completion;
+  /** CREATE_IO_QUEUE, synchronously: the completion status */
+  createIoQueue(q: number, threshold?: number, timeUs?: number): number;
+  /** DELETE_IO_QUEUE, synchronously: the completion status */
+  deleteIoQueue(q: number): number;
+  /**
+   * Controller reset, synchronously (the kernel's crash path): disables the device, waits until it
+   * has dropped every pending command, re-enables it and waits until it is READY. true if the
+   * device did all that within `timeoutMs`; then it performs no DMA for any command submitted
+   * before. The I/O queues are gone (create them again); the write cache and storage are kept.
+   */
+  reset(timeoutMs?: number): boolean;
+  /** resets the device has finished */
+  resets(): number;
+  /** interrupts raised so far, on every queue (the INTR word) */
+  interrupts(): number;
+  /** calls `fn` on this thread after interrupts (once per observed change of INTR: coalesced),
+   *  until the returned function or stop() is called */
+  onInterrupt(fn: () => void): () => void;
   /** DeviceStatus */
   status(): number;
   /** asks the device to lose power before its next command (it acts within about WAKE_MS) */
@@ -112,7 +167,7 @@ export interface NvmeDevice {
   powerReport(): PowerReport | null;
   /** the worker's error, if it died of one */
   readonly error: Error | null;
-  /** terminates the worker; resolves once its thread has exited */
+  /** ends the interrupt loops, terminates the worker; resolves once its thread has exited */
   stop(): Promise<void>;
 }
 
@@ -133,31 +188,54 @@ export function seededRandom(seed: number): () => number {
 // DROPPED counts, then the applied LBAs followed by the dropped ones as Float64 (at most cacheBlocks).
 const Report = { CUT: 0, COMPLETED: 1, APPLIED: 2, DROPPED: 3, LBAS: 16 } as const;
 
-const CONSTANTS = { BLOCK_SIZES, CONTROL_BYTES, CQE_BYTES, Cqe, DeviceStatus, Opcode, Reg, Report, SQE_BYTES, Sqe, Status, WAKE_MS };
-const SHIPPED = [sqeOffset, cqeOffset, word, readSqe, statusWord, writeCqeBody, seededRandom];
+const CONSTANTS = {
+  Access, AdminOpcode, BUSY_IN_TRANSFER, BUSY_WAITED, ARBITRATION_BURST, CC_EN, CONTROL_BYTES, CQE_BYTES, Cqe, DeviceStatus, IOMMU_ENTRY_WORDS, IommuWord,
+  MAX_COALESCE_US, Opcode, QUEUE_REGS_BYTES, QueueReg, Reg, Report, RINGS_OFFSET, SQE_BYTES, Sleeping, Sqe, Status, WAKE_MS,
+};
+const SHIPPED = [queueReg, sqeOffset, cqeOffset, word, readSqe, statusWord, writeCqeBody, iommuBegin, iommuEnd, seededRandom];
 
-/** The controller loop. Runs in the worker, after the shipped constants and functions. */
+/** The controller. Runs in the worker, after the shipped constants and functions. */
 const DEVICE_LOOP = `
 const { workerData: d } = require('node:worker_threads');
 const fs = require('node:fs');
+const { performance } = require('node:perf_hooks');
 const words = new Int32Array(d.memory);
 const view = new DataView(d.memory);
+const memBytes = new Uint8Array(d.memory);
+const table = new Int32Array(d.iommu);
 const dma = new Uint8Array(d.dma);
 const storage = d.storage ? new Uint8Array(d.storage) : null;
-const N = d.entries, B = d.blockSize, BLOCKS = d.blocks;
-const cache = new Map();
-const CUT = Symbol('power cut');
+const N = d.entries, B = d.blockSize, BLOCKS = d.blocks, Q = d.maxQueues;
+const CC = word(Reg.CC), DOORBELL = word(Reg.DOORBELL), POWER_CUT = word(Reg.POWER_CUT), STATUS = word(Reg.STATUS);
+const RESETS = word(Reg.RESETS), INTR = word(Reg.INTR), SLEEPING = word(Reg.SLEEPING);
+const CUT = Symbol('power cut'), DISABLED = Symbol('CC.EN cleared'), FATAL = Symbol('fatal');
 class MediaError extends Error {}
-let sqHead = 0, cqTail = 0, phase = 1, completed = 0;
 
-const load = (reg) => Atomics.load(words, word(reg));
-function setStatus(s) { Atomics.store(words, word(Reg.STATUS), s); Atomics.notify(words, word(Reg.STATUS)); }
+// Each queue's words, and the device's state of each queue.
+const wordsOf = (r) => Int32Array.from({ length: Q }, (_, q) => word(queueReg(q, r)));
+const SQ_TAIL = wordsOf(QueueReg.SQ_TAIL), CQ_HEAD = wordsOf(QueueReg.CQ_HEAD), INT_MASK = wordsOf(QueueReg.INT_MASK);
+const SQ_HEAD = wordsOf(QueueReg.SQ_HEAD), EVENTS = wordsOf(QueueReg.EVENTS), IRQS = wordsOf(QueueReg.IRQS);
+const live = new Uint8Array(Q), sqHead = new Int32Array(Q), cqTail = new Int32Array(Q), phase = new Uint8Array(Q);
+const threshold = new Int32Array(Q), limitMs = new Float64Array(Q), unsignalled = new Int32Array(Q);
+const due = new Float64Array(Q).fill(Infinity);
+let nextDue = Infinity;
+
+const cache = new Map(), spare = [];
+const cmd = { opcode: 0, cid: 0, lba: 0, count: 0, bufIova: 0, bufLength: 0 };
+let completed = 0, result = 0;
+
+const load = (w) => Atomics.load(words, w);
+const next = (i) => (i + 1 === N ? 0 : i + 1);
 const badIndex = (i) => !(i >= 0 && i < N);
+function setStatus(s) { Atomics.store(words, STATUS, s); Atomics.notify(words, STATUS); }
 
-/** Throws CUT if power is to go now: asked through POWER_CUT, or the chosen command count reached. */
-function checkPower() {
-  if (load(Reg.POWER_CUT) !== 0 || completed === d.cutAfter) throw CUT;
+/** Between commands: throws CUT if power is to go now, DISABLED if CC.EN is clear. */
+function boundary() {
+  if (load(POWER_CUT) !== 0 || completed === d.cutAfter) throw CUT;
+  if ((load(CC) & CC_EN) === 0) throw DISABLED;
 }
+
+// ---- storage and the write cache
 
 /** One whole-block image transfer; any error or short count is a MediaError. */
 function imageIo(transfer) {
@@ -181,106 +259,257 @@ function syncImage() {
   try { fs.fdatasyncSync(d.fd); } catch (e) { throw new MediaError(String(e && e.code)); }
 }
 
-function check(c) {
-  if (c.opcode === Opcode.FLUSH) return Status.SUCCESS;
-  if (c.opcode !== Opcode.READ && c.opcode !== Opcode.WRITE) return Status.INVALID_OPCODE;
-  if (c.count === 0) return Status.INVALID_FIELD;
-  if (c.lba >= BLOCKS || c.count > BLOCKS - c.lba) return Status.LBA_OUT_OF_RANGE;
-  if (c.bufOffset + c.bufLength > dma.length || c.bufLength < c.count * B) return Status.BAD_BUFFER;
-  return Status.SUCCESS;
-}
-
 /** Writes the cache back; a block leaves the cache only once written. */
 function flush() {
   for (const [lba, data] of cache) {
     storeBlock(lba, data);
     cache.delete(lba);
+    spare.push(data);
   }
   syncImage();
 }
 
-function read(c) {
+/** Copies blocks into the DMA area at \`at\`: the newest data, cached or durable. */
+function read(c, at) {
   for (let i = 0; i < c.count; i++) {
-    const lba = c.lba + i, at = c.bufOffset + i * B;
+    const lba = c.lba + i, to = at + i * B;
     const cached = cache.get(lba);
-    if (cached) dma.set(cached, at);
-    else loadBlock(lba, at);
+    if (cached) dma.set(cached, to);
+    else loadBlock(lba, to);
   }
 }
 
-function write(c) {
+/** Copies blocks from the DMA area at \`at\` into the cache (an overwritten block keeps its place). */
+function write(c, at) {
   for (let i = 0; i < c.count; i++) {
-    const lba = c.lba + i;
-    if (!cache.has(lba) && cache.size >= d.cacheBlocks) flush();
-    cache.set(lba, dma.slice(c.bufOffset + i * B, c.bufOffset + (i + 1) * B));
+    const lba = c.lba + i, from = at + i * B;
+    let block = cache.get(lba);
+    if (block === undefined) {
+      if (cache.size >= d.cacheBlocks) flush();
+      block = spare.pop() || new Uint8Array(B);
+      cache.set(lba, block);
+    }
+    block.set(dma.subarray(from, from + B));
   }
 }
 
-function execute(c) {
+// ---- commands
+
+/** READ, WRITE or FLUSH; the data moves only inside iommuBegin .. iommuEnd. */
+function io(c) {
+  if (c.opcode === Opcode.FLUSH) { flush(); return Status.SUCCESS; }
+  if (c.opcode !== Opcode.READ && c.opcode !== Opcode.WRITE) return Status.INVALID_OPCODE;
+  if (c.count === 0) return Status.INVALID_FIELD;
+  if (c.lba >= BLOCKS || c.count > BLOCKS - c.lba) return Status.LBA_OUT_OF_RANGE;
+  const bytes = c.count * B, reading = c.opcode === Opcode.READ;
+  if (c.bufLength < bytes) return Status.BAD_BUFFER;
+  if (d.latencyUs > 0) {
+    const until = performance.now() + d.latencyUs / 1000;
+    while (performance.now() < until) { /* the medium is busy */ }
+  }
+  const at = iommuBegin(table, c.bufIova, c.bufLength, reading ? Access.DEVICE_WRITES : Access.DEVICE_READS);
+  if (at < 0) return Status.BAD_BUFFER;
   try {
-    const s = check(c);
-    if (s !== Status.SUCCESS) return s;
-    if (c.opcode === Opcode.FLUSH) flush();
-    else if (c.opcode === Opcode.READ) read(c);
-    else write(c);
-    return Status.SUCCESS;
+    if (at + bytes > dma.length) return Status.BAD_BUFFER;
+    if (reading) read(c, at);
+    else write(c, at);
+  } finally {
+    iommuEnd(table, c.bufIova);
+  }
+  result = bytes;
+  return Status.SUCCESS;
+}
+
+/** Makes queue q live and empty, with its coalescing settings. */
+function openQueue(q, thr, ms) {
+  live[q] = 1; sqHead[q] = 0; cqTail[q] = 0; phase[q] = 1;
+  threshold[q] = thr; limitMs[q] = ms; unsignalled[q] = 0; due[q] = Infinity;
+}
+
+/** Deletes queue q: its pending commands are dropped; its words and rings are zeroed. */
+function closeQueue(q) {
+  live[q] = 0; unsignalled[q] = 0; due[q] = Infinity;
+  for (const w of [SQ_TAIL, CQ_HEAD, INT_MASK, SQ_HEAD, EVENTS, IRQS]) Atomics.store(words, w[q], 0);
+  memBytes.fill(0, sqeOffset(N, q, 0), cqeOffset(N, q, N));
+}
+
+function createQueue(c) {
+  const qid = c.lba % 4294967296, timeUs = Math.floor(c.lba / 4294967296);
+  if (!(qid >= 1 && qid < Q) || live[qid] || c.count < 1 || timeUs > MAX_COALESCE_US) return Status.INVALID_FIELD;
+  openQueue(qid, c.count, timeUs / 1000);
+  return Status.SUCCESS;
+}
+
+function deleteQueue(c) {
+  if (!(c.lba >= 1 && c.lba < Q) || !live[c.lba]) return Status.INVALID_FIELD;
+  closeQueue(c.lba);
+  return Status.SUCCESS;
+}
+
+function admin(c) {
+  if (c.opcode === AdminOpcode.IDENTIFY) { result = B; return Status.SUCCESS; }
+  if (c.opcode === AdminOpcode.CREATE_IO_QUEUE) return createQueue(c);
+  if (c.opcode === AdminOpcode.DELETE_IO_QUEUE) return deleteQueue(c);
+  return Status.INVALID_OPCODE;
+}
+
+function execute(q, c) {
+  result = 0;
+  try {
+    return q === 0 ? admin(c) : io(c);
   } catch (e) {
+    result = 0;
     return e instanceof MediaError ? Status.MEDIA_ERROR : Status.INTERNAL_ERROR;
   }
 }
 
-/** Waits for a free completion slot; false if the driver's CQ head doorbell is out of range. */
-function room() {
-  for (;;) {
-    checkPower();
-    const head = load(Reg.CQ_HEAD);
-    if (badIndex(head)) return false;
-    if ((cqTail + 1) % N !== head) return true;
-    Atomics.wait(words, word(Reg.CQ_HEAD), head, WAKE_MS);
+// ---- completions and interrupts
+
+function raise(q) {
+  unsignalled[q] = 0;
+  due[q] = Infinity;
+  Atomics.add(words, IRQS[q], 1);
+  Atomics.add(words, INTR, 1);
+  Atomics.notify(words, INTR);
+}
+
+/** A completion was posted on q: raise its interrupt now, or arm its deadline. */
+function signal(q) {
+  if (load(INT_MASK[q]) !== 0) return;
+  const n = ++unsignalled[q];
+  if (n >= threshold[q] || limitMs[q] === 0) raise(q);
+  else if (n === 1) {
+    due[q] = performance.now() + limitMs[q];
+    if (due[q] < nextDue) nextDue = due[q];
   }
 }
 
-function post(c, status) {
-  if (!room()) return false;
-  const result = status === Status.SUCCESS && c.opcode !== Opcode.FLUSH ? c.count * B : 0;
-  writeCqeBody(view, N, cqTail, c.cid, result, sqHead);
-  Atomics.store(words, word(cqeOffset(N, cqTail) + Cqe.STATUS), statusWord(status, phase));
-  cqTail = (cqTail + 1) % N;
-  if (cqTail === 0) phase ^= 1;
-  completed++;
-  Atomics.add(words, word(Reg.EVENTS), 1);
-  Atomics.notify(words, word(Reg.EVENTS));
-  return true;
-}
-
-/** Returns the SQ tail once it differs from sqHead: a bounded spin, then sleep on the doorbell. */
-function nextTail() {
-  for (let i = 0; i < d.idleSpin; i++) {
-    checkPower();
-    const t = load(Reg.SQ_TAIL);
-    if (t !== sqHead) return t;
-  }
-  for (;;) {
-    checkPower();
-    const t = load(Reg.SQ_TAIL);
-    if (t !== sqHead) return t;
-    Atomics.wait(words, word(Reg.SQ_TAIL), sqHead, WAKE_MS);
+/** Raises the interrupts whose deadline has passed (dropping those of queues masked since). */
+function fireDue() {
+  if (nextDue === Infinity) return;
+  const now = performance.now();
+  if (now < nextDue) return;
+  nextDue = Infinity;
+  for (let q = 0; q < Q; q++) {
+    if (due[q] <= now) {
+      if (load(INT_MASK[q]) === 0) raise(q);
+      else { unsignalled[q] = 0; due[q] = Infinity; }
+    } else if (due[q] < nextDue) nextDue = due[q];
   }
 }
 
-/** Serves commands until a doorbell goes out of range (returns) or power is cut (throws CUT). */
+function post(q, cid, status) {
+  const o = cqeOffset(N, q, cqTail[q]);
+  writeCqeBody(view, o, cid, result, sqHead[q]);
+  Atomics.store(words, word(o + Cqe.STATUS), statusWord(status, phase[q]));
+  cqTail[q] = next(cqTail[q]);
+  if (cqTail[q] === 0) phase[q] ^= 1;
+  if (q !== 0) completed++;
+  Atomics.add(words, EVENTS[q], 1);
+  signal(q);
+}
+
+// ---- serving the queues
+
+/** Whether q's completion ring has a free slot (FATAL if its CQ_HEAD is out of range). */
+function room(q) {
+  const head = load(CQ_HEAD[q]);
+  if (badIndex(head)) throw FATAL;
+  return next(cqTail[q]) !== head;
+}
+
+/** Serves up to ARBITRATION_BURST of q's commands: how many it did. */
+function serveQueue(q) {
+  const tail = load(SQ_TAIL[q]);
+  if (badIndex(tail)) throw FATAL;
+  let n = 0;
+  while (sqHead[q] !== tail && n < ARBITRATION_BURST) {
+    boundary();
+    if (!room(q)) break;
+    readSqe(view, sqeOffset(N, q, sqHead[q]), cmd);
+    sqHead[q] = next(sqHead[q]);
+    Atomics.store(words, SQ_HEAD[q], sqHead[q]);
+    post(q, cmd.cid, execute(q, cmd));
+    n++;
+  }
+  return n;
+}
+
+/** One look at every queue: 1 if some command can be served, 2 if some waits only for a
+ *  completion slot, else 0. An SQ_TAIL on a queue that does not exist is FATAL. */
+function scan() {
+  let s = 0;
+  for (let q = 0; q < Q; q++) {
+    const tail = load(SQ_TAIL[q]);
+    if (!live[q]) { if (tail !== 0) throw FATAL; continue; }
+    if (tail === sqHead[q]) continue;
+    const head = load(CQ_HEAD[q]);
+    if (badIndex(tail) || badIndex(head) || next(cqTail[q]) !== head) return 1;
+    s = 2;
+  }
+  return s;
+}
+
+/** Idle: returns once something may have changed (the SLEEPING protocol of common/nvme.ts). */
+function idle() {
+  Atomics.store(words, SLEEPING, Sleeping.IDLE);
+  try {
+    const seen = load(DOORBELL);
+    let s = scan();
+    if (s === 2) { Atomics.store(words, SLEEPING, Sleeping.CQ_WAIT); s = scan(); }
+    if (s === 1) return;
+    for (let i = 0; i < d.idleSpin; i++) {
+      if (load(DOORBELL) !== seen) return;
+      if ((i & 255) === 255) { boundary(); fireDue(); }
+    }
+    for (;;) {
+      boundary();
+      fireDue();
+      const ms = nextDue === Infinity ? WAKE_MS : Math.min(WAKE_MS, Math.max(0, nextDue - performance.now()));
+      if (Atomics.wait(words, DOORBELL, seen, ms) !== 'timed-out') return;
+    }
+  } finally {
+    Atomics.store(words, SLEEPING, Sleeping.BUSY);
+  }
+}
+
+/** Serves until CC.EN is cleared (throws DISABLED), a driver bug (FATAL) or a power cut (CUT). */
 function serve() {
   for (;;) {
-    const tail = nextTail();
-    if (badIndex(tail)) return;
-    while (sqHead !== tail) {
-      checkPower();
-      const c = readSqe(view, sqHead);
-      sqHead = (sqHead + 1) % N;
-      Atomics.store(words, word(Reg.SQ_HEAD), sqHead);
-      if (!post(c, execute(c))) return;
-    }
+    let worked = 0;
+    for (let q = 0; q < Q; q++) if (live[q]) worked += serveQueue(q);
+    fireDue();
+    if (worked === 0) idle();
   }
+}
+
+// ---- enable, reset, power
+
+/** Waits until CC.EN is \`en\` (or power is cut). */
+function awaitEnable(en) {
+  for (;;) {
+    const seen = load(DOORBELL);
+    if (load(POWER_CUT) !== 0 || completed === d.cutAfter) throw CUT;
+    if ((load(CC) & CC_EN) === en) return;
+    Atomics.wait(words, DOORBELL, seen, WAKE_MS);
+  }
+}
+
+/** READY with a fresh admin queue. After a reset, whatever was written to the queues while the
+ *  device was disabled is dropped; at power-on, commands already submitted are kept. */
+function enable(afterReset) {
+  if (afterReset) for (let q = 0; q < Q; q++) closeQueue(q);
+  openQueue(0, 1, 0);
+  setStatus(DeviceStatus.READY);
+}
+
+/** The reset: every pending command dropped, every queue deleted and zeroed; the cache kept. */
+function disable() {
+  for (let q = 0; q < Q; q++) closeQueue(q);
+  nextDue = Infinity;
+  setStatus(DeviceStatus.STOPPED);
+  Atomics.add(words, RESETS, 1);
+  Atomics.notify(words, RESETS);
 }
 
 /** Which cached blocks survive the cut: a predicate called once per block, in cache order. */
@@ -314,10 +543,22 @@ function losePower() {
 }
 
 function run() {
-  setStatus(DeviceStatus.READY);
   try {
-    serve();
-    setStatus(DeviceStatus.FATAL);
+    let powerOn = (load(CC) & CC_EN) !== 0;
+    // Disabled before the thread came up (a reset() that early): drop whatever is queued, and say so.
+    if (!powerOn) disable();
+    for (;;) {
+      awaitEnable(CC_EN);
+      enable(!powerOn);
+      powerOn = false;
+      try {
+        serve();
+      } catch (e) {
+        if (e === FATAL) { setStatus(DeviceStatus.FATAL); awaitEnable(0); }
+        else if (e !== DISABLED) throw e;
+      }
+      disable();
+    }
   } catch (e) {
     if (e !== CUT) throw e;
     losePower();
@@ -325,11 +566,9 @@ function run() {
 }
 
 run();
-// Stopped taking commands: park until stop() terminates the thread.
-for (;;) Atomics.wait(words, word(Reg.STATUS), load(Reg.STATUS));
+// Power is gone: park until stop() terminates the thread.
+for (;;) Atomics.wait(words, STATUS, DeviceStatus.POWER_LOST);
 `;
-
-
 
 const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
 
@@ -348,8 +587,13 @@ function checkOptions(o: NvmeOptions): void {
   if (!Number.isSafeInteger(o.blocks) || o.blocks <= 0) throw new RangeError(`nvme: blocks must be a positive integer, got ${o.blocks}`);
   if (!BLOCK_SIZES.includes(o.blockSize)) throw new RangeError(`nvme: blockSize must be one of ${BLOCK_SIZES.join(', ')}, got ${o.blockSize}`);
   if (!(o.dma instanceof SharedArrayBuffer)) throw new TypeError('nvme: dma must be a SharedArrayBuffer');
+  iommuEntries(o.iommu);
   checkEntries(o.queueEntries);
+  checkMaxQueues(o.maxQueues ?? DEFAULT_QUEUES);
   if (o.powerCut) checkPowerCut(o.powerCut);
+  if (o.latencyUs !== undefined && !(Number.isFinite(o.latencyUs) && o.latencyUs >= 0 && o.latencyUs <= 1e6)) {
+    throw new RangeError(`nvme: latencyUs must be in [0, 1e6], got ${o.latencyUs}`);
+  }
 }
 
 /** The command count of a power cut: the given one, or a seeded random one in [0, max]. */
@@ -396,42 +640,177 @@ function readReport(report: SharedArrayBuffer): PowerReport | null {
   return { completed: r[Report.COMPLETED], applied: lbas.slice(0, r[Report.APPLIED]), dropped: lbas.slice(r[Report.APPLIED]) };
 }
 
-/** Starts a device on a worker thread of its own. */
+/** A dead device is in no transfer: clears every BUSY word of its IOMMU table (and wakes an unmap). */
+function clearBusy(iommu: SharedArrayBuffer): void {
+  const t = new Int32Array(iommu);
+  for (let w = IommuWord.BUSY; w < t.length; w += IOMMU_ENTRY_WORDS) {
+    if (Atomics.exchange(t, w, 0) !== 0) Atomics.notify(t, w);
+  }
+}
+
+/** Atomics.waitAsync (ES2024; Node 20 has it, the ES2022 lib types do not). */
+type WaitAsync = (a: Int32Array, i: number, v: number) => { async: false; value: string } | { async: true; value: Promise<string> };
+const waitAsync: WaitAsync = (a, i, v) => (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync(a, i, v);
+
+/** The host's side of the control region: CC, DOORBELL, STATUS, RESETS, INTR, with its synchronous waits. */
+class Controller {
+  readonly words: Int32Array;
+
+  constructor(memory: SharedArrayBuffer, private readonly dead: () => boolean) {
+    this.words = new Int32Array(memory);
+  }
+
+  load(reg: number): number {
+    return Atomics.load(this.words, word(reg));
+  }
+
+  /** Writes CC and rings DOORBELL (the device notices within a command). */
+  setEnabled(on: boolean): void {
+    Atomics.store(this.words, word(Reg.CC), on ? CC_EN : 0);
+    this.ring();
+  }
+
+  ring(): void {
+    Atomics.add(this.words, word(Reg.DOORBELL), 1);
+    Atomics.notify(this.words, word(Reg.DOORBELL));
+  }
+
+  /** Waits (Atomics.wait, this thread) while `reg` holds `value`; false if the device died, lost power or time ran out. */
+  awaitChange(reg: number, value: number, deadline: number): boolean {
+    while (this.load(reg) === value) {
+      const left = deadline - Date.now();
+      if (left <= 0 || this.dead() || this.load(Reg.STATUS) === DeviceStatus.POWER_LOST) return false;
+      Atomics.wait(this.words, word(reg), value, Math.min(left, WAKE_MS));
+    }
+    return true;
+  }
+
+  /** The reset handshake of NvmeDevice.reset. */
+  reset(timeoutMs: number): boolean {
+    const deadline = Date.now() + timeoutMs;
+    if (this.dead() || this.load(Reg.STATUS) === DeviceStatus.POWER_LOST) return false;
+    // A disable asked by an earlier reset that timed out may have finished already (STOPPED).
+    if (!(this.load(Reg.CC) === 0 && this.load(Reg.STATUS) === DeviceStatus.STOPPED)) {
+      const before = this.load(Reg.RESETS);
+      this.setEnabled(false);
+      if (!this.awaitChange(Reg.RESETS, before, deadline)) return false;
+    }
+    this.setEnabled(true);
+    for (let s = this.load(Reg.STATUS); s !== DeviceStatus.READY; s = this.load(Reg.STATUS)) {
+      if (s === DeviceStatus.FATAL || !this.awaitChange(Reg.STATUS, s, deadline)) return false;
+    }
+    return true;
+  }
+}
+
+/** Starts a device on a worker thread of its own, enabled (READY) with its admin queue. */
 export function startNvme(o: NvmeOptions): NvmeDevice {
   checkOptions(o);
-  const memory = new SharedArrayBuffer(queueBytes(o.queueEntries));
-  writeIdentify(new DataView(memory), o.queueEntries, o.blockSize, o.blocks);
+  const maxQueues = o.maxQueues ?? DEFAULT_QUEUES;
+  const memory = new SharedArrayBuffer(queueBytes(o.queueEntries, maxQueues));
+  writeIdentify(new DataView(memory), o.queueEntries, o.blockSize, o.blocks, maxQueues);
   const words = new Int32Array(memory);
+  Atomics.store(words, word(Reg.CC), CC_EN);
   const bytes = o.blocks * o.blockSize;
   const image = o.image === undefined ? null : openImage(o.image, bytes);
   const storage = image ? null : new SharedArrayBuffer(bytes);
   const cacheBlocks = o.cacheBlocks ?? DEFAULT_CACHE_BLOCKS;
   const report = new SharedArrayBuffer(Report.LBAS + 8 * cacheBlocks);
   const cutAfter = resolveCutAfter(o.powerCut);
-  const queue = new QueuePair(memory);
+  let exited = false;
   const thread = startThread(threadSource(CONSTANTS, SHIPPED, DEVICE_LOOP), {
-    memory, dma: o.dma, storage, fd: image?.fd, regular: image?.regular, report, cutAfter,
-    keep: o.powerCut?.keep ?? 'none', entries: o.queueEntries, blockSize: o.blockSize, blocks: o.blocks,
-    idleSpin: o.idleSpin ?? DEFAULT_IDLE_SPIN, cacheBlocks,
-  }, () => Atomics.store(words, word(Reg.STATUS), DeviceStatus.FATAL));
+    memory, iommu: o.iommu, dma: o.dma, storage, fd: image?.fd, regular: image?.regular, report, cutAfter,
+    keep: o.powerCut?.keep ?? 'none', entries: o.queueEntries, blockSize: o.blockSize, blocks: o.blocks, maxQueues,
+    idleSpin: o.idleSpin ?? DEFAULT_IDLE_SPIN, cacheBlocks, latencyUs: o.latencyUs ?? 0,
+  }, () => {
+    Atomics.store(words, word(Reg.STATUS), DeviceStatus.FATAL);
+    clearBusy(o.iommu);
+  });
+  void thread.exited.then(() => { exited = true; });
+  const ctl = new Controller(memory, () => exited || thread.error !== null);
   const memStorage = storage ? new Uint8Array(storage) : null;
+  const pairs: (QueuePair | undefined)[] = [];
+  const queue = (q: number): QueuePair => (pairs[q] ??= new QueuePair(memory, q, Atomics));
+  const loops = new Set<() => void>();
+  let cid = 0;
+
+  const admin = (c: Command, timeoutMs = 1000): Completion => awaitAdmin(ctl, queue(0), c, timeoutMs);
+  const adminOnQueue = (c: Command, q: number): number => {
+    const s = admin(c).status;
+    if (s === Status.SUCCESS) pairs[q]?.reset();
+    return s;
+  };
+
   return {
-    memory, dma: o.dma, blocks: o.blocks, blockSize: o.blockSize, queue, cutAfter,
+    memory, dma: o.dma, iommu: o.iommu, blocks: o.blocks, blockSize: o.blockSize, entries: o.queueEntries, maxQueues, cutAfter,
     get storage() { return memStorage ?? readImage(o.image as string, bytes); },
-    submit: (c) => queue.submit(c),
-    poll: () => queue.poll(),
-    status: () => queue.deviceStatus(),
+    queue,
+    admin,
+    createIoQueue: (q, threshold = 1, timeUs = 0) => adminOnQueue(createQueueCommand(cid++ & 0xffff, q, threshold, timeUs), q),
+    deleteIoQueue: (q) => adminOnQueue(deleteQueueCommand(cid++ & 0xffff, q), q),
+    reset: (timeoutMs = 1000) => {
+      const ok = ctl.reset(timeoutMs);
+      if (ok) for (const p of pairs) p?.reset();
+      return ok;
+    },
+    resets: () => ctl.load(Reg.RESETS),
+    interrupts: () => ctl.load(Reg.INTR),
+    onInterrupt: (fn) => watchInterrupts(words, fn, loops),
+    status: () => ctl.load(Reg.STATUS),
     cutPower: () => {
       Atomics.store(words, word(Reg.POWER_CUT), 1);
-      Atomics.notify(words, word(Reg.SQ_TAIL));
-      Atomics.notify(words, word(Reg.CQ_HEAD));
+      ctl.ring();
     },
     powerReport: () => readReport(report),
     get error() { return thread.error; },
     stop: async () => {
+      for (const end of [...loops]) end();
       await thread.stop();
       if (image && image.fd >= 0) { closeSync(image.fd); image.fd = -1; }
       Atomics.store(words, word(Reg.STATUS), DeviceStatus.STOPPED);
+      clearBusy(o.iommu);
     },
   };
+}
+
+/** Submits admin command `c` and waits for its completion: a short spin, then sleeps on INTR in 1 ms slices. */
+function awaitAdmin(ctl: Controller, pair: QueuePair, c: Command, timeoutMs: number): Completion {
+  if (pair.submit(c) !== Status.SUCCESS) throw new Error('nvme: the admin queue is full');
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; ; i++) {
+    const intr = ctl.load(Reg.INTR);
+    const done = pair.poll();
+    if (done) return done;
+    if (Date.now() > deadline) throw new Error(`nvme: no admin completion within ${timeoutMs} ms (device status ${ctl.load(Reg.STATUS)})`);
+    if (i >= 1000) Atomics.wait(ctl.words, word(Reg.INTR), intr, 1);
+  }
+}
+
+/** The onInterrupt loop: Atomics.waitAsync on INTR (which keeps no process alive), fn once per change seen. */
+function watchInterrupts(words: Int32Array, fn: () => void, loops: Set<() => void>): () => void {
+  const INTR = word(Reg.INTR);
+  let stopped = false;
+  const end = (): void => {
+    if (stopped) return;
+    stopped = true;
+    loops.delete(end);
+    Atomics.notify(words, INTR); // wakes the pending waitAsync (others waiting on INTR see a spurious wake-up)
+  };
+  loops.add(end);
+  void (async () => {
+    let seen = Atomics.load(words, INTR);
+    while (!stopped) {
+      const r = waitAsync(words, INTR, seen);
+      if (r.async) await r.value;
+      const now = Atomics.load(words, INTR);
+      if (stopped || now === seen) continue;
+      seen = now;
+      try {
+        fn();
+      } catch (e) {
+        queueMicrotask(() => { throw e; }); // reported like a throwing event listener; the loop goes on
+      }
+    }
+  })();
+  return end;
 }
