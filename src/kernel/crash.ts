@@ -84,6 +84,10 @@ export interface Reclaimed {
   timers: number;
   threads: number;
   irqs: number;
+  /** devices it drove, stopped before its buffers were reclaimed */
+  devices: number;
+  /** roots given back to the domains that sent them (heap.ts, Salvage) */
+  salvaged: number;
   inflight: number;
   revoked: number;
 }
@@ -104,7 +108,7 @@ export function formatReport(domain: string, id: number, cause: string, error: D
   // A kill has no error and no stack of the domain's own (the stack would be the kernel's).
   const lines = [error ? `domain ${domain}#${id} crashed (${cause}): ${error.message}` : `domain ${domain}#${id} stopped (${cause})`];
   for (const f of error ? error.stack.slice(0, 12) : []) lines.push(`    ${f}`);
-  lines.push(`  reclaimed: ${r.objects} exchange objects (${r.bytes} bytes)${r.deferred ? `, ${r.deferred} lent out (freed when returned)` : ''}, `
-    + `${r.timers} timers, ${r.threads} threads, ${r.irqs} interrupt lines, ${r.inflight} calls in flight failed, ${r.revoked} capabilities revoked`);
+  lines.push(`  reclaimed: ${r.objects} exchange objects (${r.bytes} bytes)${r.deferred ? `, ${r.deferred} lent out (freed when returned)` : ''}${r.salvaged ? `, ${r.salvaged} given back to their senders` : ''}, `
+    + `${r.timers} timers, ${r.threads} threads, ${r.irqs} interrupt lines, ${r.devices ? `${r.devices} devices stopped, ` : ''}${r.inflight} calls in flight failed, ${r.revoked} capabilities revoked`);
   return lines.join('\n');
 }

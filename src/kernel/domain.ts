@@ -76,6 +76,8 @@ export interface CreateArgs {
   readonly budgetMs: number;
   /** exchange-heap quota in bytes */
   readonly quotaBytes: number;
+  /** the devices it may open (services/devices.ts) */
+  readonly devices: readonly string[];
 }
 
 export class Domain {
@@ -87,6 +89,8 @@ export class Domain {
   readonly timers = new Map<number, unknown>();
   readonly threads = new Map<number, Thread>();
   readonly irqs = new Set<number>();
+  /** roots it moved into a domain that crashed come back to it (sys.heap.salvage) */
+  salvages = false;
   /** the first of its calls in flight (see Pending), or null */
   inflight: Pending | null = null;
   /** the source URL its code was evaluated under (frond-domain://name/id) */

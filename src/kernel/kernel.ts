@@ -14,6 +14,7 @@
 //             compartment afterwards, so the engine reclaims its private heap.
 //   restart   a new instance from the same bundle and the same creation arguments.
 import type { RpcResult } from '../idl/lib/types.ts';
+import type { HeapCap } from '../idl/lib/sys.ts';
 import { FINGERPRINTS, TYPES } from '../idl/generated/types.ts';
 import { Budgets, DEFAULT_BUDGET_MS } from './budget.ts';
 import { stamps } from './stamp.ts';
@@ -24,7 +25,9 @@ import type { Host } from '../machine/common/host.ts';
 import { ensureLockdown } from './lockdown.ts';
 import { isAbort, KERNEL_ID, Rpc } from './rpc.ts';
 import { hasStack } from './safe.ts';
-import { Interrupts, makeSys, reclaimServices } from './services/index.ts';
+import { DeviceTable, Interrupts, makeSys, reclaimServices } from './services/index.ts';
+import { heapFor } from './services/heap.ts';
+import type { DmaDevice } from '../machine/common/device.ts';
 import { startDomain } from './loader.ts';
 import { verifyBundle, type VerifyPolicy } from './verify.ts';
 
@@ -48,6 +51,17 @@ export interface CreateOptions {
   budgetMs?: number;
   /** its exchange-heap quota in bytes, set aside for it from the arena (default: 1/32 of it) */
   quotaBytes?: number;
+  /** names of attached devices it may open and may grant to domains it creates (attachDevice) */
+  devices?: readonly string[];
+}
+
+/** A list of device names from a creator: copied, each a string. */
+function deviceNames(v: unknown): readonly string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.length > 64 || !v.every((n) => typeof n === 'string')) {
+    throw new DomainStartError('devices must be an array of device names', null);
+  }
+  return Object.freeze([...(v as string[])]);
 }
 
 function positive(v: unknown, what: string): number {
@@ -112,6 +126,8 @@ export class Kernel {
   private readonly maps = new SourceMaps();
   /** which domain's handler each interrupt line runs (services/irq.ts) */
   readonly interrupts = new Interrupts();
+  /** the attached devices and their drivers (services/devices.ts) */
+  readonly devices = new DeviceTable();
   /** which domain made each promise (see promiseInit) */
   private readonly promiseOwner = stamps();
   private readonly listeners = new Set<(r: CrashReport) => void>();
@@ -175,6 +191,7 @@ export class Kernel {
       bundle, imports, privileged: opts.privileged ?? false, creator: KERNEL_ID, config: copyConfig(opts.config),
       budgetMs: positive(opts.budgetMs ?? DEFAULT_BUDGET_MS, 'budgetMs'),
       quotaBytes: positive(opts.quotaBytes ?? this.heap.capacity / DEFAULT_QUOTA_SHARE, 'quotaBytes'),
+      devices: deviceNames(opts.devices),
     });
     return { domain: d, api: this.exported(d, null) as I };
   }
@@ -189,12 +206,16 @@ export class Kernel {
 
   /** sys.domains.create for a privileged domain (its code is running: `imports` and `config` are
    *  its own values, read while it is the current domain). */
-  createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown): RpcResult<unknown> {
+  createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown, grant?: unknown): RpcResult<unknown> {
     this.reap(); // (a shadow re-creating its target: the dead one's quota comes back first)
     try {
+      const devices = grant !== null && typeof grant === 'object' ? deviceNames((grant as { devices?: unknown }).devices) : [];
+      for (const n of devices) {
+        if (!creator.args.devices.includes(n)) throw new DomainStartError(`cannot grant device ${n}: domain ${creator.name} does not hold it`, null);
+      }
       const d = this.instantiate({
         bundle, imports, privileged: false, creator: creator.id, config: copyConfig(config),
-        budgetMs: creator.args.budgetMs, quotaBytes: creator.args.quotaBytes,
+        budgetMs: creator.args.budgetMs, quotaBytes: creator.args.quotaBytes, devices,
       });
       return { ok: true, value: this.exported(d, creator) };
     } catch (e) {
@@ -381,14 +402,16 @@ export class Kernel {
       r.timers = Math.max(r.timers, s.timers);
       r.threads = Math.max(r.threads, s.threads);
       r.irqs = Math.max(r.irqs, s.irqs);
+      r.devices = Math.max(r.devices, s.devices);
       d.impl = null;
       x.step = 4;
     }
     if (x.step === 4) {
-      const heap = this.heap.reclaim(d.id);
+      const heap = this.heap.reclaim(d.id, (from) => this.domains.get(from)?.salvages === true && this.domains.get(from)!.alive);
       r.objects += heap.objects;
       r.bytes += heap.bytes;
       r.deferred += heap.deferred;
+      r.salvaged += heap.salvaged;
       this.heap.release(d.id);
       this.domains.delete(d.id);
       x.step = 5;
@@ -456,6 +479,48 @@ export class Kernel {
     return this.interrupts.deliver(line);
   }
 
+  // ---- devices ---------------------------------------------------------------------------
+
+  /** Attaches a device model as `name`, raising interrupt `irq`: domains granted `name`
+   *  (CreateOptions.devices) may drive it (services/devices.ts). */
+  attachDevice(name: string, dev: DmaDevice, opts: { irq: number }): void {
+    this.devices.attach(name, dev, opts.irq);
+    dev.onInterrupt(() => {
+      this.rpc.toEventLoop();
+      this.interrupt(opts.irq);
+    });
+  }
+
+  /** The exchange heap as the kernel's own capability, for host code that calls domains (the
+   *  kernel is the caller of proxies Kernel.create returns): what it allocates, the kernel owns. */
+  heapCap(): HeapCap {
+    return heapFor(this.heap, { id: KERNEL_ID, name: 'kernel', alive: true, salvages: false } as Domain);
+  }
+
+  /** The domain driving device `name` now, if any. */
+  driverOf(name: string): Domain | null {
+    return this.devices.driverOf(name);
+  }
+
+  /**
+   * Fault injection, for tests, benchmarks and `frond boot --inject`: crashes the domain driving
+   * device `name` as if its code had thrown, with the same clean-up (the device is stopped before
+   * its buffers are reclaimed), counted as a crash but not logged. `now`: at once, between its
+   * calls; `in-call`: inside its next use of the device (a map or unmap in the middle of a call,
+   * with part of a batch submitted). False if no domain drives it.
+   */
+  injectCrash(name: string, when: 'now' | 'in-call' = 'now'): boolean {
+    const d = this.devices.driverOf(name);
+    if (d === null) return false;
+    if (when === 'in-call') {
+      this.devices.get(name)!.armed = true;
+      return true;
+    }
+    this.mark(d, 'injected fault', new Error(`fault injected into the driver of ${name}`), false, false);
+    this.reap();
+    return true;
+  }
+
   // ---- the rest --------------------------------------------------------------------------
 
   /** Whether `d` has used its CPU budget in this turn of the event loop (services put its
@@ -497,5 +562,5 @@ export class Kernel {
 }
 
 function noneReclaimed(): Reclaimed {
-  return { objects: 0, bytes: 0, deferred: 0, timers: 0, threads: 0, irqs: 0, inflight: 0, revoked: 0 };
+  return { objects: 0, bytes: 0, deferred: 0, timers: 0, threads: 0, irqs: 0, devices: 0, salvaged: 0, inflight: 0, revoked: 0 };
 }

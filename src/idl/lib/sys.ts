@@ -42,6 +42,11 @@ export interface HeapCap {
   push(h: number, child: number): boolean;
   pop(h: number): number | null;
   count(h: number): number;
+  /** From now on, roots this domain moves into another domain that then crashes holding them come
+   *  back to it (how a shadow gets back the requests its target had: kernel/heap.ts, Salvage). */
+  salvage(): void;
+  /** the handles of roots that came back since the last call (see salvage), oldest first */
+  salvaged(): number[];
 }
 
 export type LogArg = string | number | bigint | boolean | null | undefined;
@@ -74,11 +79,57 @@ export interface Irq {
   unregister(line: number): boolean;
 }
 
+/** The atomic operations on a device's memory (machine/common/device.ts AtomicOps; a domain's
+ *  compartment has no Atomics). */
+export interface DeviceAtomics {
+  load(a: Int32Array, i: number): number;
+  store(a: Int32Array, i: number, v: number): number;
+  add(a: Int32Array, i: number, v: number): number;
+  sub(a: Int32Array, i: number, v: number): number;
+  exchange(a: Int32Array, i: number, v: number): number;
+  compareExchange(a: Int32Array, i: number, expected: number, v: number): number;
+  notify(a: Int32Array, i: number, count?: number): number;
+}
+
+/** A device this domain drives (Devices.open). */
+export interface DeviceCap {
+  readonly name: string;
+  /** the device's registers and queues */
+  readonly memory: SharedArrayBuffer;
+  readonly atomics: DeviceAtomics;
+  /**
+   * Maps data of the exchange-heap object `h` (a root this domain owns) for the device's DMA: its
+   * own data (child -1) or the data of the object in its child slot `child`. `access`: 1 the device
+   * reads it, 2 the device writes it, 3 both. `h` is PINNED (readable, not writable, movable or
+   * freeable) until every mapping of it is undone. Returns the I/O address for the device's
+   * commands, or 0 if there is no data to map (an empty child slot); throws if the IOMMU table is
+   * full.
+   */
+  map(h: number, child: number, access: number): number;
+  /** undoes a mapping once the device is done with it; false if `iova` is not one of ours */
+  unmap(iova: number): boolean;
+  /** routes the device's interrupts to `handler` (runs as this domain) */
+  onInterrupt(handler: () => void): void;
+}
+
+/** The devices this domain was granted. */
+export interface Devices {
+  /** binds device `name` to this domain (one driver at a time) */
+  open(name: string): DeviceCap;
+  /** names of the devices granted */
+  list(): string[];
+}
+
+/** What a creator grants a domain beyond capabilities: devices it holds itself. */
+export interface Grant {
+  readonly devices?: readonly string[];
+}
+
 /** Privileged: create domains from bundles the kernel has loaded. */
 export interface Domains {
   /** creates a domain from a loaded bundle, handing it `imports` (capabilities this domain holds);
    *  returns the interface it exports, proxied for this domain */
-  create<I>(bundle: string, imports?: Readonly<Record<string, unknown>>, config?: Config): RpcResult<I>;
+  create<I>(bundle: string, imports?: Readonly<Record<string, unknown>>, config?: Config, grant?: Grant): RpcResult<I>;
 }
 
 export interface Sys {
@@ -90,6 +141,8 @@ export interface Sys {
   readonly heap: HeapCap;
   readonly irq?: Irq;
   readonly domains?: Domains;
+  /** for a domain granted devices */
+  readonly devices?: Devices;
 }
 
 /** Plain data a domain is created with (its "command line"): copied in, frozen. */

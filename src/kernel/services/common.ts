@@ -11,18 +11,20 @@ import type { ExchangeHeap } from '../heap.ts';
 import type { Host } from '../../machine/common/host.ts';
 import { DomainAbort, type Rpc } from '../rpc.ts';
 import type { Interrupts } from './irq.ts';
+import type { DeviceTable } from './devices.ts';
 
 export interface ServiceKernel {
   readonly host: Host;
   readonly heap: ExchangeHeap;
   readonly rpc: Rpc;
   readonly interrupts: Interrupts;
+  readonly devices: DeviceTable;
   crash(d: Domain, cause: string, e: unknown): void;
   isPlainPromise(p: unknown): boolean;
   overBudget(d: Domain): boolean;
   log(line: string): void;
   nextId(): number;
-  createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown): ReturnType<Domains['create']>;
+  createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown, grant?: unknown): ReturnType<Domains['create']>;
 }
 
 /** Throws into a dead domain's code: its capabilities are revoked. */

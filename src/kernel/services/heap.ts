@@ -38,6 +38,8 @@ export function heapFor(H: ExchangeHeap, d: Domain): HeapCap {
     fill: (h, o, b, n) => H.fill(id, h, o, b, n),
     take: (h, i) => H.take(id, h, i),
     put: (h, i, c) => { live(d); return H.put(id, h, i, c); },
+    salvage: () => { live(d); d.salvages = true; },
+    salvaged: () => { live(d); return H.salvaged(id); },
     push: (h, c) => H.push(id, h, c),
     pop: (h) => { live(d); return H.pop(id, h); },
     count: (h) => H.count(id, h),

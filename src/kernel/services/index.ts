@@ -8,6 +8,7 @@
 //   heap           heap.ts       the exchange heap's own reclaim and release
 //   irq            irq.ts        Interrupts.reclaim frees the lines (privileged domains)
 //   domains        (here)        creating domains (privileged domains); they end on their own
+//   devices        devices.ts    DeviceTable.reclaim stops the device and its DMA (drivers)
 //
 // Every service checks on entry that its domain is alive (a dead domain's capabilities are
 // revoked), runs domain callbacks under crash containment with the domain recorded as the running
@@ -15,6 +16,7 @@
 import type { Domains, Sys } from '../../idl/lib/sys.ts';
 import type { Domain } from '../domain.ts';
 import { live, type ServiceKernel } from './common.ts';
+import { devicesFor } from './devices.ts';
 import { heapFor } from './heap.ts';
 import { irqFor } from './irq.ts';
 import { consoleFor, logFor, type DomainConsole } from './log.ts';
@@ -24,13 +26,14 @@ import { reclaimTimers, timersFor } from './timers.ts';
 export type { ServiceKernel } from './common.ts';
 export type { DomainConsole } from './log.ts';
 export { Interrupts } from './irq.ts';
+export { DeviceTable } from './devices.ts';
 
 function domainsFor(k: ServiceKernel, d: Domain): Domains {
   return {
-    create(bundle, imports = {}, config = null) {
+    create(bundle, imports = {}, config = null, grant = {}) {
       live(d);
       if (typeof bundle !== 'string') throw new TypeError('domains.create: bundle must be a name');
-      return k.createFor(d, bundle, imports, config) as never;
+      return k.createFor(d, bundle, imports, config, grant) as never;
     },
   };
 }
@@ -46,11 +49,14 @@ export function makeSys(k: ServiceKernel, d: Domain): Sys & { readonly console: 
     threads: threadsFor(k, d),
     heap: heapFor(k.heap, d),
     ...(d.args.privileged ? { irq: irqFor(k, d), domains: domainsFor(k, d) } : {}),
+    ...(d.args.devices.length > 0 ? { devices: devicesFor(k, d) } : {}),
   });
 }
 
 /** What a dead domain's services held, now undone (the heap is reclaimed separately, after its
  *  calls in flight have failed). Idempotent. */
-export function reclaimServices(k: ServiceKernel, d: Domain): { timers: number; threads: number; irqs: number } {
-  return { timers: reclaimTimers(k, d), threads: reclaimThreads(d), irqs: k.interrupts.reclaim(d) };
+export function reclaimServices(k: ServiceKernel, d: Domain): { timers: number; threads: number; irqs: number; devices: number } {
+  // Devices first: their reset and IOMMU removal are what make the heap's reclaim safe (devices.ts).
+  const devices = k.devices.reclaim(k, d);
+  return { timers: reclaimTimers(k, d), threads: reclaimThreads(d), irqs: k.interrupts.reclaim(d), devices };
 }

@@ -1,0 +1,173 @@
+// The device service: the devices attached to the machine, which domain drives each, the DMA
+// mappings it made, and the stop that must come before a dead driver's buffers are reclaimed.
+//
+// A driver never names an arena offset. It asks the kernel to map an exchange-heap object it owns
+// (map): the kernel pins the object (heap.ts, PINNED: not writable, movable or freeable) and writes
+// an IOMMU entry (machine/common/iommu.ts) that lets the device reach exactly that object's data,
+// in the directions asked; the driver puts the returned I/O address in its commands. A command
+// naming anything else completes with an error, without touching memory.
+//
+// DMA and crashes (what RedLeaf left open). When a driver dies with commands in flight, its
+// buffers must not be freed while the device can still write them. reclaim, called by the crash
+// path before the heap's reclaim (kernel.ts end: services at step 3, heap at step 4), for each
+// device the dead domain drove:
+//   1. resets the device (DmaDevice.reset: it drops every command submitted so far and says so);
+//   2. removes every IOMMU entry of the driver; an unmap returns only once no transfer through the
+//      entry is running, and none can start after (the IOMMU's BUSY protocol), so even a device
+//      that did not acknowledge the reset can no longer reach the buffers;
+//   3. unpins the buffers: only now may the heap free them or salvage them for a shadow.
+// Each step is idempotent (the crash path may be retried part way).
+//
+// Rights. A domain may open the devices its creator granted it (Kernel.create's `devices`, or a
+// creator's own devices passed on with sys.domains.create's grant); one live domain drives a
+// device at a time.
+import type { DeviceCap, Devices } from '../../idl/lib/sys.ts';
+import { atomicOps, type AtomicOps, type DmaDevice } from '../../machine/common/device.ts';
+import { IommuMapper } from '../../machine/common/iommu.ts';
+import type { Domain } from '../domain.ts';
+import { show } from '../safe.ts';
+import { callback, checkFn, live, type ServiceKernel } from './common.ts';
+import { DomainAbort } from '../rpc.ts';
+
+/** The atomic operations handed to drivers, made once (after lockdown) and frozen. */
+let atomics: AtomicOps | null = null;
+
+interface Mapping { readonly slot: number; readonly handle: number }
+
+/** One attached device. */
+export class Attached {
+  readonly mapper: IommuMapper;
+  /** the domain driving it, while one does */
+  driver: Domain | null = null;
+  /** the driver's mappings: iova → the pinned root */
+  readonly maps = new Map<number, Mapping>();
+  /** resets, and resets the device did not acknowledge */
+  resets = 0;
+  failedResets = 0;
+  /** fault injection: crash the driver at its next use of the device (Kernel.injectCrash) */
+  armed = false;
+
+  constructor(readonly name: string, readonly dev: DmaDevice, readonly line: number) {
+    this.mapper = new IommuMapper(dev.iommu);
+  }
+}
+
+export class DeviceTable {
+  private readonly byName = new Map<string, Attached>();
+
+  attach(name: string, dev: DmaDevice, line: number): Attached {
+    if (this.byName.has(name)) throw new Error(`devices: ${name} is attached already`);
+    const a = new Attached(name, dev, line);
+    this.byName.set(name, a);
+    return a;
+  }
+
+  get(name: string): Attached | undefined {
+    return this.byName.get(name);
+  }
+
+  /** The live domain driving device `name`, if any. */
+  driverOf(name: string): Domain | null {
+    const a = this.byName.get(name);
+    return a && a.driver && a.driver.alive ? a.driver : null;
+  }
+
+  open(d: Domain, name: unknown): Attached {
+    if (typeof name !== 'string' || !d.args.devices.includes(name)) {
+      throw new Error(`devices: ${show(name)} is not a device domain ${d.name} was granted`);
+    }
+    const a = this.byName.get(name);
+    if (!a) throw new Error(`devices: no device ${name} is attached`);
+    if (a.driver !== null && a.driver !== d) {
+      if (a.driver.alive) throw new Error(`devices: ${name} is driven by domain ${a.driver.name}`);
+      throw new Error(`devices: ${name} is still being stopped after its last driver died`);
+    }
+    a.driver = d;
+    return a;
+  }
+
+  /** Stops the devices dead domain `d` drove (see the header); returns how many. Idempotent. */
+  reclaim(k: ServiceKernel, d: Domain): number {
+    let n = 0;
+    for (const a of this.byName.values()) {
+      if (a.driver !== d) continue;
+      stop(k, a);
+      n++;
+    }
+    return n;
+  }
+}
+
+/** Steps 1–3 of the header, for a device whose driver died. */
+function stop(k: ServiceKernel, a: Attached): void {
+  a.resets++;
+  if (!a.dev.reset()) a.failedResets++;
+  a.mapper.unmapAll();
+  for (const [iova, m] of a.maps) {
+    k.heap.unpin(m.slot, m.handle);
+    a.maps.delete(iova);
+  }
+  a.driver = null;
+}
+
+function checkAccess(access: unknown): number {
+  if (access !== 1 && access !== 2 && access !== 3) throw new RangeError(`devices.map: access must be 1, 2 or 3, got ${show(access)}`);
+  return access;
+}
+
+function capFor(k: ServiceKernel, d: Domain, a: Attached): DeviceCap {
+  const mine = (): void => {
+    live(d);
+    if (a.driver !== d) throw new Error(`devices: domain ${d.name} no longer drives ${a.name}`);
+    if (a.armed) {
+      a.armed = false;
+      k.crash(d, 'injected fault', new Error(`fault injected into the driver of ${a.name}, inside a call`));
+      throw new DomainAbort(`domain ${d.name} crashed (injected fault)`, d.id);
+    }
+  };
+  return harden({
+    name: a.name,
+    memory: a.dev.memory,
+    atomics: (atomics ??= harden(atomicOps(Atomics))),
+    map(h: number, child: number, access: number): number {
+      mine();
+      const acc = checkAccess(access);
+      const c = child === -1 ? -1 : child;
+      const [slot, handle, offset, length] = k.heap.pin(d.id, h, c);
+      if (length === 0) return 0; // nothing to map (nothing was pinned)
+      let iova = 0;
+      try {
+        iova = a.mapper.map(offset, length, acc);
+      } finally {
+        if (iova === 0) k.heap.unpin(slot, handle);
+      }
+      if (iova === 0) throw new Error(`devices: the IOMMU table of ${a.name} is full (${a.mapper.entries} mappings)`);
+      a.maps.set(iova, { slot, handle });
+      return iova;
+    },
+    unmap(iova: number): boolean {
+      mine();
+      const m = typeof iova === 'number' ? a.maps.get(iova) : undefined;
+      if (m === undefined) return false;
+      a.mapper.unmap(iova);
+      a.maps.delete(iova);
+      k.heap.unpin(m.slot, m.handle);
+      return true;
+    },
+    onInterrupt(handler: () => void): void {
+      mine();
+      const f = checkFn(handler, 'devices.onInterrupt');
+      k.interrupts.register(d, a.line, () => callback(k, d, `interrupt ${a.line}`, f));
+    },
+  });
+}
+
+export function devicesFor(k: ServiceKernel, d: Domain): Devices {
+  return {
+    open(name) {
+      live(d);
+      return capFor(k, d, k.devices.open(d, name));
+    },
+    list: () => [...d.args.devices],
+  };
+}

@@ -1,0 +1,50 @@
+// What the kernel needs of a device model that moves data by DMA into the exchange heap, and the
+// atomic operations a driver domain gets for the device's registers and queues.
+//
+// A domain's compartment has no Atomics (SES leaves it out), and Atomics.wait must stay out of
+// reach in any case: on the kernel's thread it would block every domain beyond any CPU budget. So
+// the kernel hands a driver these operations with its device (sys.devices), and code shared by
+// drivers and host tools (machine/common/nvme.ts QueuePair) takes them as a parameter.
+
+/** Atomics without wait and waitAsync. */
+export interface AtomicOps {
+  load(a: Int32Array, i: number): number;
+  store(a: Int32Array, i: number, v: number): number;
+  add(a: Int32Array, i: number, v: number): number;
+  sub(a: Int32Array, i: number, v: number): number;
+  exchange(a: Int32Array, i: number, v: number): number;
+  compareExchange(a: Int32Array, i: number, expected: number, v: number): number;
+  notify(a: Int32Array, i: number, count?: number): number;
+}
+
+/** The host's Atomics, reduced to AtomicOps (for host code; the kernel hands out a frozen copy). */
+export function atomicOps(A: typeof Atomics): AtomicOps {
+  return {
+    load: (a, i) => A.load(a, i),
+    store: (a, i, v) => A.store(a, i, v),
+    add: (a, i, v) => A.add(a, i, v),
+    sub: (a, i, v) => A.sub(a, i, v),
+    exchange: (a, i, v) => A.exchange(a, i, v),
+    compareExchange: (a, i, e, v) => A.compareExchange(a, i, e, v),
+    notify: (a, i, n) => A.notify(a, i, n),
+  };
+}
+
+/**
+ * A device the kernel can give to a driver domain (Kernel.attachDevice). Its DMA goes only through
+ * the IOMMU table the kernel fills (machine/common/iommu.ts), never to a raw arena offset.
+ */
+export interface DmaDevice {
+  /** registers and queues: the driver reads and writes these */
+  readonly memory: SharedArrayBuffer;
+  /** the IOMMU table: the kernel and the device only */
+  readonly iommu: SharedArrayBuffer;
+  /**
+   * Stops every command submitted so far (a controller reset) and waits for the device to say so;
+   * synchronous. After `true`, the device performs no DMA for any of those commands. Its durable
+   * state (and write cache) is kept; its queues must be set up again.
+   */
+  reset(timeoutMs?: number): boolean;
+  /** calls `fn` on the kernel's thread each time the device raises an interrupt */
+  onInterrupt(fn: () => void): void;
+}
