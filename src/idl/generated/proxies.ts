@@ -7,6 +7,17 @@ import { FINGERPRINTS } from './types.ts';
 
 const OK_VOID: RpcResult<void> = Object.freeze({ ok: true, value: undefined });
 
+function copyBDevInfo(rt: ProxyRuntime, v: any): any {
+  if (v === null || typeof v !== 'object') return rt.BAD;
+  const f0 = v.blocks;
+  if (!(typeof f0 === 'number' && (f0 >>> 0) === f0)) return rt.BAD;
+  const f1 = v.blockSize;
+  if (!(typeof f1 === 'number' && (f1 >>> 0) === f1)) return rt.BAD;
+  const f2 = v.depth;
+  if (!(typeof f2 === 'number' && (f2 >>> 0) === f2)) return rt.BAD;
+  return Object.freeze({ blocks: f0, blockSize: f1, depth: f2 });
+}
+
 function copyCounterStats(rt: ProxyRuntime, v: any): any {
   if (v === null || typeof v !== 'object') return rt.BAD;
   const f0 = v.calls;
@@ -14,6 +25,191 @@ function copyCounterStats(rt: ProxyRuntime, v: any): any {
   const f1 = v.total;
   if (!(typeof f1 === 'number')) return rt.BAD;
   return Object.freeze({ calls: f0, total: f1 });
+}
+
+function retBDev_info(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = copyBDevInfo(rt, v);
+    if (w === rt.BAD) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'BDev.info', ok, r, 'BDevInfo');
+}
+
+function retBDev_read(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 0, link.caller);
+    if (w === 0) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'BDev.read', ok, r, 'RRef<BlockReq>');
+}
+
+function retBDev_write(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 0, link.caller);
+    if (w === 0) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'BDev.write', ok, r, 'RRef<BlockReq>');
+}
+
+function retBDev_flush(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v & 0xffff) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'BDev.flush', ok, r, 'u16');
+}
+
+function retBDev_submitAndPoll(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 4, link.caller);
+    if (w === 0) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'BDev.submitAndPoll', ok, r, 'RRef<RRefDeque<BlockReq, 32>>');
+}
+
+function retBDev_pending(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v >>> 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'BDev.pending', ok, r, 'u32');
+}
+
+function retBDev_wait(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v >>> 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'BDev.wait', ok, r, 'u32');
+}
+
+function makeBDev(rt: ProxyRuntime, link: Link): object {
+  return {
+    info() {
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retBDev_info(rt, link, link.impl.info());
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'BDev.info', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    read(a0: any) {
+      if (link.state !== 0) return rt.refused(link);
+      const x0 = rt.heap.moveAs(link.caller, a0, 0, link.callee);
+      if (x0 === 0) return rt.invalid(link, 'BDev.read', 'req', 'RRef<BlockReq>');
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retBDev_read(rt, link, link.impl.read(x0));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'BDev.read', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    write(a0: any) {
+      if (link.state !== 0) return rt.refused(link);
+      const x0 = rt.heap.moveAs(link.caller, a0, 0, link.callee);
+      if (x0 === 0) return rt.invalid(link, 'BDev.write', 'req', 'RRef<BlockReq>');
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retBDev_write(rt, link, link.impl.write(x0));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'BDev.write', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    flush() {
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retBDev_flush(rt, link, link.impl.flush());
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'BDev.flush', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    submitAndPoll(a0: any) {
+      if (link.state !== 0) return rt.refused(link);
+      const x0 = rt.heap.moveAs(link.caller, a0, 4, link.callee);
+      if (x0 === 0) return rt.invalid(link, 'BDev.submitAndPoll', 'batch', 'RRef<RRefDeque<BlockReq, 32>>');
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retBDev_submitAndPoll(rt, link, link.impl.submitAndPoll(x0));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'BDev.submitAndPoll', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    pending() {
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retBDev_pending(rt, link, link.impl.pending());
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'BDev.pending', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    wait() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.wait();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'BDev.wait', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'BDev.wait', p, retBDev_wait, null);
+    },
+  };
 }
 
 function retBench_run(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
@@ -110,7 +306,7 @@ function retCounter_bounce(rt: ProxyRuntime, link: Link, r: any): RpcResult<any>
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
     const v = r.value;
-    const w = rt.heap.moveAs(link.callee, v, 1, link.caller);
+    const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
     if (w === 0) break value;
     return { ok: true, value: w };
   }
@@ -154,7 +350,7 @@ function retCounter_chain(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> 
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
     const v = r.value;
-    const w = rt.heap.moveAs(link.callee, v, 1, link.caller);
+    const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
     if (w === 0) break value;
     return { ok: true, value: w };
   }
@@ -165,7 +361,7 @@ function retCounter_sum(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
     const v = r.value;
-    const w = rt.heap.moveAs(link.callee, v, 3, link.caller);
+    const w = rt.heap.moveAs(link.callee, v, 5, link.caller);
     if (w === 0) break value;
     return { ok: true, value: w };
   }
@@ -248,7 +444,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
     },
     bounce(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.heap.moveAs(link.caller, a0, 1, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 2, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Counter.bounce', 'p', 'RRef<Packet>');
       const d = rt.enter(link);
       let out;
@@ -263,7 +459,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
       return out;
     },
     peek(a0: any) {
-      const s0 = rt.checkBorrow(link.caller, a0, 1, 0);
+      const s0 = rt.checkBorrow(link.caller, a0, 2, 0);
       if (s0 === -1) return rt.invalid(link, 'Counter.peek', 'p', 'Borrow<Packet>');
       if (link.state !== 0) return rt.refused(link);
       const x0 = rt.borrowChecked(s0, link.caller, link.callee);
@@ -312,9 +508,9 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
       return rt.track(link, 'Counter.echoLater', p, retCounter_echoLater, null);
     },
     chain(a0: any, a1: any) {
-      const s0 = rt.checkMove(link.caller, a0, 1);
+      const s0 = rt.checkMove(link.caller, a0, 2);
       if (s0 === -1) return rt.invalid(link, 'Counter.chain', 'a', 'RRef<Packet>');
-      const s1 = rt.checkMove(link.caller, a1, 1);
+      const s1 = rt.checkMove(link.caller, a1, 2);
       if (s1 === -1) return rt.invalid(link, 'Counter.chain', 'b', 'RRef<Packet>');
       if (a0 === a1 && a0 !== null) return rt.invalid(link, 'Counter.chain', 'b', 'RRef<Packet> other than a');
       if (link.state !== 0) return rt.refused(link);
@@ -334,7 +530,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
     },
     sum(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.heap.moveAs(link.caller, a0, 3, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 5, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Counter.sum', 'batch', 'RRef<RRefDeque<Packet, 32>>');
       const d = rt.enter(link);
       let out;
@@ -549,7 +745,7 @@ function retProbe_page(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
     const v = r.value;
-    const w = v === null ? null : rt.heap.moveAs(link.callee, v, 0, link.caller);
+    const w = v === null ? null : rt.heap.moveAs(link.callee, v, 1, link.caller);
     if (w === 0) break value;
     return { ok: true, value: w };
   }
@@ -560,7 +756,7 @@ function retProbe_ring(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
     const v = r.value;
-    const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
+    const w = rt.heap.moveAs(link.callee, v, 3, link.caller);
     if (w === 0) break value;
     return { ok: true, value: w };
   }
@@ -607,7 +803,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     keep(a0: any, a1: any) {
       if (!(typeof a1 === 'boolean')) return rt.invalid(link, 'Probe.keep', 'write', 'bool');
       const x1 = a1;
-      const s0 = rt.checkBorrow(link.caller, a0, 1, 0);
+      const s0 = rt.checkBorrow(link.caller, a0, 2, 0);
       if (s0 === -1) return rt.invalid(link, 'Probe.keep', 'p', 'Borrow<Packet>');
       if (link.state !== 0) return rt.refused(link);
       const x0 = rt.borrowChecked(s0, link.caller, link.callee);
@@ -627,7 +823,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     },
     hold(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.heap.moveAs(link.caller, a0, 1, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 2, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Probe.hold', 'p', 'RRef<Packet>');
       const d = rt.enter(link);
       let out;
@@ -657,7 +853,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     },
     ring(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.heap.moveAs(link.caller, a0, 2, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 3, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Probe.ring', 'r', 'RRef<RRefArray<Packet, 8>>');
       const d = rt.enter(link);
       let out;
@@ -732,6 +928,7 @@ function makeTaxBench(rt: ProxyRuntime, link: Link): object {
 
 /** Every interface, by name: what the kernel needs to connect a caller to a callee. */
 export const IFACES: Readonly<Record<string, IfaceDescriptor>> = {
+  BDev: { name: 'BDev', fingerprint: FINGERPRINTS.BDev, methods: ['info', 'read', 'write', 'flush', 'submitAndPoll', 'pending', 'wait'], make: makeBDev },
   Bench: { name: 'Bench', fingerprint: FINGERPRINTS.Bench, methods: ['run', 'runAsync'], make: makeBench },
   Counter: { name: 'Counter', fingerprint: FINGERPRINTS.Counter, methods: ['nop', 'add', 'stats', 'bounce', 'peek', 'addLater', 'echoLater', 'chain', 'sum', 'name', 'subscribe', 'notify'], make: makeCounter },
   FaultPlan: { name: 'FaultPlan', fingerprint: FINGERPRINTS.FaultPlan, methods: ['crashNow'], make: makeFaultPlan },

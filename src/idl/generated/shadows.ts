@@ -2,8 +2,50 @@
 
 import type { Shadow } from '../lib/shadow.ts';
 import type { Bench, TaxBench } from '../bench.ts';
+import type { BDev } from '../block.ts';
 import type { Counter, FaultPlan, Listener, Probe } from '../demo.ts';
 import type { Greeter } from '../examples.ts';
+
+/** BDev through a shadow: crashes of the target are recovered and retried. */
+export function shadowBDev(s: Shadow<BDev>): BDev {
+  return {
+    info() {
+      let r = s.target.info();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.info();
+      return r;
+    },
+    read(a0: Parameters<BDev['read']>[0]) {
+      const r = s.target.read(a0);
+      if (!r.ok) s.recover(r.error);
+      return r;
+    },
+    write(a0: Parameters<BDev['write']>[0]) {
+      const r = s.target.write(a0);
+      if (!r.ok) s.recover(r.error);
+      return r;
+    },
+    flush() {
+      let r = s.target.flush();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.flush();
+      return r;
+    },
+    submitAndPoll(a0: Parameters<BDev['submitAndPoll']>[0]) {
+      const r = s.target.submitAndPoll(a0);
+      if (!r.ok) s.recover(r.error);
+      return r;
+    },
+    pending() {
+      let r = s.target.pending();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.pending();
+      return r;
+    },
+    async wait() {
+      let r = await s.target.wait();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.wait();
+      return r;
+    },
+  };
+}
 
 /** Bench through a shadow: crashes of the target are recovered and retried. */
 export function shadowBench(s: Shadow<Bench>): Bench {

@@ -2,6 +2,7 @@
 
 import type { Bytes, Ref, RRef, RRefArray, RRefDeque } from '../lib/types.ts';
 import type { HeapCap } from '../lib/sys.ts';
+import type { BlockReq as BlockReq$ } from '../block.ts';
 import type { Packet as Packet$ } from '../demo.ts';
 
 let H: HeapCap;
@@ -14,10 +15,30 @@ function range(field: string, size: number, at: number, len: number): void {
   }
 }
 
-export const Bytes4096 = /* @__PURE__ */ Object.freeze({
+export type BlockReq = BlockReq$;
+export const BlockReq = /* @__PURE__ */ Object.freeze({
   typeId: 0,
+  /** A new zeroed BlockReq, owned by this domain. */
+  alloc: (): RRef<BlockReq> => H.alloc(0) as RRef<BlockReq>,
+  free: (r: RRef<BlockReq>): void => H.free(r),
+  lba: (r: Ref<BlockReq>): number => H.u32(r, 0),
+  setLba: (r: RRef<BlockReq>, v: number): void => H.setU32(r, 0, v),
+  op: (r: Ref<BlockReq>): number => H.u8(r, 4),
+  setOp: (r: RRef<BlockReq>, v: number): void => H.setU8(r, 4, v),
+  status: (r: Ref<BlockReq>): number => H.u16(r, 6),
+  setStatus: (r: RRef<BlockReq>, v: number): void => H.setU16(r, 6, v),
+  tag: (r: Ref<BlockReq>): number => H.u32(r, 8),
+  setTag: (r: RRef<BlockReq>, v: number): void => H.setU32(r, 8, v),
+  seq: (r: Ref<BlockReq>): number => H.u32(r, 12),
+  setSeq: (r: RRef<BlockReq>, v: number): void => H.setU32(r, 12, v),
+  takeData: (r: RRef<BlockReq>): RRef<Bytes<4096>> | null => H.take(r, 0) as RRef<Bytes<4096>> | null,
+  putData: (r: RRef<BlockReq>, v: RRef<Bytes<4096>> | null): RRef<Bytes<4096>> | null => H.put(r, 0, v) as RRef<Bytes<4096>> | null,
+});
+
+export const Bytes4096 = /* @__PURE__ */ Object.freeze({
+  typeId: 1,
   /** A new zeroed Bytes<4096>, owned by this domain. */
-  alloc: (): RRef<Bytes<4096>> => H.alloc(0) as RRef<Bytes<4096>>,
+  alloc: (): RRef<Bytes<4096>> => H.alloc(1) as RRef<Bytes<4096>>,
   free: (r: RRef<Bytes<4096>>): void => H.free(r),
   length: 4096,
   read: (r: Ref<Bytes<4096>>, at: number, dst: Uint8Array, dstOff = 0, len = dst.length - dstOff): void => H.read(r, at, dst, dstOff, len),
@@ -29,9 +50,9 @@ export const Bytes4096 = /* @__PURE__ */ Object.freeze({
 
 export type Packet = Packet$;
 export const Packet = /* @__PURE__ */ Object.freeze({
-  typeId: 1,
+  typeId: 2,
   /** A new zeroed Packet, owned by this domain. */
-  alloc: (): RRef<Packet> => H.alloc(1) as RRef<Packet>,
+  alloc: (): RRef<Packet> => H.alloc(2) as RRef<Packet>,
   free: (r: RRef<Packet>): void => H.free(r),
   seq: (r: Ref<Packet>): bigint => H.u64(r, 0),
   setSeq: (r: RRef<Packet>, v: bigint): void => H.setU64(r, 0, v),
@@ -52,19 +73,30 @@ export const Packet = /* @__PURE__ */ Object.freeze({
 });
 
 export const ArrayPacket8 = /* @__PURE__ */ Object.freeze({
-  typeId: 2,
+  typeId: 3,
   /** A new zeroed RRefArray<Packet, 8>, owned by this domain. */
-  alloc: (): RRef<RRefArray<Packet, 8>> => H.alloc(2) as RRef<RRefArray<Packet, 8>>,
+  alloc: (): RRef<RRefArray<Packet, 8>> => H.alloc(3) as RRef<RRefArray<Packet, 8>>,
   free: (r: RRef<RRefArray<Packet, 8>>): void => H.free(r),
   capacity: 8,
   take: (r: RRef<RRefArray<Packet, 8>>, i: number): RRef<Packet> | null => H.take(r, i) as RRef<Packet> | null,
   put: (r: RRef<RRefArray<Packet, 8>>, i: number, v: RRef<Packet> | null): RRef<Packet> | null => H.put(r, i, v) as RRef<Packet> | null,
 });
 
+export const DequeBlockReq32 = /* @__PURE__ */ Object.freeze({
+  typeId: 4,
+  /** A new zeroed RRefDeque<BlockReq, 32>, owned by this domain. */
+  alloc: (): RRef<RRefDeque<BlockReq, 32>> => H.alloc(4) as RRef<RRefDeque<BlockReq, 32>>,
+  free: (r: RRef<RRefDeque<BlockReq, 32>>): void => H.free(r),
+  capacity: 32,
+  push: (r: RRef<RRefDeque<BlockReq, 32>>, v: RRef<BlockReq>): boolean => H.push(r, v),
+  pop: (r: RRef<RRefDeque<BlockReq, 32>>): RRef<BlockReq> | null => H.pop(r) as RRef<BlockReq> | null,
+  count: (r: Ref<RRefDeque<BlockReq, 32>>): number => H.count(r),
+});
+
 export const DequePacket32 = /* @__PURE__ */ Object.freeze({
-  typeId: 3,
+  typeId: 5,
   /** A new zeroed RRefDeque<Packet, 32>, owned by this domain. */
-  alloc: (): RRef<RRefDeque<Packet, 32>> => H.alloc(3) as RRef<RRefDeque<Packet, 32>>,
+  alloc: (): RRef<RRefDeque<Packet, 32>> => H.alloc(5) as RRef<RRefDeque<Packet, 32>>,
   free: (r: RRef<RRefDeque<Packet, 32>>): void => H.free(r),
   capacity: 32,
   push: (r: RRef<RRefDeque<Packet, 32>>, v: RRef<Packet>): boolean => H.push(r, v),

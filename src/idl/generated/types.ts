@@ -3,14 +3,17 @@ import type { TypeInfo } from '../lib/layout.ts';
 
 /** Every exchange-heap type, indexed by type id. */
 export const TYPES: readonly TypeInfo[] = [
-  { id: 0, name: 'Bytes<4096>', kind: 'bytes', meta: 0, children: [], data: 4096 },
-  { id: 1, name: 'Packet', kind: 'struct', meta: 0, children: [1], data: 80 },
-  { id: 2, name: 'RRefArray<Packet, 8>', kind: 'array', meta: 0, children: Array(8).fill(1), data: 0 },
-  { id: 3, name: 'RRefDeque<Packet, 32>', kind: 'deque', meta: 8, children: Array(32).fill(1), data: 0 },
+  { id: 0, name: 'BlockReq', kind: 'struct', meta: 0, children: [1], data: 16 },
+  { id: 1, name: 'Bytes<4096>', kind: 'bytes', meta: 0, children: [], data: 4096 },
+  { id: 2, name: 'Packet', kind: 'struct', meta: 0, children: [2], data: 80 },
+  { id: 3, name: 'RRefArray<Packet, 8>', kind: 'array', meta: 0, children: Array(8).fill(2), data: 0 },
+  { id: 4, name: 'RRefDeque<BlockReq, 32>', kind: 'deque', meta: 8, children: Array(32).fill(0), data: 0 },
+  { id: 5, name: 'RRefDeque<Packet, 32>', kind: 'deque', meta: 8, children: Array(32).fill(2), data: 0 },
 ];
 
 /** SHA-256 of each interface's canonical signature (methods, parameter types, struct layouts). */
 export const FINGERPRINTS = {
+  BDev: '0d977ada4a2a607a60447f87446328e496991c6a80d4b5c1cb645b5d99213436',
   Bench: '1fcb3a9b0b00dd0e69471194e93c73a467de66cfc6e7ca74cfc40b206d1bc170',
   Counter: '0851ea2e87020154d315880fbab6b9f6d0c9c85e37ca4da5b2be986252565aec',
   FaultPlan: 'd3abf67356ec601a48557bf0011dc111ce048644580d0c52e36e460325c26832',
