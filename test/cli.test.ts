@@ -27,7 +27,7 @@ test('every verb has --help (also as `frond help VERB`), and unknown verbs fail'
   const top = frond('--help');
   assert.equal(top.status, 0);
   const verbs = [...top.stdout.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]!);
-  assert.deepEqual(verbs, ['idl', 'build', 'verify', 'start', 'bench'], top.stdout);
+  assert.deepEqual(verbs, ['idl', 'build', 'verify', 'start', 'boot', 'bench'], top.stdout);
   for (const v of verbs) {
     const r = frond(v, '--help');
     assert.equal(r.status, 0, v);
@@ -46,7 +46,7 @@ test('every bad argument to every verb is one line on stderr and exit code 1, ne
   const emptyRel = relative(ROOT, empty);
   try {
     const cases: [string[], RegExp][] = [
-      [['nonsense'], /^frond: unknown command 'nonsense' \(commands: idl, build, verify, start, bench\)$/],
+      [['nonsense'], /^frond: unknown command 'nonsense' \(commands: idl, build, verify, start, boot, bench\)$/],
       [['--bogus'], /^frond: unknown option --bogus/],
       [['help', 'nonsense'], /^frond help: unknown command 'nonsense'/],
       // build: paths that are missing, files, empty; options unknown, missing their value, given one they do not take
@@ -75,6 +75,12 @@ test('every bad argument to every verb is one line on stderr and exit code 1, ne
       // start
       [['start', 'extra'], /^frond start: unexpected argument extra$/],
       [['start', '--frob'], /^frond start: unknown option --frob/],
+      // boot
+      [['boot', 'extra'], /^frond boot: unexpected argument extra$/],
+      [['boot', '--inject', 'disk:every=1'], /^frond boot: --inject must look like nvme:every=100ms or nvme:every=1s, not 'disk:every=1'$/],
+      [['boot', '--seconds', '0'], /^frond boot: --seconds must be a number of seconds in \(0, 86400\]$/],
+      [['boot', '--batch', '33'], /^frond boot: --batch must be an integer in \[0, 32\], not '33'$/],
+      [['boot', '--blocks'], /^frond boot: --blocks needs a block count$/],
       // bench
       [['bench'], /^frond bench: name a benchmark: calls or tax/],
       [['bench', '--quick'], /^frond bench: name a benchmark: calls or tax/],

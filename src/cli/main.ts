@@ -85,6 +85,36 @@ callers never see the crash; and a tampered bundle refused before any of it runs
     spec: { flags: ['--verbose'] },
     run: async (a) => (await import('./start.ts')).main(a),
   },
+  boot: {
+    summary: 'boot the machine with its disk and check the block path (crash injection too)',
+    usage: `frond boot [--seconds S] [--blocks N] [--batch B] [--image FILE] [--inject nvme:every=100ms]
+           [--no-shadow] [--seed N] [--verbose]
+
+Boots the kernel with the NVMe-like disk (a device model on a worker thread that DMAs straight
+into the exchange heap through an IOMMU), its driver domain (src/domains/drivers/nvme) and the
+block-driver shadow (src/domains/shadows/bdev), then checks the block path: random reads and writes
+of checksummed 4 KiB blocks for S seconds, every block read back through the driver, and the disk
+image compared with the model. Prints operations per second, crashes, and what failed; exit code
+0 only if no operation failed, no block was wrong and the exchange heap came back to empty.
+
+  --seconds S       how long the random phase runs (default 5)
+  --blocks N        disk size in 4 KiB blocks (default 4096: 16 MiB)
+  --batch B         requests per submit-and-poll call, 1..32; 0: one synchronous read/write per
+                    call (default 32)
+  --image FILE      the disk image (created or extended; default: a fresh temporary file, removed)
+  --inject nvme:every=100ms
+                    crash the driver domain this often (also =1s); the shadow restarts it and
+                    re-submits what it held, so no operation may fail
+  --no-shadow       run the driver without its shadow (crashes then fail operations)
+  --seed N          the workload's random seed (default 1)
+  --verbose         print the kernel log (a crash report per injected crash is not logged)`,
+    spec: {
+      flags: ['--no-shadow', '--verbose'],
+      values: { '--seconds': 'a number of seconds', '--blocks': 'a block count', '--batch': 'a batch size',
+        '--image': 'a file', '--inject': 'nvme:every=<period>', '--seed': 'a number' },
+    },
+    run: async (a) => (await import('./boot.ts')).main(a),
+  },
   bench: {
     summary: 'run a benchmark and write bench/results/<name>.json',
     usage: `frond bench <name> [--quick]

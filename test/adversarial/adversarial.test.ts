@@ -131,8 +131,9 @@ test('exchange-heap quota: a refused allocation is an error the domain may handl
   await contained('hog-heap', (api) => api.run('once', 0), { value: quota / 128 }, { quotaBytes: quota });
 });
 
-test('exchange-heap quota: a page-sized object is charged what it takes (a 4112-byte cell of a 4608-byte class)', async () => {
-  await contained('hog-heap', (api) => api.run('pages', 0), { value: Math.floor(65536 / 4608) }, { quotaBytes: 64 * 1024 });
+test('exchange-heap quota: a page-sized object is charged what it takes (a page-aligned 4 KiB block, and a 32-byte header cell)', async () => {
+  // Two slabs: one of 4 KiB blocks (16 pages), one of header cells.
+  await contained('hog-heap', (api) => api.run('pages', 0), { value: 16 }, { quotaBytes: 128 * 1024 });
 });
 
 test('exchange-heap quota: a domain that keeps allocating after refusals is crashed, its heap reclaimed', async () => {

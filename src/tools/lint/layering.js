@@ -3,7 +3,7 @@
 // Plain ESM JavaScript (not TypeScript) because eslint.config.js loads it directly, without tsx.
 //
 // For every file under src/ the rule finds its layer (idl, kernel, domains, user, machine/common,
-// machine/node, machine/web, tools, cli) and checks each module specifier it sees in
+// machine/node, machine/web, tools, boot, cli) and checks each module specifier it sees in
 //   import ... from 's'      export ... from 's'      export * from 's'
 //   import('s')              require('s')             import x = require('s')      typeof import('s')
 // (string literals, or template literals without substitutions):
@@ -45,6 +45,7 @@ const ALLOWED = {
   'machine/node': ['machine/common', 'idl', 'lib'],
   'machine/web': ['machine/common', 'idl', 'lib'],
   'tools': ['idl', 'kernel', 'lib', 'machine/common'],
+  'boot': ['kernel', 'machine/node', 'machine/common', 'idl', 'lib', 'tools'],
   'cli': null, // anything
 };
 
@@ -80,7 +81,7 @@ function srcRelative(file, srcRoot) {
 function layerOf(rel) {
   const [first, second] = rel.split('/');
   if (first === 'idl' || first === 'kernel' || first === 'domains' || first === 'lib' || first === 'user' ||
-      first === 'tools' || first === 'cli') return first;
+      first === 'tools' || first === 'boot' || first === 'cli') return first;
   if (first === 'machine' && (second === 'common' || second === 'node' || second === 'web')) return `machine/${second}`;
   return null;
 }
