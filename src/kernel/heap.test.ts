@@ -418,7 +418,7 @@ test('page buffers: data 4 KiB-aligned in a block of its own, header out of line
   assert.deepEqual(h.audit(), []);
 });
 
-test('pins: a pinned root is readable and lendable, but not writable, movable or freeable; the last unpin restores it', () => {
+test('pins: a pinned root is readable, but not writable, movable, freeable or lendable; the last unpin restores it', () => {
   const { h, violations } = heap();
   const p = h.allocate(A, PAGE);
   const [s, ph, off, len] = h.pin(A, p, -1);
@@ -431,14 +431,13 @@ test('pins: a pinned root is readable and lendable, but not writable, movable or
   assert.throws(() => h.move(A, p, B), /mapped for DMA/);
   assert.throws(() => h.free(A, p), /mapped for DMA/);
   assert.throws(() => h.pin(B, p, -1), /another domain/);
-  const b = h.borrow(A, p, B);
-  h.unborrow(b);
-  assert.throws(() => h.setU8(A, p, 0, 1), /mapped for DMA/, 'a returned borrow leaves it pinned');
+  assert.throws(() => h.borrow(A, p, B), /cannot be lent until it is unmapped/, 'a device may be writing it');
   assert.equal(h.unpin(s, ph), true);
   assert.throws(() => h.setU8(A, p, 0, 1), /mapped for DMA/, 'pinned twice, unpinned once');
   assert.equal(h.unpin(s, ph), true);
   assert.equal(h.unpin(s, ph), false, 'no pin left');
   h.setU8(A, p, 0, 1);
+  h.unborrow(h.borrow(A, p, B));
   assert.equal(violations.length, 6);
   // A pinned root whose owner dies is not freed until its mapping goes.
   const q = h.allocate(A, PAGE);
@@ -446,6 +445,31 @@ test('pins: a pinned root is readable and lendable, but not writable, movable or
   assert.deepEqual(h.reclaim(A), { objects: 1, bytes: 4096, deferred: 1, salvaged: 0 });
   assert.equal(h.stats().objects, 1, 'the pinned page is kept while a device may write it');
   assert.equal(h.unpin(qs, qh), true);
+  assert.equal(h.stats().objects, 0);
+  assert.deepEqual(h.audit(), []);
+});
+
+test('salvage never hands a sender what it did not send: a container the crashed domain put its own object (or a third domain\'s) into is freed', () => {
+  const { h } = heap();
+  const C = 3;
+  const d1 = h.move(A, h.allocate(A, DEQUE), B);
+  h.push(B, d1, h.allocate(B, PACKET)); // B's own packet in A's deque
+  const d2 = h.move(A, h.allocate(A, DEQUE), B);
+  h.push(B, d2, h.move(C, h.allocate(C, PACKET), B)); // C's packet in A's deque
+  const d3 = h.move(A, h.allocate(A, DEQUE), B);
+  const own = h.allocate(B, PACKET);
+  h.push(B, d3, own);
+  const back = h.pop(B, d3)!; // taken out again: the deque stays MIXED, the packet too
+  void back;
+  const clean = h.move(A, h.allocate(A, DEQUE), B);
+  h.push(B, clean, h.pop(B, clean) ?? h.move(A, h.allocate(A, PACKET), B)); // A's packet in A's deque
+  const r = h.reclaim(B, (from) => from === A || from === C);
+  assert.equal(r.salvaged, 1, 'only the deque holding nothing but what A sent');
+  const got = h.salvaged(A);
+  assert.equal(got.length, 1);
+  assert.equal(h.count(A, got[0]!), 1);
+  assert.deepEqual(h.salvaged(C), []);
+  h.free(A, got[0]!);
   assert.equal(h.stats().objects, 0);
   assert.deepEqual(h.audit(), []);
 });

@@ -66,7 +66,10 @@
 // domain that asked for it (the kernel's `salvage` predicate, a shadow's sys.heap.salvage), those
 // roots go back to their sender instead of being freed, and the sender reads their new handles
 // with salvaged(). So requests a shadow moved into a driver that crashed come back to it, whole
-// and without a copy, and the shadow can re-submit them to the restarted driver.
+// and without a copy, and the shadow can re-submit them to the restarted driver. A sender gets
+// back only what it sent: attaching a child whose `from` differs from its new root's (an object
+// the crashed domain made itself, or one from a third domain) marks the root MIXED, and a MIXED
+// root (and whatever is later taken out of it) is freed, never salvaged.
 //
 // Hot paths use DataView and plain JS arrays: after SES lockdown, indexed stores into typed arrays
 // are an order of magnitude slower on V8 11.
@@ -103,6 +106,9 @@ export const OWNER_CHILD = 0xfffffffe;
 export const OWNER_ORPHAN = 0xfffffffd;
 /** Slot owner of a root whose owner died while it was lent out: freed when the last borrow returns. */
 const ORPHAN = -2;
+/** Slot.from of a root holding objects that came from different senders, or from none: never
+ *  salvaged (see Salvage in the header). */
+const MIXED = -1;
 
 /** Thrown in the domain that misused a handle. */
 export class HeapViolation extends Error {
@@ -129,8 +135,10 @@ class Usage implements OwnerStats {
   lent = 0;
   /** allocations refused since the last one that succeeded */
   strikes = 0;
-  /** handles of roots salvaged for it from crashed domains, not yet read (salvaged) */
+  /** handles of roots salvaged for it from crashed domains, not yet read (salvaged): the first
+   *  salvagedCount entries (room is made before a move, so a throw leaves no half entry) */
   salvaged: number[] = [];
+  salvagedCount = 0;
 }
 
 /** The arena an object takes at least: so that handles (one per root) can never run out before
@@ -429,11 +437,12 @@ export class ExchangeHeap {
     this.unsettledCount = 0;
   }
 
-  /** Marks slot `s` moved; settles everything when the list is long (so it stays bounded). */
+  /** Marks slot `s` moved; settles everything first when the list is long (so it stays bounded).
+   *  (Settling after marking would settle `s` too, before the move it marks has set its owner.) */
   private defer(s: number): void {
+    if (this.unsettledCount >= MAX_UNSETTLED) this.settleAll();
     this.slots[s].moved = 1;
     this.unsettled[this.unsettledCount++] = s;
-    if (this.unsettledCount >= MAX_UNSETTLED) this.settleAll();
   }
 
   /** Limits what `dom` may allocate: allocations that would take what it owns past `bytes` fail. */
@@ -776,6 +785,7 @@ export class ExchangeHeap {
     const root = e.mode === Mode.BORROW ? e.link : s;
     const lender = this.usage(from);
     if (lender.lent >= MAX_LENT) throw this.tooManyLent(from);
+    if (this.slots[root].mode === Mode.PINNED) throw this.pinnedLend(from);
     const d = this.pick();
     const b = this.fresh(d);
     const bh = this.claim(d, b, to, Mode.BORROW, e.header, e.type, e.data, e.length, root, 0, 0);
@@ -802,6 +812,13 @@ export class ExchangeHeap {
     const s = this.readable(from, h);
     if (this.usage(from).lent + k >= MAX_LENT) throw this.tooManyLent(from);
     return this.slots[s].type === typeId ? s : -1;
+  }
+
+  /** A device may be writing a pinned root: lending it would let a borrower see it change. */
+  private pinnedLend(from: number): HeapViolation {
+    const e = new HeapViolation('exchange heap: this RRef is mapped for DMA: it cannot be lent until it is unmapped');
+    this.onViolation(from, e);
+    return e;
   }
 
   private tooManyLent(from: number): HeapExhausted {
@@ -937,6 +954,7 @@ export class ExchangeHeap {
     this.unclaim(cs);
     const root = this.slots[s];
     const child = this.slots[cs];
+    if (child.from !== root.from) root.from = MIXED; // (see Salvage in the header)
     const c = child.header;
     root.treeObjects += child.treeObjects;
     root.treeBytes += child.treeBytes;
@@ -1169,8 +1187,9 @@ export class ExchangeHeap {
   /** Handles of the roots salvaged for `dom` since the last call (see Salvage in the header). */
   salvaged(dom: number): number[] {
     const u = this.usage(dom);
-    const out = u.salvaged;
+    const out = u.salvaged.slice(0, u.salvagedCount);
     u.salvaged = [];
+    u.salvagedCount = 0;
     return out;
   }
 
@@ -1198,11 +1217,11 @@ export class ExchangeHeap {
         this.recharge(e, ORPHAN); // (settled above: it was charged to dom)
         e.owner = ORPHAN;
         deferred++;
-      } else if (e.from !== 0 && e.from !== dom && salvage(e.from)) {
+      } else if (e.from > 0 && e.from !== dom && salvage(e.from)) {
         const to = this.usage(e.from);
-        const list = to.salvaged;
-        list[list.length] = 0; // room first: the move below must not be lost
-        list[list.length - 1] = this.moveSlot(s, e.from);
+        to.salvaged[to.salvagedCount] = 0; // room first (not counted yet): the move must not be lost
+        const h = this.moveSlot(s, e.from);
+        to.salvaged[to.salvagedCount++] = h;
         salvaged++;
       } else {
         this.dropRoot(dom, s);
