@@ -484,6 +484,8 @@ export class Kernel {
   /** Attaches a device model as `name`, raising interrupt `irq`: domains granted `name`
    *  (CreateOptions.devices) may drive it (services/devices.ts). */
   attachDevice(name: string, dev: DmaDevice, opts: { irq: number }): void {
+    if (this.devices.get(name)) throw new Error(`devices: ${name} is attached already`);
+    this.interrupts.reserve(opts.irq, name);
     this.devices.attach(name, dev, opts.irq);
     dev.onInterrupt(() => {
       this.rpc.toEventLoop();

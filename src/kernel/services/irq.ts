@@ -9,9 +9,23 @@ import { callback, checkFn, live, type ServiceKernel } from './common.ts';
 
 export class Interrupts {
   private readonly lines = new Map<number, { d: Domain; fn: () => void }>();
+  /** lines of attached devices (Kernel.attachDevice): only their driver, through sys.devices, may
+   *  take them */
+  private readonly reserved = new Map<number, string>();
 
-  register(d: Domain, line: unknown, fn: () => void): void {
+  /** Reserves `line` for device `name`. */
+  reserve(line: number, name: string): void {
+    const by = this.reserved.get(line);
+    if (by !== undefined) throw new Error(`irq: line ${line} is device ${by}'s`);
+    if (this.lines.has(line)) throw new Error(`irq: line ${line} is taken by domain ${this.lines.get(line)!.d.name}`);
+    this.reserved.set(line, name);
+  }
+
+  /** Routes `line` to `fn` of domain `d`; `device`: the call comes from the device's driver. */
+  register(d: Domain, line: unknown, fn: () => void, device = false): void {
     if (typeof line !== 'number' || (line >>> 0) !== line) throw new RangeError(`irq: bad line ${show(line)}`);
+    const by = this.reserved.get(line);
+    if (by !== undefined && !device) throw new Error(`irq: line ${line} belongs to device ${by}; its driver takes it through sys.devices`);
     const cur = this.lines.get(line);
     if (cur && cur.d !== d) throw new Error(`irq: line ${line} belongs to domain ${cur.d.name}`);
     this.lines.set(line, { d, fn });
