@@ -12,11 +12,15 @@
 // path before the heap's reclaim (kernel.ts end: services at step 3, heap at step 4), for each
 // device the dead domain drove:
 //   1. resets the device (DmaDevice.reset: it drops every command submitted so far and says so);
-//   2. removes every IOMMU entry of the driver; an unmap returns only once no transfer through the
-//      entry is running, and none can start after (the IOMMU's BUSY protocol), so even a device
-//      that did not acknowledge the reset can no longer reach the buffers;
-//   3. unpins the buffers: only now may the heap free them or salvage them for a shadow.
-// Each step is idempotent (the crash path may be retried part way).
+//   2. removes every IOMMU entry of the driver; an unmap returns 'done' only once no transfer
+//      through the entry is running, and none can start after (the IOMMU's BUSY protocol), so even
+//      a device that did not acknowledge the reset can no longer reach the buffers;
+//   3. unpins the buffers whose unmap was done: only now may the heap free them or salvage them
+//      for a shadow. A mapping the IOMMU reports hung (the device stayed inside a transfer through
+//      it for UNMAP_WAIT_MS) is dropped from the list but never unpinned: the heap keeps that
+//      buffer, orphaned, for good, since the device may still write it.
+// Each step is idempotent (the crash path may be retried part way), and none throws for a hung
+// device. DeviceCap.unmap follows the same rule: it unpins only after a 'done' unmap.
 //
 // Rights. A domain may open the devices its creator granted it (Kernel.create's `devices`, or a
 // creator's own devices passed on with sys.domains.create's grant); one live domain drives a
@@ -102,9 +106,9 @@ export class DeviceTable {
 function stop(k: ServiceKernel, a: Attached): void {
   a.resets++;
   if (!a.dev.reset()) a.failedResets++;
-  a.mapper.unmapAll();
+  const { hung } = a.mapper.unmapAll();
   for (const [iova, m] of a.maps) {
-    k.heap.unpin(m.slot, m.handle);
+    if (!hung.includes(iova)) k.heap.unpin(m.slot, m.handle);
     a.maps.delete(iova);
   }
   a.driver = null;
@@ -149,15 +153,15 @@ function capFor(k: ServiceKernel, d: Domain, a: Attached): DeviceCap {
       mine();
       const m = typeof iova === 'number' ? a.maps.get(iova) : undefined;
       if (m === undefined) return false;
-      a.mapper.unmap(iova);
+      const done = a.mapper.unmap(iova) === 'done';
       a.maps.delete(iova);
-      k.heap.unpin(m.slot, m.handle);
-      return true;
+      if (done) k.heap.unpin(m.slot, m.handle); // else hung: pinned for good (see the header)
+      return done;
     },
     onInterrupt(handler: () => void): void {
       mine();
       const f = checkFn(handler, 'devices.onInterrupt');
-      k.interrupts.register(d, a.line, () => callback(k, d, `interrupt ${a.line}`, f));
+      k.interrupts.register(d, a.line, () => callback(k, d, `interrupt ${a.line}`, f), true);
     },
   });
 }

@@ -35,14 +35,19 @@ export function atomicOps(A: typeof Atomics): AtomicOps {
  * the IOMMU table the kernel fills (machine/common/iommu.ts), never to a raw arena offset.
  */
 export interface DmaDevice {
-  /** registers and queues: the driver reads and writes these */
+  /** the driver's registers and queues: the kernel hands these to the driver, which may write
+   *  anything there; the device never trusts them, and reset() never depends on them */
   readonly memory: SharedArrayBuffer;
+  /** the control words (enable, status, reset and interrupt counters, power) of a device that
+   *  has them apart from `memory`: the host and the device only, never handed to a driver */
+  readonly control?: SharedArrayBuffer;
   /** the IOMMU table: the kernel and the device only */
   readonly iommu: SharedArrayBuffer;
   /**
    * Stops every command submitted so far (a controller reset) and waits for the device to say so;
    * synchronous. After `true`, the device performs no DMA for any of those commands. Its durable
-   * state (and write cache) is kept; its queues must be set up again.
+   * state (and write cache) is kept; its queues must be set up again. Whatever the driver wrote
+   * into `memory` cannot make it fail or take longer.
    */
   reset(timeoutMs?: number): boolean;
   /** calls `fn` on the kernel's thread each time the device raises an interrupt */

@@ -25,28 +25,38 @@
 //                 command's iova (or the length or access does not fit), end at once and refuse;
 //                 else transfer; end: exchange BUSY := 0, and notify BUSY if it held 2;
 //   kernel, unmap: store IOVA := 0; while load BUSY != 0: compareExchange BUSY 1 -> 2, then
-//                 Atomics.wait while BUSY is 2 (1 ms slices, UNMAP_WAIT_MS in all).
+//                 Atomics.wait while BUSY is 2 (1 ms slices, UNMAP_WAIT_MS in all). If BUSY is
+//                 still nonzero then, the entry is hung (below).
 // Proof sketch. The device's first two steps are "store BUSY, then load IOVA", the kernel's are
 // "store IOVA, then load BUSY". In the single total order of these four, either the device's load
 // of IOVA comes after the kernel's store (it reads 0 and refuses: it touches no memory), or it
 // comes before it, and then so does the device's store of BUSY, which therefore precedes the
 // kernel's load of BUSY: the kernel reads nonzero and waits until the device's end stores 0,
-// after its last access to the buffer. So once unmap returns, no transfer through the mapping is
-// running and none can start. No lost wake-up: the kernel sleeps only while BUSY is 2, and the
+// after its last access to the buffer. So once unmap returns 'done', no transfer through the
+// mapping is running and none can start. No lost wake-up: the kernel sleeps only while BUSY is 2, and the
 // device's exchange that ends the transfer then sees 2 and notifies; a transfer not waited for
 // costs no notify (a notify takes a process-wide lock in V8, which doorbells contend for). A
 // device does one transfer at a time and a table serves one device, so when the device stores 1
-// every BUSY word is 0 (the kernel only ever turns a 1 into a 2). OFFSET, LENGTH and ACCESS are written with plain stores before IOVA is published with
-// Atomics.store, and read by the device after its Atomics.load of IOVA returned that iova, so the
-// device sees the values of that mapping; they cannot change under a running transfer, since the
-// kernel rewrites them only after an unmap of the index returned.
+// every BUSY word is 0 (the kernel only ever turns a 1 into a 2). OFFSET, LENGTH and ACCESS are
+// written with plain stores before IOVA is published with Atomics.store, and read by the device
+// after its Atomics.load of IOVA returned that iova, so the device sees the values of that mapping; they cannot change under a running transfer, since the
+// kernel rewrites them only after an unmap of the index returned 'done'.
+//
+// Hung entries. An unmap that gives up (the device stayed in a transfer through the entry for
+// UNMAP_WAIT_MS) leaves the entry hung: its IOVA is 0, so no new transfer can start through it,
+// but the one running may still touch the memory. The mapper remembers the entry's iova; it
+// reports 'hung' for it (unmap) and lists it (unmapAll, hungMappings) until a later look finds
+// BUSY 0 (the transfer ended, or stop() cleared the words of a dead device), and it never reuses
+// the index before that. Its caller must not reuse the memory of a mapping reported hung (the
+// kernel leaves it pinned for good). A hung entry is only looked at again, never waited for, so
+// the kernel's thread waits at most UNMAP_WAIT_MS per unmap or unmapAll call.
 //
 // Invariants:
 //   - table words are written by the kernel (IommuMapper) except BUSY, which the device sets to
 //     1 and back to 0 and the kernel only turns from 1 into 2;
-//   - an index is on the kernel's free list exactly when its IOVA word is 0 (and it is not one
-//     whose unmap timed out, which stays off the list: the hung device may still write there);
-//   - map and unmap are O(1): a ring of free indices, no search.
+//   - an index is on the kernel's free list exactly when its IOVA word is 0, it is not hung, and
+//     no unmap of it is running;
+//   - map and unmap are O(1): a ring of free indices, no search; unmapAll is one pass.
 
 /** Bytes per table entry. */
 export const IOMMU_ENTRY_BYTES = 32;
@@ -56,7 +66,7 @@ export const IOMMU_ENTRY_WORDS = IOMMU_ENTRY_BYTES / 4;
 export const MAX_IOMMU_ENTRIES = 65536;
 /** Largest generation: generation << 16 must stay a positive int32. */
 export const MAX_GENERATION = 32767;
-/** How long unmap waits for a transfer through the mapping to end before it gives up (the device is hung). */
+/** How long unmap (or one unmapAll) waits for a transfer to end before it gives up (the device is hung). */
 export const UNMAP_WAIT_MS = 5000;
 
 /** BUSY values: the device is in a transfer; and in one while the kernel waits for its end (wants a notify). */
@@ -87,26 +97,47 @@ export function iommuEntries(table: SharedArrayBuffer): number {
   return entries;
 }
 
+/** What an unmap found: the mapping is gone and no transfer through it is running ('done'); no such
+ *  mapping ('not-mapped'); or the device is still inside a transfer through it ('hung'). */
+export type UnmapResult = 'done' | 'not-mapped' | 'hung';
+
+/** What unmapAll did: how many mappings it removed for good, and the iovas of the hung ones. */
+export interface UnmapAllResult {
+  done: number;
+  hung: number[];
+}
+
+/** A hung mapping, as the kernel made it. */
+export interface HungMapping {
+  iova: number;
+  offset: number;
+  length: number;
+}
+
 /**
  * The kernel's side: makes and removes mappings. It is the only writer of the table's IOVA,
- * OFFSET, LENGTH and ACCESS words. unmap may block (Atomics.wait) for as long as one device
- * transfer through the mapping lasts.
+ * OFFSET, LENGTH and ACCESS words. unmap and unmapAll may block (Atomics.wait) for as long as one
+ * device transfer lasts, UNMAP_WAIT_MS at most; neither throws.
  */
 export class IommuMapper {
   readonly entries: number;
   private readonly words: Int32Array;
   private readonly generation: Uint16Array;
+  /** per index, the iova of a hung entry (see the header), else 0 */
+  private readonly hungIova: Int32Array;
   /** free indices, a FIFO ring: free[(freeHead + k) % entries] for k < freeCount */
   private readonly free: Int32Array;
   private freeHead = 0;
   private freeCount = 0;
   private live = 0;
 
-  /** Takes an empty table (every IOVA word 0: a fresh SharedArrayBuffer). */
-  constructor(table: SharedArrayBuffer) {
+  /** Takes an empty table (every IOVA word 0: a fresh SharedArrayBuffer). `waitMs` bounds each
+   *  unmap's and unmapAll's wait (tests shorten it). */
+  constructor(table: SharedArrayBuffer, private readonly waitMs = UNMAP_WAIT_MS) {
     this.entries = iommuEntries(table);
     this.words = new Int32Array(table);
     this.generation = new Uint16Array(this.entries);
+    this.hungIova = new Int32Array(this.entries);
     this.free = new Int32Array(this.entries);
     for (let i = 0; i < this.entries; i++) {
       if (Atomics.load(this.words, i * IOMMU_ENTRY_WORDS + IommuWord.IOVA) !== 0) throw new Error('iommu: the table already holds mappings');
@@ -114,7 +145,7 @@ export class IommuMapper {
     }
   }
 
-  /** Number of live mappings. */
+  /** Number of live mappings (hung ones not included). */
   get mapped(): number {
     return this.live;
   }
@@ -139,38 +170,63 @@ export class IommuMapper {
   }
 
   /**
-   * Removes a mapping: false if `iova` is not mapped (stale or forged). Once it returns, no device
-   * transfer through the mapping is running or can start. Throws if the device stays inside a
-   * transfer through it for UNMAP_WAIT_MS (a hung device): the mapping is gone for new transfers,
-   * but its index is never reused and the kernel must not reuse its memory.
+   * Removes a mapping. 'done': no device transfer through it is running or can start, and its
+   * index is free again. 'hung': the device stayed inside a transfer through it for UNMAP_WAIT_MS
+   * (or, for an iova already hung, still is): no new transfer can start, but the memory must not
+   * be reused. 'not-mapped': `iova` names no mapping (stale, forged, or unmapped already).
    */
-  unmap(iova: number): boolean {
+  unmap(iova: number): UnmapResult {
     const index = this.indexOf(iova);
-    if (index < 0) return false;
-    Atomics.store(this.words, index * IOMMU_ENTRY_WORDS + IommuWord.IOVA, 0);
-    this.live--;
-    this.awaitIdle(index, iova);
-    this.release(index);
-    return true;
+    if (index >= 0) {
+      Atomics.store(this.words, index * IOMMU_ENTRY_WORDS + IommuWord.IOVA, 0);
+      this.live--;
+      return this.settle(index, iova, Date.now() + this.waitMs) ? 'done' : 'hung';
+    }
+    const hung = this.hungIndexOf(iova);
+    if (hung < 0) return 'not-mapped';
+    return this.settle(hung, iova, 0) ? 'done' : 'hung';
   }
 
-  /** Unmaps every mapping (the crash path): how many there were. */
-  unmapAll(): number {
+  /**
+   * Unmaps every mapping (the crash path), waiting UNMAP_WAIT_MS in all, however many transfers
+   * it waits for: `done` counts the mappings removed for good (hung ones found ended included),
+   * `hung` lists the iovas still hung, those of earlier calls included.
+   */
+  unmapAll(): UnmapAllResult {
+    const out: UnmapAllResult = { done: 0, hung: [] };
     const gone: number[] = [];
     for (let i = 0; i < this.entries; i++) {
       const w = i * IOMMU_ENTRY_WORDS + IommuWord.IOVA;
       const iova = this.words[w];
-      if (iova === 0) continue;
-      Atomics.store(this.words, w, 0);
-      this.live--;
-      gone.push(i, iova);
+      if (iova !== 0) {
+        Atomics.store(this.words, w, 0);
+        this.live--;
+        gone.push(i, iova);
+      } else if (this.hungIova[i] !== 0) {
+        // hung by an earlier call: one look, no wait
+        if (this.settle(i, this.hungIova[i], 0)) out.done++;
+        else out.hung.push(this.hungIova[i]);
+      }
     }
     // Every IOVA is 0 before the first wait, so the device cannot start a transfer through any of them.
+    const deadline = Date.now() + this.waitMs;
     for (let k = 0; k < gone.length; k += 2) {
-      this.awaitIdle(gone[k], gone[k + 1]);
-      this.release(gone[k]);
+      if (this.settle(gone[k], gone[k + 1], deadline)) out.done++;
+      else out.hung.push(gone[k + 1]);
     }
-    return gone.length / 2;
+    return out;
+  }
+
+  /** The hung mappings (see the header): their memory must not be reused while they are listed. */
+  hungMappings(): HungMapping[] {
+    const out: HungMapping[] = [];
+    for (let i = 0; i < this.entries; i++) {
+      const iova = this.hungIova[i];
+      if (iova === 0) continue;
+      const base = i * IOMMU_ENTRY_WORDS;
+      out.push({ iova, offset: this.words[base + IommuWord.OFFSET], length: this.words[base + IommuWord.LENGTH] });
+    }
+    return out;
   }
 
   /** The index `iova` names if it is mapped now, else -1. */
@@ -181,18 +237,32 @@ export class IommuMapper {
     return this.words[index * IOMMU_ENTRY_WORDS + IommuWord.IOVA] === iova ? index : -1;
   }
 
-  /** Waits (bounded) until the device is out of any transfer through entry `index`, whose IOVA is already 0. */
-  private awaitIdle(index: number, iova: number): void {
+  /** The index `iova` names if it is hung, else -1. */
+  private hungIndexOf(iova: number): number {
+    if (!Number.isInteger(iova) || iova <= 0 || iova > 0x7fffffff) return -1;
+    const index = iova & 0xffff;
+    return index < this.entries && this.hungIova[index] === iova ? index : -1;
+  }
+
+  /**
+   * For entry `index`, whose IOVA is already 0: waits until the device is out of any transfer
+   * through it or `deadline` (Date.now() time; 0 = one look) passes. Out: frees the index, true.
+   * Still in: records the entry as hung, false.
+   */
+  private settle(index: number, iova: number, deadline: number): boolean {
     const busy = index * IOMMU_ENTRY_WORDS + IommuWord.BUSY;
-    const deadline = Date.now() + UNMAP_WAIT_MS;
     while (Atomics.load(this.words, busy) !== 0) {
-      if (Date.now() > deadline) {
-        throw new Error(`iommu: the device has been inside a transfer through iova ${iova} for over ${UNMAP_WAIT_MS} ms; ` +
-          'it is hung: reset or stop it before reusing that memory');
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.hungIova[index] = iova;
+        return false;
       }
       Atomics.compareExchange(this.words, busy, BUSY_IN_TRANSFER, BUSY_WAITED);
-      Atomics.wait(this.words, busy, BUSY_WAITED, 1);
+      Atomics.wait(this.words, busy, BUSY_WAITED, Math.min(left, 1));
     }
+    this.hungIova[index] = 0;
+    this.release(index);
+    return true;
   }
 
   private release(index: number): void {

@@ -7,20 +7,32 @@
 // build refuses the name), so QueuePair takes the atomic operations as a parameter (QueueAtomics:
 // the kernel's AtomicOps of machine/common/device.ts, or Atomics itself in host code).
 //
-// One SharedArrayBuffer, the "queue memory", holds, in this order (32-bit little-endian words;
-// each 64-byte line is written by one side only, so the two threads do not share written lines):
+// Two SharedArrayBuffers (32-bit little-endian words; each 64-byte line is written by one side
+// only, so the two threads do not share written lines):
 //
-//   control region, CONTROL_BYTES:
-//     CC          controller configuration, bit 0 EN (enable)    written by the host/driver
-//     DOORBELL    +1 and notify: the one word an idle device sleeps on. Rung after an SQ_TAIL
-//                 store when SLEEPING is not BUSY, after a CQ_HEAD store when it is CQ_WAIT, and
-//                 after every CC or POWER_CUT change
-//     POWER_CUT   nonzero: cut the device's power (a test's switch)   written by the host
-//     STATUS      DeviceStatus (OFF, READY, FATAL, STOPPED, POWER_LOST) written by the device
+//   the control words, CONTROL_BYTES (Control): the host's and the device's only, never handed to
+//   a driver, so nothing a driver writes can change how a reset or a power cut goes:
+//     CC          controller configuration, bit 0 EN (enable)      written by the host
+//     POWER_CUT   nonzero: cut the device's power (a test's switch)  written by the host
+//     STATUS      DeviceStatus (OFF, READY, FATAL, STOPPED, POWER_LOST), authoritative
+//                                                                  written by the device
 //     RESETS      +1 each time the device has finished a reset (CC.EN 1 -> 0)
-//     INTR        +1 and notify for every interrupt the device raises, on any queue
+//     INTR        +1 and notify for every interrupt the device raises, on any queue (the host
+//                 waits on it)
+//
+//   the queue memory, queueBytes(entries, maxQueues): the driver's, to read and write as it likes.
+//   The device never trusts it: every word it reads here is checked before use, and a bad one is
+//   at worst the driver's own loss (BAD_BUFFER, INVALID_FIELD, FATAL until a reset).
+//   header, HEADER_BYTES (Reg):
+//     DOORBELL    +1 and notify: the one word an idle device sleeps on. Rung by the driver after an
+//                 SQ_TAIL store when SLEEPING is not BUSY, after a CQ_HEAD store when it is
+//                 CQ_WAIT; and by the host after every CC or POWER_CUT change
+//     STATUS      a mirror of Control.STATUS, for the driver      written by the device
 //     SLEEPING    Sleeping: BUSY, IDLE, or CQ_WAIT (idle until a completion slot frees)
-//     ENTRIES, BLOCK_SIZE, BLOCKS_LO, BLOCKS_HI, MAX_QUEUES  identify data, set before start
+//     ENTRIES, BLOCK_SIZE, BLOCKS_LO, BLOCKS_HI, MAX_QUEUES  identify data   written by the device
+//   The device (re)writes the mirror (identify words, then STATUS) at start, at every reset and
+//   whenever its status changes; it never reads it, so a driver that scribbles over it fools
+//   only itself. The host's own QueuePairs take the identify data from the host, not the mirror.
 //   per queue q in [0, MAX_QUEUES), QUEUE_REGS_BYTES each (QueueReg):
 //     SQ_TAIL, CQ_HEAD  doorbells                                  written by the driver
 //     INT_MASK          nonzero: no interrupts for q (polling)       written by the driver
@@ -47,8 +59,9 @@
 //   - each ring has `entries` slots; head == tail is empty, so at most entries - 1 commands are
 //     outstanding on a queue (the driver keeps to that; QUEUE_FULL otherwise);
 //   - publication order: the driver writes entries with plain stores, then stores SQ_TAIL
-//     (Atomics.store), then rings DOORBELL if the device is idle; the device writes a completion's other fields first and
-//     its status word last, with Atomics.store. Readers Atomics.load the tail / status word first;
+//     (Atomics.store), then rings DOORBELL if the device is idle; the device writes a completion's
+//     other fields first and its status word last, with Atomics.store. Readers Atomics.load the
+//     tail / status word first;
 //   - no lost wake-up (a doorbell costs an add and a notify only while the device is idle): the
 //     device stores SLEEPING (IDLE, or CQ_WAIT if a queue waits for a completion slot), loads
 //     DOORBELL, looks at every queue's SQ_TAIL and CQ_HEAD once more, and then sleeps only while
@@ -63,16 +76,19 @@
 //     expectation each time its head wraps. A slot is new exactly when its phase is the expected one;
 //   - the device posts on q only while q's completion ring has a free slot (it does not fetch q's
 //     next command until it has one), and completes each queue's commands in submission order;
-//   - interrupts: for a queue not masked, the device raises one (IRQS[q] += 1, INTR += 1, notify
-//     INTR) once the completions it posted since the last one reach the queue's threshold, or once
+//   - interrupts: for a queue not masked, the device raises one (IRQS[q] += 1, Control.INTR += 1,
+//     notify INTR) once the completions it posted since the last one reach the queue's threshold, or once
 //     the oldest of them has waited the queue's coalescing time; the admin queue's threshold is 1.
 //     Completions posted while the queue is masked are never signalled;
 //   - a doorbell outside [0, entries), or an SQ_TAIL of a queue that does not exist, is a driver
 //     bug: the device sets FATAL and stops taking commands until a controller reset;
 //   - controller reset (CC.EN 1 -> 0): at the next command boundary the device drops every pending
 //     command (never executed, never completed), deletes the I/O queues, zeroes the per-queue words
-//     and the rings, keeps its write cache, sets STOPPED and adds 1 to RESETS. CC.EN 0 -> 1: READY
-//     with a fresh admin queue (phase 1, heads 0). Drivers start over with fresh QueuePairs (reset());
+//     and the rings, keeps its write cache, sets STOPPED and adds 1 to RESETS. CC.EN 0 -> 1: the
+//     same zeroing again (whatever was written meanwhile is dropped), then READY with a fresh admin
+//     queue (phase 1, heads 0). Drivers start over with fresh QueuePairs (reset()). The reset reads
+//     and writes only the control words (and rings DOORBELL, which only wakes the device), so it
+//     goes the same whatever the queue memory holds;
 //   - power loss: the device checks POWER_CUT between commands and while it waits; once it acts on
 //     it, it sets POWER_LOST and never posts another completion, so commands in flight then never
 //     complete. Its volatile write cache is gone; durable storage holds what was flushed, plus
@@ -114,15 +130,21 @@ export const Sleeping = {
 /** CC bits. */
 export const CC_EN = 1;
 
-/** Byte offsets of the control words. */
-export const Reg = {
+/** Byte offsets of the control words, in the control buffer (the host's and the device's only). */
+export const Control = {
   CC: 0,
-  DOORBELL: 4,
-  POWER_CUT: 8,
+  POWER_CUT: 4,
   STATUS: 64,
   RESETS: 68,
   INTR: 72,
-  SLEEPING: 76,
+} as const;
+
+/** Byte offsets of the header words of the queue memory (the driver's): DOORBELL, SLEEPING and the mirror. */
+export const Reg = {
+  DOORBELL: 0,
+  /** the mirror of Control.STATUS */
+  STATUS: 64,
+  SLEEPING: 68,
   ENTRIES: 128,
   BLOCK_SIZE: 132,
   BLOCKS_LO: 136,
@@ -133,12 +155,15 @@ export const Reg = {
 /** Byte offsets of a queue's words inside its QUEUE_REGS_BYTES (see queueReg). */
 export const QueueReg = { SQ_TAIL: 0, CQ_HEAD: 4, INT_MASK: 8, SQ_HEAD: 64, EVENTS: 68, IRQS: 72 } as const;
 
-export const CONTROL_BYTES = 192;
+/** Bytes of the control buffer. */
+export const CONTROL_BYTES = 128;
+/** Bytes of the queue memory's header (Reg), before the per-queue words. */
+export const HEADER_BYTES = 192;
 export const QUEUE_REGS_BYTES = 128;
 /** Queues the layout has room for (queue 0, the admin queue, included). */
 export const MAX_QUEUES = 64;
 export const DEFAULT_QUEUES = 4;
-export const RINGS_OFFSET = CONTROL_BYTES + MAX_QUEUES * QUEUE_REGS_BYTES;
+export const RINGS_OFFSET = HEADER_BYTES + MAX_QUEUES * QUEUE_REGS_BYTES;
 export const SQE_BYTES = 32;
 export const CQE_BYTES = 16;
 export const MIN_ENTRIES = 2;
@@ -179,7 +204,7 @@ export function queueBytes(entries: number, maxQueues: number): number {
 
 /** Byte offset of word `r` (QueueReg) of queue q. */
 export function queueReg(q: number, r: number): number {
-  return CONTROL_BYTES + q * QUEUE_REGS_BYTES + r;
+  return HEADER_BYTES + q * QUEUE_REGS_BYTES + r;
 }
 
 /** Byte offset of slot i of queue q's submission ring. */
@@ -192,7 +217,7 @@ export function cqeOffset(entries: number, q: number, i: number): number {
   return RINGS_OFFSET + q * entries * (SQE_BYTES + CQE_BYTES) + entries * SQE_BYTES + i * CQE_BYTES;
 }
 
-/** Index of a byte offset's 32-bit word, for Atomics on an Int32Array over the queue memory. */
+/** Index of a byte offset's 32-bit word, for Atomics on an Int32Array over the queue memory or the control words. */
 export function word(byteOffset: number): number {
   return byteOffset >>> 2;
 }
@@ -209,7 +234,7 @@ export function checkMaxQueues(maxQueues: number): void {
   }
 }
 
-/** Writes the identify words (before the device starts). */
+/** Writes the identify words of the mirror (the host before the device starts; the device at each status change). */
 export function writeIdentify(v: DataView, entries: number, blockSize: number, blocks: number, maxQueues: number): void {
   v.setUint32(Reg.ENTRIES, entries, true);
   v.setUint32(Reg.BLOCK_SIZE, blockSize, true);
@@ -304,13 +329,18 @@ export class QueuePair {
   private phase = 1;
   private outstanding = 0;
 
-  constructor(memory: SharedArrayBuffer, q: number, atomics: QueueAtomics) {
+  /**
+   * Queue q over `memory`. Its ring size and queue count come from `identify` if given (the host,
+   * which configured the device and trusts no word a driver can write), else from the mirror's
+   * identify words (a driver).
+   */
+  constructor(memory: SharedArrayBuffer, q: number, atomics: QueueAtomics, identify?: { entries: number; maxQueues: number }) {
     this.atomics = atomics;
     this.view = new DataView(memory);
     this.words = new Int32Array(memory);
-    this.entries = this.view.getUint32(Reg.ENTRIES, true);
+    this.entries = identify ? identify.entries : this.view.getUint32(Reg.ENTRIES, true);
     checkEntries(this.entries);
-    const maxQueues = this.view.getUint32(Reg.MAX_QUEUES, true);
+    const maxQueues = identify ? identify.maxQueues : this.view.getUint32(Reg.MAX_QUEUES, true);
     checkMaxQueues(maxQueues);
     if (!Number.isInteger(q) || q < 0 || q >= maxQueues) throw new RangeError(`nvme: no queue ${q} (the device has ${maxQueues})`);
     if (memory.byteLength < queueBytes(this.entries, maxQueues)) throw new RangeError('nvme: queue memory is too small for its queues');
@@ -383,7 +413,7 @@ export class QueuePair {
     return this.atomics.load(this.words, word(queueReg(this.q, QueueReg.EVENTS)));
   }
 
-  /** The device status word (DeviceStatus). */
+  /** The device status (DeviceStatus), as the mirror in the queue memory shows it. */
   deviceStatus(): number {
     return this.atomics.load(this.words, word(Reg.STATUS));
   }

@@ -1,14 +1,18 @@
 // The NVMe-like device model. Data: round trips through the write cache and FLUSH (512- and
-// 4096-byte blocks), error statuses for bad commands (after which the device keeps working),
-// in-order completion of more commands than a queue holds, phase bits across wraps, sleeping and
-// waking, stop() leaving no thread. IOMMU: unmapped, stale and forged iovas and wrong access or
-// length refused without touching memory, unmap waiting out a transfer in progress, unmapAll.
+// 4096-byte blocks), write-back between transfers (never inside one), error statuses for bad
+// commands (after which the device keeps working), in-order completion of more commands than a
+// queue holds, phase bits across wraps, sleeping and waking, stop() leaving no thread. IOMMU:
+// unmapped, stale and forged iovas and wrong access or length refused without touching memory,
+// unmap waiting out a transfer in progress, unmapAll, hung transfers (reported, never reused,
+// one bounded wait per unmapAll).
 // Admin queue: creating and deleting I/O queues (pending commands dropped), bad qids, opcodes on
 // the wrong kind of queue, two queues served round robin and each in order. Controller reset:
 // queued commands never run or complete after reset() returns, the write cache survives, FATAL is
-// left by a reset. Interrupts: coalescing by count and by time, masked queues, onInterrupt.
-// Power cuts (at command N, at a seeded random command, on demand) against a model of what must
-// be durable; disk images: round trip across devices, and I/O errors completing with MEDIA_ERROR.
+// left by a reset, the driver's mirror of status and identify, and a reset that nothing written
+// into the queue memory can slow down or defeat. Interrupts: coalescing by count and by time,
+// masked queues, onInterrupt. Power cuts (at command N, at a seeded random command, on demand)
+// against a model of what must be durable; disk images: round trip across devices, and I/O errors
+// completing with MEDIA_ERROR.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runModule } from '../../../test/child.ts';
@@ -18,10 +22,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seededRandom, startNvme, type Keep, type NvmeDevice, type NvmeOptions, type PowerReport } from './nvme.ts';
 import {
-  ARBITRATION_BURST, AdminOpcode, Cqe, DeviceStatus, MAX_COALESCE_US, Opcode, QueueReg, Reg, Sleeping, Status,
+  ARBITRATION_BURST, AdminOpcode, Control, Cqe, DeviceStatus, MAX_COALESCE_US, Opcode, QueueReg, Reg, Sleeping, Status,
   cqeOffset, queueReg, word, type Command, type Completion, type QueuePair,
 } from '../common/nvme.ts';
-import { Access, IOMMU_ENTRY_WORDS, IommuMapper, IommuWord, MAX_GENERATION, iommuBytes } from '../common/iommu.ts';
+import { Access, BUSY_IN_TRANSFER, IOMMU_ENTRY_WORDS, IommuMapper, IommuWord, MAX_GENERATION, iommuBytes, iommuEnd } from '../common/iommu.ts';
 
 const BOTH = Access.DEVICE_READS | Access.DEVICE_WRITES;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -152,6 +156,56 @@ test('a full write cache writes back on its own, and reads still see the newest 
   }
 });
 
+test('a WRITE larger than the write cache moves in several transfers, writing back between them', async () => {
+  const r = rig({ cacheBlocks: 4 });
+  try {
+    const data = randomBytes(10 * 4096);
+    r.dma.set(data, 0);
+    const done = run(r, { opcode: Opcode.WRITE, lba: 20, count: 10 });
+    assert.deepEqual([done.status, done.result], [Status.SUCCESS, data.length]);
+    assert.deepEqual(r.dev.storage.subarray(20 * 4096, 28 * 4096), new Uint8Array(data.subarray(0, 8 * 4096)), 'the first two transfers written back');
+    assert.ok(r.dev.storage.subarray(28 * 4096, 30 * 4096).every((b) => b === 0), 'the last one still cached');
+    assert.equal(run(r, { opcode: Opcode.READ, lba: 20, count: 10, at: 65536 }).status, Status.SUCCESS);
+    assert.deepEqual(r.dma.subarray(65536, 65536 + data.length), new Uint8Array(data));
+  } finally {
+    await r.dev.stop();
+  }
+});
+
+test('a full write cache is written back before a WRITE\'s transfer begins, never inside it (an unmap never waits for it)', async () => {
+  const n = 256;
+  let seen = false;
+  for (let attempt = 0; attempt < 5 && !seen; attempt++) {
+    const r = rig({ blocks: 4 * n, cacheBlocks: n, dma: new SharedArrayBuffer(2 * n * 4096) });
+    try {
+      r.dma.fill(0x11, 0, n * 4096);
+      assert.equal(run(r, { opcode: Opcode.WRITE, lba: 0, count: n }).status, Status.SUCCESS);
+      const storage = r.dev.storage; // memory storage: a live view
+      assert.equal(storage[0], 0, 'the cache is full, and nothing is written back yet');
+      r.dma.fill(0x22, n * 4096, 2 * n * 4096);
+      const iova = r.mmu.map(n * 4096, n * 4096, Access.DEVICE_READS);
+      const table = new Int32Array(r.dev.iommu);
+      const busy = (iova & 0xffff) * IOMMU_ENTRY_WORDS + IommuWord.BUSY;
+      const events = r.io.events();
+      assert.equal(r.io.submit({ opcode: Opcode.WRITE, cid: 1, lba: n, count: n, bufIova: iova, bufLength: n * 4096 }), Status.SUCCESS);
+      // Watch for the transfer; the moment it has begun, the write-back must be over.
+      const deadline = Date.now() + 2000;
+      while (r.io.events() === events && Date.now() < deadline) {
+        if (Atomics.load(table, busy) === 0) continue;
+        seen = true;
+        assert.deepEqual([storage[0], storage[(n - 1) * 4096 + 4095]], [0x11, 0x11], 'written back before the transfer began');
+        break;
+      }
+      assert.equal(next(r.io).status, Status.SUCCESS);
+      assert.equal(run(r, { opcode: Opcode.READ, lba: n, at: 0 }).status, Status.SUCCESS);
+      assert.equal(r.dma[0], 0x22);
+    } finally {
+      await r.dev.stop();
+    }
+  }
+  assert.ok(seen, 'the transfer was seen in progress');
+});
+
 test('bad commands complete with their error status and the device keeps working', async () => {
   const r = rig({ blocks: 16 });
   try {
@@ -253,15 +307,15 @@ test('the IOMMU mapper: iovas, a full table, stale and forged iovas, argument ch
   assert.ok(a > 0 && b > 0 && a !== b);
   assert.equal(m.map(8192, 4096, BOTH), 0, 'a full table');
   assert.equal(m.mapped, 2);
-  assert.equal(m.unmap(a), true);
-  assert.equal(m.unmap(a), false, 'twice');
-  assert.equal(m.unmap(b + (1 << 16)), false, 'another generation');
-  assert.equal(m.unmap(0), false);
-  assert.equal(m.unmap(7), false, 'an index past the table');
+  assert.equal(m.unmap(a), 'done');
+  assert.equal(m.unmap(a), 'not-mapped', 'twice');
+  assert.equal(m.unmap(b + (1 << 16)), 'not-mapped', 'another generation');
+  assert.equal(m.unmap(0), 'not-mapped');
+  assert.equal(m.unmap(7), 'not-mapped', 'an index past the table');
   const c = m.map(0, 4096, BOTH);
   assert.equal(c & 0xffff, a & 0xffff, 'the freed index is reused');
   assert.notEqual(c, a, 'with a new generation');
-  assert.equal(m.unmap(a), false, 'the stale iova names nothing');
+  assert.equal(m.unmap(a), 'not-mapped', 'the stale iova names nothing');
   assert.equal(m.mapped, 2);
   // Generations wrap after MAX_GENERATION remaps, never to 0: every iova stays positive.
   const one = new IommuMapper(new SharedArrayBuffer(iommuBytes(1)));
@@ -270,7 +324,7 @@ test('the IOMMU mapper: iovas, a full table, stale and forged iovas, argument ch
     const iova = one.map(0, 1, BOTH);
     assert.ok(iova > 0);
     seen.add(iova);
-    assert.ok(one.unmap(iova));
+    assert.equal(one.unmap(iova), 'done');
   }
   assert.equal(seen.size, MAX_GENERATION);
 });
@@ -284,7 +338,7 @@ test('the device refuses unmapped, stale and forged iovas with BAD_BUFFER and to
     assert.equal(read(first), Status.SUCCESS);
     assert.equal(r.dma[0], 0xab);
     r.dma.fill(0);
-    assert.ok(r.mmu.unmap(first));
+    assert.equal(r.mmu.unmap(first), 'done');
     assert.equal(read(first), Status.BAD_BUFFER, 'unmapped');
     const second = r.mmu.map(0, 4096, BOTH);
     assert.equal(second & 0xffff, first & 0xffff, 'the one entry, remapped');
@@ -338,7 +392,7 @@ test('unmap waits until a transfer in progress through the mapping is over', asy
     assert.equal(r.io.submit({ opcode: Opcode.READ, cid: 1, lba: 0, count: blocks, bufIova: iova, bufLength: r.dma.length }), Status.SUCCESS);
     const deadline = Date.now() + 2000;
     while (Atomics.load(busy, busyWord) === 0) if (Date.now() > deadline) throw new Error('the transfer never started');
-    assert.equal(r.mmu.unmap(iova), true);
+    assert.equal(r.mmu.unmap(iova), 'done');
     // Zero from the end down: the device copies upwards, so a device still copying would cross it.
     for (let end = r.dma.length; end > 0; end -= 65536) r.dma.fill(0, end - 65536, end);
     const done = next(r.io);
@@ -356,16 +410,67 @@ test('unmapAll removes every mapping and the indices are reused', async () => {
   try {
     const iovas = [0, 1, 2, 3].map((i) => r.mmu.map(i * 4096, 4096, BOTH));
     assert.equal(r.mmu.map(0, 1, BOTH), 0);
-    assert.equal(r.mmu.unmapAll(), 4);
+    assert.deepEqual(r.mmu.unmapAll(), { done: 4, hung: [] });
     assert.equal(r.mmu.mapped, 0);
     for (const iova of iovas) assert.equal(run(r, { opcode: Opcode.READ, bufIova: iova }).status, Status.BAD_BUFFER);
-    assert.equal(r.mmu.unmapAll(), 0);
+    assert.deepEqual(r.mmu.unmapAll(), { done: 0, hung: [] });
     const again = r.mmu.map(0, 4096, BOTH);
     assert.ok(again > 0 && !iovas.includes(again));
     assert.equal(run(r, { opcode: Opcode.READ, bufIova: again }).status, Status.SUCCESS);
   } finally {
     await r.dev.stop();
   }
+});
+
+test('an unmap the device outstays reports the mapping hung; its index is reused only once a later look finds the transfer over', () => {
+  const table = new SharedArrayBuffer(iommuBytes(2));
+  const t = new Int32Array(table);
+  const m = new IommuMapper(table, 30);
+  const busy = (iova: number): number => (iova & 0xffff) * IOMMU_ENTRY_WORDS + IommuWord.BUSY;
+  const a = m.map(0, 4096, BOTH);
+  const b = m.map(4096, 4096, BOTH);
+  Atomics.store(t, busy(a), BUSY_IN_TRANSFER); // the device is inside a transfer through a, and stays there
+  let t0 = performance.now();
+  assert.equal(m.unmap(a), 'hung');
+  assert.ok(performance.now() - t0 >= 25, 'it waited for the transfer first');
+  assert.equal(Atomics.load(t, (a & 0xffff) * IOMMU_ENTRY_WORDS + IommuWord.IOVA), 0, 'no new transfer can start through it');
+  assert.equal(m.mapped, 1);
+  assert.deepEqual(m.hungMappings(), [{ iova: a, offset: 0, length: 4096 }]);
+  t0 = performance.now();
+  assert.equal(m.unmap(a), 'hung', 'asked again: still hung');
+  assert.ok(performance.now() - t0 < 10, 'a hung entry is looked at, not waited for again');
+  assert.equal(m.unmap(b), 'done');
+  const c = m.map(8192, 4096, BOTH);
+  assert.equal(c & 0xffff, b & 0xffff, 'the free index, not the hung one');
+  assert.equal(m.map(0, 1, BOTH), 0, 'the hung entry is not free: the table is full');
+  assert.deepEqual(m.unmapAll(), { done: 1, hung: [a] });
+  iommuEnd(t, a); // the transfer ends at last
+  assert.equal(m.unmap(a), 'done', 'a later look frees it');
+  assert.equal(m.unmap(a), 'not-mapped');
+  assert.deepEqual(m.hungMappings(), []);
+  const d = [m.map(0, 1, BOTH), m.map(0, 1, BOTH)];
+  assert.ok(d.every((iova) => iova > 0) && !d.includes(a), 'both indices are free again, with new generations');
+});
+
+test('unmapAll never throws and waits UNMAP_WAIT_MS in all, however many transfers hang', () => {
+  const table = new SharedArrayBuffer(iommuBytes(8));
+  const t = new Int32Array(table);
+  const m = new IommuMapper(table, 100);
+  const iovas = [0, 1, 2, 3, 4, 5].map((i) => m.map(i * 4096, 4096, BOTH));
+  const stuck = iovas.slice(0, 4);
+  for (const iova of stuck) Atomics.store(t, (iova & 0xffff) * IOMMU_ENTRY_WORDS + IommuWord.BUSY, BUSY_IN_TRANSFER);
+  let t0 = performance.now();
+  assert.deepEqual(m.unmapAll(), { done: 2, hung: stuck });
+  const ms = performance.now() - t0;
+  assert.ok(ms >= 90 && ms < 250, `one wait for all four, not one each (${ms.toFixed(0)} ms)`);
+  assert.equal(m.mapped, 0);
+  t0 = performance.now();
+  assert.deepEqual(m.unmapAll(), { done: 0, hung: stuck }, 'still reported, without another wait');
+  assert.ok(performance.now() - t0 < 20);
+  for (const iova of stuck.slice(0, 2)) iommuEnd(t, iova);
+  assert.deepEqual(m.unmapAll(), { done: 2, hung: stuck.slice(2) });
+  assert.equal(Array.from({ length: 6 }, () => m.map(0, 1, BOTH)).filter((iova) => iova > 0).length, 6, 'the other six entries are free');
+  assert.equal(m.map(0, 1, BOTH), 0, 'the two hung ones are not');
 });
 
 // ---- the admin queue
@@ -527,6 +632,69 @@ test('a reset keeps the write cache (it is not a power loss): data reads back an
   }
 });
 
+test('the driver reads status and identify from a mirror the device rewrites; scribbling over it fools only the driver', async () => {
+  const r = rig();
+  try {
+    const v = new DataView(r.dev.memory);
+    const mirror = (): number[] => [Reg.STATUS, Reg.ENTRIES, Reg.BLOCK_SIZE, Reg.BLOCKS_LO, Reg.BLOCKS_HI, Reg.MAX_QUEUES].map((o) => v.getUint32(o, true));
+    const good = [DeviceStatus.READY, 8, 4096, 256, 0, 4];
+    assert.deepEqual(mirror(), good);
+    for (const o of [Reg.STATUS, Reg.ENTRIES, Reg.BLOCK_SIZE, Reg.MAX_QUEUES]) v.setUint32(o, 3, true);
+    assert.equal(r.io.deviceStatus(), 3, 'the driver sees what it wrote');
+    assert.equal(r.dev.status(), DeviceStatus.READY, 'the host does not');
+    assert.equal(r.dev.queue(2).entries, 8, 'nor do the host\'s queue pairs');
+    assert.equal(run(r, { opcode: Opcode.FLUSH }).status, Status.SUCCESS, 'nor does the device');
+    Atomics.store(words(r.dev), word(queueReg(1, QueueReg.SQ_TAIL)), 1000);
+    Atomics.add(words(r.dev), word(Reg.DOORBELL), 1);
+    await until(() => r.io.deviceStatus() === DeviceStatus.FATAL, 'the mirror to show FATAL');
+    assert.deepEqual(mirror(), [DeviceStatus.FATAL, ...good.slice(1)], 'rewritten with the status');
+    assert.equal(r.dev.reset(), true);
+    assert.deepEqual(mirror(), good);
+  } finally {
+    await r.dev.stop();
+  }
+  assert.equal(r.io.deviceStatus(), DeviceStatus.STOPPED);
+});
+
+test('whatever a driver writes into the queue memory, reset() returns true at once and the device works again', async () => {
+  const r = rig({ queueEntries: 16, idleSpin: 10 });
+  try {
+    const mem = new Int32Array(r.dev.memory);
+    const random = seededRandom(99);
+    // A forged "stopped" controller, every word 1 or -1 (a power cut, were it there), then random words.
+    const fills: ((i: number) => number)[] = [
+      (i) => (i === word(Reg.STATUS) ? DeviceStatus.STOPPED : 0), () => 1, () => -1,
+      ...Array.from({ length: 5 }, () => () => (random() * 2 ** 32) | 0),
+    ];
+    const iova = r.buf(0, 4096);
+    for (const [round, fill] of fills.entries()) {
+      if (round % 2 === 1) {
+        for (let i = 0; i < 8; i++) r.io.enqueue({ opcode: Opcode.READ, cid: i, lba: i, count: 1, bufIova: iova, bufLength: 4096 });
+        r.io.ring();
+      }
+      for (let i = 0; i < mem.length; i++) Atomics.store(mem, i, fill(i));
+      Atomics.notify(mem, word(Reg.DOORBELL));
+      if (round >= 3) await sleep(30); // the device acts on the garbage first
+      assert.notEqual(r.dev.status(), DeviceStatus.POWER_LOST, `round ${round}`);
+      const t0 = performance.now();
+      assert.equal(r.dev.reset(), true, `round ${round}: the reset`);
+      const ms = performance.now() - t0;
+      assert.ok(ms < 200, `round ${round}: the reset took ${ms.toFixed(0)} ms`);
+      assert.equal(r.dev.status(), DeviceStatus.READY);
+      assert.equal(r.io.deviceStatus(), DeviceStatus.READY, 'the mirror is rewritten');
+      assert.equal(r.dev.createIoQueue(1), Status.SUCCESS, `round ${round}: the I/O queue again`);
+      r.dma.fill(round + 1, 0, 4096);
+      assert.equal(run(r, { opcode: Opcode.WRITE, lba: 100 + round }).status, Status.SUCCESS);
+      r.dma.fill(0, 0, 4096);
+      assert.equal(run(r, { opcode: Opcode.READ, lba: 100 + round }).status, Status.SUCCESS);
+      assert.ok(r.dma.subarray(0, 4096).every((b) => b === round + 1), `round ${round}: the data`);
+    }
+    assert.equal(r.dev.error, null);
+  } finally {
+    await r.dev.stop();
+  }
+});
+
 // ---- interrupts
 
 test('interrupt coalescing by count: threshold 4, 8 completions, 2 interrupts', async () => {
@@ -553,9 +721,9 @@ test('interrupt coalescing by time: a lone completion is signalled within the ti
     assert.equal(r.dev.createIoQueue(1, 32, 200), Status.SUCCESS);
     const intr = r.dev.interrupts();
     assert.equal(run(r, { opcode: Opcode.FLUSH }).status, Status.SUCCESS);
-    const w = words(r.dev);
+    const w = new Int32Array(r.dev.control);
     const deadline = Date.now() + 1000;
-    while (r.io.irqs() === 0 && Date.now() < deadline) Atomics.wait(w, word(Reg.INTR), intr, 50);
+    while (r.io.irqs() === 0 && Date.now() < deadline) Atomics.wait(w, word(Control.INTR), intr, 50);
     assert.equal(r.io.irqs(), 1, 'the interrupt came with the device idle');
     assert.equal(r.dev.createIoQueue(2, 32, 40_000), Status.SUCCESS);
     const q2 = r.dev.queue(2);

@@ -4,7 +4,16 @@
 // tests can see what is durable), or a disk-image file (`image`), read and written with
 // fs.readSync / fs.writeSync on the worker. Writes go to a volatile write cache in the worker's own
 // memory and reach storage only on FLUSH (or when the cache is full, as a real device may write
-// back early; durability is promised only after FLUSH).
+// back early; durability is promised only after FLUSH). A full cache is written back before a
+// WRITE's transfer begins, never inside it (a WRITE larger than the cache moves in several
+// transfers), so an unmap waits at most for one copy, never for a write-back.
+//
+// Two buffers (common/nvme.ts): the control words (`control`: CC, POWER_CUT, STATUS, RESETS,
+// INTR), which this host and the device alone touch, and the queue memory (`memory`), which the
+// kernel hands to the driver. The device reads the queue memory only as commands and hints it
+// checks, and rewrites its mirror there (STATUS and the identify words) at start, at each reset and
+// at each status change; the host's reset, power cut, status and interrupt waits use the control
+// words alone, and ring DOORBELL only to wake the device.
 //
 // Queues: queue 0 is the admin queue (CREATE_IO_QUEUE, DELETE_IO_QUEUE, IDENTIFY); I/O queues
 // 1 .. maxQueues - 1 exist once created. The device serves the queues round robin, at most
@@ -21,22 +30,24 @@
 // completes with BAD_BUFFER without touching memory.
 //
 // Interrupts: completions posted on an unmasked queue are signalled by raising an interrupt
-// (IRQS[q] += 1, INTR += 1, notify INTR) once `threshold` of them are waiting, or once the oldest
-// has waited the queue's coalescing time, whichever comes first; the admin queue has threshold 1.
+// (IRQS[q] += 1 in the queue memory, Control.INTR += 1, notify INTR) once `threshold` of them are
+// waiting, or once the oldest has waited the queue's coalescing time, whichever comes first; the
+// admin queue has threshold 1.
 // Completions posted while a queue is masked are never signalled (its driver polls). The idle
 // device sleeps no longer than the earliest deadline, so time-limited interrupts come on time.
 // On the host, onInterrupt() watches INTR with Atomics.waitAsync (no thread, no timer).
 //
 // Controller reset (CC.EN 1 -> 0, reset()): acted on between commands, never inside one; the
 // device drops every pending command, deletes the I/O queues, zeroes the queue words and rings,
-// keeps its write cache and storage, sets STOPPED and bumps RESETS; CC.EN 0 -> 1 makes it READY
-// again with a fresh admin queue. A reset also takes a device out of FATAL.
+// keeps its write cache and storage, sets STOPPED and bumps RESETS; CC.EN 0 -> 1 zeroes them again
+// and makes it READY with a fresh admin queue. A reset also takes a device out of FATAL. Whether
+// a disable is still pending (after a reset that timed out) is the host's Controller's own state.
 //
 // Power loss (for crash tests): `powerCut` cuts power once a given number of I/O commands has
 // completed (or a seeded random number of them), and cutPower() cuts it on demand through the
-// POWER_CUT control word. The device then applies the chosen subset of its unflushed cached blocks
-// (`keep`: none, all, or a seeded random subset) to durable storage, drops the rest, writes the
-// report (powerReport()) and sets POWER_LOST, for good.
+// POWER_CUT control word (which no driver can reach). The device then applies the chosen subset
+// of its unflushed cached blocks (`keep`: none, all, or a seeded random subset) to durable
+// storage, drops the rest, writes the report (powerReport()) and sets POWER_LOST, for good.
 //
 // Invariants:
 //   - the worker never throws out of its loop because of a command: every bad command (unknown
@@ -46,7 +57,11 @@
 //     the device keeps running; any other exception while executing one completes it with
 //     INTERNAL_ERROR. A failed command may have done part of its work (as on real NVMe); a failed
 //     FLUSH keeps the blocks it did not write in the cache;
-//   - the device touches the DMA area only between iommuBegin and iommuEnd of the command's iova;
+//   - the device touches the DMA area only between iommuBegin and iommuEnd of the command's iova,
+//     and does nothing in between but move the command's blocks (from the cache or the medium for
+//     a READ, into the cache for a WRITE): never a write-back or a sync;
+//   - nothing written into the queue memory makes reset() fail or wait longer than the command
+//     in progress: the device acts on CC at every command boundary and while idle;
 //   - a doorbell outside [0, entries), or an SQ_TAIL on a queue that does not exist, sets STATUS to
 //     FATAL and the device takes no commands until a reset;
 //   - a reset or power cut is acted on only between commands: with afterCommands N, exactly N I/O
@@ -65,10 +80,10 @@
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync } from 'node:fs';
 import { Access, BUSY_IN_TRANSFER, BUSY_WAITED, IOMMU_ENTRY_WORDS, IommuWord, iommuBegin, iommuEnd, iommuEntries } from '../common/iommu.ts';
 import {
-  ARBITRATION_BURST, AdminOpcode, BLOCK_SIZES, CC_EN, CQE_BYTES, Cqe, DEFAULT_QUEUES, DeviceStatus, MAX_COALESCE_US,
-  Opcode, QUEUE_REGS_BYTES, QueuePair, QueueReg, RINGS_OFFSET, Reg, SQE_BYTES, Sleeping, Sqe, Status, CONTROL_BYTES,
-  checkEntries, checkMaxQueues, cqeOffset, createQueueCommand, deleteQueueCommand, queueBytes, queueReg, readSqe, sqeOffset,
-  statusWord, word, writeCqeBody, writeIdentify, type Command, type Completion,
+  ARBITRATION_BURST, AdminOpcode, BLOCK_SIZES, CC_EN, CONTROL_BYTES, CQE_BYTES, Control, Cqe, DEFAULT_QUEUES, DeviceStatus,
+  HEADER_BYTES, MAX_COALESCE_US, Opcode, QUEUE_REGS_BYTES, QueuePair, QueueReg, RINGS_OFFSET, Reg, SQE_BYTES, Sleeping, Sqe,
+  Status, checkEntries, checkMaxQueues, cqeOffset, createQueueCommand, deleteQueueCommand, queueBytes, queueReg, readSqe,
+  sqeOffset, statusWord, word, writeCqeBody, writeIdentify, type Command, type Completion,
 } from '../common/nvme.ts';
 import { startThread, threadSource } from './thread.ts';
 
@@ -124,8 +139,10 @@ export interface NvmeOptions {
 }
 
 export interface NvmeDevice {
-  /** the queue memory (control region, queue words, rings) */
+  /** the queue memory (doorbell, status and identify mirror, queue words, rings): the driver's */
   readonly memory: SharedArrayBuffer;
+  /** the control words (CC, POWER_CUT, STATUS, RESETS, INTR): this host's and the device's only */
+  readonly control: SharedArrayBuffer;
   /** the durable storage, blocks * blockSize bytes: what survives a power loss. With an image,
    *  a copy read from the file on each access */
   readonly storage: Uint8Array;
@@ -137,7 +154,7 @@ export interface NvmeDevice {
   readonly maxQueues: number;
   /** the I/O command count at which power will be cut (powerCut.afterCommands, resolved), or null */
   readonly cutAfter: number | null;
-  /** the driver's side of queue q (one object per queue; reset by reset() and deleteIoQueue) */
+  /** the host's own driver side of queue q (one object per queue; reset by reset() and deleteIoQueue) */
   queue(q: number): QueuePair;
   /** submits an admin command on queue 0 and waits (synchronously) for its completion */
   admin(c: Command, timeoutMs?: number): Completion;
@@ -150,6 +167,7 @@ export interface NvmeDevice {
    * has dropped every pending command, re-enables it and waits until it is READY. true if the
    * device did all that within `timeoutMs`; then it performs no DMA for any command submitted
    * before. The I/O queues are gone (create them again); the write cache and storage are kept.
+   * Uses the control words only: nothing written into `memory` changes how it goes.
    */
   reset(timeoutMs?: number): boolean;
   /** resets the device has finished */
@@ -159,7 +177,7 @@ export interface NvmeDevice {
   /** calls `fn` on this thread after interrupts (once per observed change of INTR: coalesced),
    *  until the returned function or stop() is called */
   onInterrupt(fn: () => void): () => void;
-  /** DeviceStatus */
+  /** DeviceStatus (Control.STATUS, not the driver's mirror) */
   status(): number;
   /** asks the device to lose power before its next command (it acts within about WAKE_MS) */
   cutPower(): void;
@@ -189,16 +207,18 @@ export function seededRandom(seed: number): () => number {
 const Report = { CUT: 0, COMPLETED: 1, APPLIED: 2, DROPPED: 3, LBAS: 16 } as const;
 
 const CONSTANTS = {
-  Access, AdminOpcode, BUSY_IN_TRANSFER, BUSY_WAITED, ARBITRATION_BURST, CC_EN, CONTROL_BYTES, CQE_BYTES, Cqe, DeviceStatus, IOMMU_ENTRY_WORDS, IommuWord,
-  MAX_COALESCE_US, Opcode, QUEUE_REGS_BYTES, QueueReg, Reg, Report, RINGS_OFFSET, SQE_BYTES, Sleeping, Sqe, Status, WAKE_MS,
+  Access, AdminOpcode, BUSY_IN_TRANSFER, BUSY_WAITED, ARBITRATION_BURST, CC_EN, CQE_BYTES, Control, Cqe, DeviceStatus, HEADER_BYTES,
+  IOMMU_ENTRY_WORDS, IommuWord, MAX_COALESCE_US, Opcode, QUEUE_REGS_BYTES, QueueReg, Reg, Report, RINGS_OFFSET, SQE_BYTES, Sleeping,
+  Sqe, Status, WAKE_MS,
 };
-const SHIPPED = [queueReg, sqeOffset, cqeOffset, word, readSqe, statusWord, writeCqeBody, iommuBegin, iommuEnd, seededRandom];
+const SHIPPED = [queueReg, sqeOffset, cqeOffset, word, readSqe, statusWord, writeCqeBody, writeIdentify, iommuBegin, iommuEnd, seededRandom];
 
 /** The controller. Runs in the worker, after the shipped constants and functions. */
 const DEVICE_LOOP = `
 const { workerData: d } = require('node:worker_threads');
 const fs = require('node:fs');
 const { performance } = require('node:perf_hooks');
+const ctl = new Int32Array(d.control);
 const words = new Int32Array(d.memory);
 const view = new DataView(d.memory);
 const memBytes = new Uint8Array(d.memory);
@@ -206,8 +226,11 @@ const table = new Int32Array(d.iommu);
 const dma = new Uint8Array(d.dma);
 const storage = d.storage ? new Uint8Array(d.storage) : null;
 const N = d.entries, B = d.blockSize, BLOCKS = d.blocks, Q = d.maxQueues;
-const CC = word(Reg.CC), DOORBELL = word(Reg.DOORBELL), POWER_CUT = word(Reg.POWER_CUT), STATUS = word(Reg.STATUS);
-const RESETS = word(Reg.RESETS), INTR = word(Reg.INTR), SLEEPING = word(Reg.SLEEPING);
+// The control words (read and written here and by the host only) and the queue memory's header
+// words (the driver's too: read only as hints, never trusted).
+const CC = word(Control.CC), POWER_CUT = word(Control.POWER_CUT), STATUS = word(Control.STATUS);
+const RESETS = word(Control.RESETS), INTR = word(Control.INTR);
+const DOORBELL = word(Reg.DOORBELL), SLEEPING = word(Reg.SLEEPING), MIRROR = word(Reg.STATUS);
 const CUT = Symbol('power cut'), DISABLED = Symbol('CC.EN cleared'), FATAL = Symbol('fatal');
 class MediaError extends Error {}
 
@@ -225,14 +248,23 @@ const cmd = { opcode: 0, cid: 0, lba: 0, count: 0, bufIova: 0, bufLength: 0 };
 let completed = 0, result = 0;
 
 const load = (w) => Atomics.load(words, w);
+const control = (w) => Atomics.load(ctl, w);
 const next = (i) => (i + 1 === N ? 0 : i + 1);
 const badIndex = (i) => !(i >= 0 && i < N);
-function setStatus(s) { Atomics.store(words, STATUS, s); Atomics.notify(words, STATUS); }
+
+/** Rewrites the driver's mirror (the identify words, then STATUS), then sets STATUS: a host that
+ *  sees the new STATUS finds the mirror up to date. */
+function setStatus(s) {
+  writeIdentify(view, N, B, BLOCKS, Q);
+  Atomics.store(words, MIRROR, s);
+  Atomics.store(ctl, STATUS, s);
+  Atomics.notify(ctl, STATUS);
+}
 
 /** Between commands: throws CUT if power is to go now, DISABLED if CC.EN is clear. */
 function boundary() {
-  if (load(POWER_CUT) !== 0 || completed === d.cutAfter) throw CUT;
-  if ((load(CC) & CC_EN) === 0) throw DISABLED;
+  if (control(POWER_CUT) !== 0 || completed === d.cutAfter) throw CUT;
+  if ((control(CC) & CC_EN) === 0) throw DISABLED;
 }
 
 // ---- storage and the write cache
@@ -269,33 +301,55 @@ function flush() {
   syncImage();
 }
 
-/** Copies blocks into the DMA area at \`at\`: the newest data, cached or durable. */
-function read(c, at) {
-  for (let i = 0; i < c.count; i++) {
-    const lba = c.lba + i, to = at + i * B;
-    const cached = cache.get(lba);
-    if (cached) dma.set(cached, to);
-    else loadBlock(lba, to);
+/** Copies blocks [lba, lba + n) into the DMA area at \`at\`: the newest data, cached or durable. */
+function read(lba, n, at) {
+  for (let i = 0; i < n; i++) {
+    const cached = cache.get(lba + i);
+    if (cached) dma.set(cached, at + i * B);
+    else loadBlock(lba + i, at + i * B);
   }
 }
 
-/** Copies blocks from the DMA area at \`at\` into the cache (an overwritten block keeps its place). */
-function write(c, at) {
-  for (let i = 0; i < c.count; i++) {
-    const lba = c.lba + i, from = at + i * B;
-    let block = cache.get(lba);
+/** Copies blocks [lba, lba + n) from the DMA area at \`at\` into the cache, which has room for them
+ *  (makeRoom: this never writes back). An overwritten block keeps its place. */
+function write(lba, n, at) {
+  for (let i = 0; i < n; i++) {
+    let block = cache.get(lba + i);
     if (block === undefined) {
-      if (cache.size >= d.cacheBlocks) flush();
       block = spare.pop() || new Uint8Array(B);
-      cache.set(lba, block);
+      cache.set(lba + i, block);
     }
-    block.set(dma.subarray(from, from + B));
+    block.set(dma.subarray(at + i * B, at + (i + 1) * B));
   }
+}
+
+/** Writes the cache back if it has no room for blocks [lba, lba + n), n <= cacheBlocks. Called
+ *  before a transfer, never inside one: an unmap never waits for a write-back. */
+function makeRoom(lba, n) {
+  let missing = 0;
+  for (let i = 0; i < n; i++) if (!cache.has(lba + i)) missing++;
+  if (cache.size + missing > d.cacheBlocks) flush();
 }
 
 // ---- commands
 
-/** READ, WRITE or FLUSH; the data moves only inside iommuBegin .. iommuEnd. */
+/** Moves blocks [first, first + n) of READ or WRITE c, inside one transfer through its buffer
+ *  (iommuBegin .. iommuEnd): false if the IOMMU refuses it or it would pass the DMA area's end. */
+function transfer(c, first, n, reading) {
+  const at = iommuBegin(table, c.bufIova, c.bufLength, reading ? Access.DEVICE_WRITES : Access.DEVICE_READS);
+  if (at < 0) return false;
+  try {
+    if (at + c.count * B > dma.length) return false;
+    if (reading) read(c.lba + first, n, at + first * B);
+    else write(c.lba + first, n, at + first * B);
+  } finally {
+    iommuEnd(table, c.bufIova);
+  }
+  return true;
+}
+
+/** READ, WRITE or FLUSH; the data moves only inside transfers. A WRITE moves at most cacheBlocks
+ *  blocks per transfer, after making room for them. */
 function io(c) {
   if (c.opcode === Opcode.FLUSH) { flush(); return Status.SUCCESS; }
   if (c.opcode !== Opcode.READ && c.opcode !== Opcode.WRITE) return Status.INVALID_OPCODE;
@@ -307,14 +361,14 @@ function io(c) {
     const until = performance.now() + d.latencyUs / 1000;
     while (performance.now() < until) { /* the medium is busy */ }
   }
-  const at = iommuBegin(table, c.bufIova, c.bufLength, reading ? Access.DEVICE_WRITES : Access.DEVICE_READS);
-  if (at < 0) return Status.BAD_BUFFER;
-  try {
-    if (at + bytes > dma.length) return Status.BAD_BUFFER;
-    if (reading) read(c, at);
-    else write(c, at);
-  } finally {
-    iommuEnd(table, c.bufIova);
+  if (reading) {
+    if (!transfer(c, 0, c.count, true)) return Status.BAD_BUFFER;
+  } else {
+    for (let first = 0; first < c.count; first += d.cacheBlocks) {
+      const n = Math.min(c.count - first, d.cacheBlocks);
+      makeRoom(c.lba + first, n);
+      if (!transfer(c, first, n, false)) return Status.BAD_BUFFER;
+    }
   }
   result = bytes;
   return Status.SUCCESS;
@@ -369,8 +423,8 @@ function raise(q) {
   unsignalled[q] = 0;
   due[q] = Infinity;
   Atomics.add(words, IRQS[q], 1);
-  Atomics.add(words, INTR, 1);
-  Atomics.notify(words, INTR);
+  Atomics.add(ctl, INTR, 1);
+  Atomics.notify(ctl, INTR);
 }
 
 /** A completion was posted on q: raise its interrupt now, or arm its deadline. */
@@ -489,8 +543,8 @@ function serve() {
 function awaitEnable(en) {
   for (;;) {
     const seen = load(DOORBELL);
-    if (load(POWER_CUT) !== 0 || completed === d.cutAfter) throw CUT;
-    if ((load(CC) & CC_EN) === en) return;
+    if (control(POWER_CUT) !== 0 || completed === d.cutAfter) throw CUT;
+    if ((control(CC) & CC_EN) === en) return;
     Atomics.wait(words, DOORBELL, seen, WAKE_MS);
   }
 }
@@ -508,8 +562,8 @@ function disable() {
   for (let q = 0; q < Q; q++) closeQueue(q);
   nextDue = Infinity;
   setStatus(DeviceStatus.STOPPED);
-  Atomics.add(words, RESETS, 1);
-  Atomics.notify(words, RESETS);
+  Atomics.add(ctl, RESETS, 1);
+  Atomics.notify(ctl, RESETS);
 }
 
 /** Which cached blocks survive the cut: a predicate called once per block, in cache order. */
@@ -544,7 +598,7 @@ function losePower() {
 
 function run() {
   try {
-    let powerOn = (load(CC) & CC_EN) !== 0;
+    let powerOn = (control(CC) & CC_EN) !== 0;
     // Disabled before the thread came up (a reset() that early): drop whatever is queued, and say so.
     if (!powerOn) disable();
     for (;;) {
@@ -567,7 +621,7 @@ function run() {
 
 run();
 // Power is gone: park until stop() terminates the thread.
-for (;;) Atomics.wait(words, STATUS, DeviceStatus.POWER_LOST);
+for (;;) Atomics.wait(ctl, STATUS, DeviceStatus.POWER_LOST);
 `;
 
 const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
@@ -652,12 +706,20 @@ function clearBusy(iommu: SharedArrayBuffer): void {
 type WaitAsync = (a: Int32Array, i: number, v: number) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync: WaitAsync = (a, i, v) => (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync(a, i, v);
 
-/** The host's side of the control region: CC, DOORBELL, STATUS, RESETS, INTR, with its synchronous waits. */
+/** The host's side of the device: the control words (CC, POWER_CUT, STATUS, RESETS, INTR) with
+ *  their synchronous waits, and DOORBELL to wake the device. It reads nothing else of the queue
+ *  memory, so a driver's writes there cannot steer it. */
 class Controller {
+  /** the control words */
   readonly words: Int32Array;
+  private readonly memory: Int32Array;
+  /** RESETS before the disable a reset asked for, until the device has done it; else null. Kept
+   *  here, not in words the device or a driver can write. */
+  private disabling: number | null = null;
 
-  constructor(memory: SharedArrayBuffer, private readonly dead: () => boolean) {
-    this.words = new Int32Array(memory);
+  constructor(control: SharedArrayBuffer, memory: SharedArrayBuffer, private readonly dead: () => boolean) {
+    this.words = new Int32Array(control);
+    this.memory = new Int32Array(memory);
   }
 
   load(reg: number): number {
@@ -666,38 +728,51 @@ class Controller {
 
   /** Writes CC and rings DOORBELL (the device notices within a command). */
   setEnabled(on: boolean): void {
-    Atomics.store(this.words, word(Reg.CC), on ? CC_EN : 0);
+    Atomics.store(this.words, word(Control.CC), on ? CC_EN : 0);
     this.ring();
   }
 
+  /** Cuts the device's power (it acts before its next command). */
+  cutPower(): void {
+    Atomics.store(this.words, word(Control.POWER_CUT), 1);
+    this.ring();
+  }
+
+  /** STATUS, and its mirror, written by the host (the device's thread is gone). */
+  setStatus(s: number): void {
+    Atomics.store(this.words, word(Control.STATUS), s);
+    Atomics.store(this.memory, word(Reg.STATUS), s);
+  }
+
   ring(): void {
-    Atomics.add(this.words, word(Reg.DOORBELL), 1);
-    Atomics.notify(this.words, word(Reg.DOORBELL));
+    Atomics.add(this.memory, word(Reg.DOORBELL), 1);
+    Atomics.notify(this.memory, word(Reg.DOORBELL));
   }
 
   /** Waits (Atomics.wait, this thread) while `reg` holds `value`; false if the device died, lost power or time ran out. */
   awaitChange(reg: number, value: number, deadline: number): boolean {
     while (this.load(reg) === value) {
       const left = deadline - Date.now();
-      if (left <= 0 || this.dead() || this.load(Reg.STATUS) === DeviceStatus.POWER_LOST) return false;
+      if (left <= 0 || this.dead() || this.load(Control.STATUS) === DeviceStatus.POWER_LOST) return false;
       Atomics.wait(this.words, word(reg), value, Math.min(left, WAKE_MS));
     }
     return true;
   }
 
-  /** The reset handshake of NvmeDevice.reset. */
+  /** The reset handshake of NvmeDevice.reset: disable, wait for RESETS to move, enable, wait for READY. */
   reset(timeoutMs: number): boolean {
     const deadline = Date.now() + timeoutMs;
-    if (this.dead() || this.load(Reg.STATUS) === DeviceStatus.POWER_LOST) return false;
-    // A disable asked by an earlier reset that timed out may have finished already (STOPPED).
-    if (!(this.load(Reg.CC) === 0 && this.load(Reg.STATUS) === DeviceStatus.STOPPED)) {
-      const before = this.load(Reg.RESETS);
+    if (this.dead() || this.load(Control.STATUS) === DeviceStatus.POWER_LOST) return false;
+    // A disable asked by an earlier reset that timed out is still pending: wait for that one.
+    if (this.disabling === null) {
+      this.disabling = this.load(Control.RESETS);
       this.setEnabled(false);
-      if (!this.awaitChange(Reg.RESETS, before, deadline)) return false;
     }
+    if (!this.awaitChange(Control.RESETS, this.disabling, deadline)) return false;
+    this.disabling = null;
     this.setEnabled(true);
-    for (let s = this.load(Reg.STATUS); s !== DeviceStatus.READY; s = this.load(Reg.STATUS)) {
-      if (s === DeviceStatus.FATAL || !this.awaitChange(Reg.STATUS, s, deadline)) return false;
+    for (let s = this.load(Control.STATUS); s !== DeviceStatus.READY; s = this.load(Control.STATUS)) {
+      if (s === DeviceStatus.FATAL || !this.awaitChange(Control.STATUS, s, deadline)) return false;
     }
     return true;
   }
@@ -707,10 +782,11 @@ class Controller {
 export function startNvme(o: NvmeOptions): NvmeDevice {
   checkOptions(o);
   const maxQueues = o.maxQueues ?? DEFAULT_QUEUES;
+  const control = new SharedArrayBuffer(CONTROL_BYTES);
   const memory = new SharedArrayBuffer(queueBytes(o.queueEntries, maxQueues));
   writeIdentify(new DataView(memory), o.queueEntries, o.blockSize, o.blocks, maxQueues);
-  const words = new Int32Array(memory);
-  Atomics.store(words, word(Reg.CC), CC_EN);
+  const ctlWords = new Int32Array(control);
+  Atomics.store(ctlWords, word(Control.CC), CC_EN);
   const bytes = o.blocks * o.blockSize;
   const image = o.image === undefined ? null : openImage(o.image, bytes);
   const storage = image ? null : new SharedArrayBuffer(bytes);
@@ -718,19 +794,20 @@ export function startNvme(o: NvmeOptions): NvmeDevice {
   const report = new SharedArrayBuffer(Report.LBAS + 8 * cacheBlocks);
   const cutAfter = resolveCutAfter(o.powerCut);
   let exited = false;
+  const ctl = new Controller(control, memory, () => exited || thread.error !== null);
   const thread = startThread(threadSource(CONSTANTS, SHIPPED, DEVICE_LOOP), {
-    memory, iommu: o.iommu, dma: o.dma, storage, fd: image?.fd, regular: image?.regular, report, cutAfter,
+    control, memory, iommu: o.iommu, dma: o.dma, storage, fd: image?.fd, regular: image?.regular, report, cutAfter,
     keep: o.powerCut?.keep ?? 'none', entries: o.queueEntries, blockSize: o.blockSize, blocks: o.blocks, maxQueues,
     idleSpin: o.idleSpin ?? DEFAULT_IDLE_SPIN, cacheBlocks, latencyUs: o.latencyUs ?? 0,
   }, () => {
-    Atomics.store(words, word(Reg.STATUS), DeviceStatus.FATAL);
+    ctl.setStatus(DeviceStatus.FATAL);
     clearBusy(o.iommu);
   });
   void thread.exited.then(() => { exited = true; });
-  const ctl = new Controller(memory, () => exited || thread.error !== null);
   const memStorage = storage ? new Uint8Array(storage) : null;
   const pairs: (QueuePair | undefined)[] = [];
-  const queue = (q: number): QueuePair => (pairs[q] ??= new QueuePair(memory, q, Atomics));
+  const identify = { entries: o.queueEntries, maxQueues };
+  const queue = (q: number): QueuePair => (pairs[q] ??= new QueuePair(memory, q, Atomics, identify));
   const loops = new Set<() => void>();
   let cid = 0;
 
@@ -742,7 +819,7 @@ export function startNvme(o: NvmeOptions): NvmeDevice {
   };
 
   return {
-    memory, dma: o.dma, iommu: o.iommu, blocks: o.blocks, blockSize: o.blockSize, entries: o.queueEntries, maxQueues, cutAfter,
+    memory, control, dma: o.dma, iommu: o.iommu, blocks: o.blocks, blockSize: o.blockSize, entries: o.queueEntries, maxQueues, cutAfter,
     get storage() { return memStorage ?? readImage(o.image as string, bytes); },
     queue,
     admin,
@@ -753,21 +830,18 @@ export function startNvme(o: NvmeOptions): NvmeDevice {
       if (ok) for (const p of pairs) p?.reset();
       return ok;
     },
-    resets: () => ctl.load(Reg.RESETS),
-    interrupts: () => ctl.load(Reg.INTR),
-    onInterrupt: (fn) => watchInterrupts(words, fn, loops),
-    status: () => ctl.load(Reg.STATUS),
-    cutPower: () => {
-      Atomics.store(words, word(Reg.POWER_CUT), 1);
-      ctl.ring();
-    },
+    resets: () => ctl.load(Control.RESETS),
+    interrupts: () => ctl.load(Control.INTR),
+    onInterrupt: (fn) => watchInterrupts(ctlWords, fn, loops),
+    status: () => ctl.load(Control.STATUS),
+    cutPower: () => ctl.cutPower(),
     powerReport: () => readReport(report),
     get error() { return thread.error; },
     stop: async () => {
       for (const end of [...loops]) end();
       await thread.stop();
       if (image && image.fd >= 0) { closeSync(image.fd); image.fd = -1; }
-      Atomics.store(words, word(Reg.STATUS), DeviceStatus.STOPPED);
+      ctl.setStatus(DeviceStatus.STOPPED);
       clearBusy(o.iommu);
     },
   };
@@ -778,17 +852,18 @@ function awaitAdmin(ctl: Controller, pair: QueuePair, c: Command, timeoutMs: num
   if (pair.submit(c) !== Status.SUCCESS) throw new Error('nvme: the admin queue is full');
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; ; i++) {
-    const intr = ctl.load(Reg.INTR);
+    const intr = ctl.load(Control.INTR);
     const done = pair.poll();
     if (done) return done;
-    if (Date.now() > deadline) throw new Error(`nvme: no admin completion within ${timeoutMs} ms (device status ${ctl.load(Reg.STATUS)})`);
-    if (i >= 1000) Atomics.wait(ctl.words, word(Reg.INTR), intr, 1);
+    if (Date.now() > deadline) throw new Error(`nvme: no admin completion within ${timeoutMs} ms (device status ${ctl.load(Control.STATUS)})`);
+    if (i >= 1000) Atomics.wait(ctl.words, word(Control.INTR), intr, 1);
   }
 }
 
-/** The onInterrupt loop: Atomics.waitAsync on INTR (which keeps no process alive), fn once per change seen. */
+/** The onInterrupt loop: Atomics.waitAsync on INTR of the control words (which keeps no process
+ *  alive), fn once per change seen. */
 function watchInterrupts(words: Int32Array, fn: () => void, loops: Set<() => void>): () => void {
-  const INTR = word(Reg.INTR);
+  const INTR = word(Control.INTR);
   let stopped = false;
   const end = (): void => {
     if (stopped) return;
