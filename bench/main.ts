@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { calls } from './calls.ts';
 import { tax } from './tax.ts';
+import { blk, blkChart, type Series } from './blk.ts';
 
 const RESULTS = join(fileURLToPath(import.meta.url), '../results');
 
@@ -18,6 +19,8 @@ interface Benchmark {
   /** the figures shown, in order, with a label, a unit, and the figure holding n per round */
   rows: readonly { figure: string; label: string; unit: string; n?: string }[];
   targets: readonly Target[];
+  /** its own chart (default: a bar chart of the ns figures) */
+  chart?(title: string, subtitle: string): string;
 }
 
 const BENCHMARKS: Record<string, Benchmark> = {
@@ -57,6 +60,39 @@ BENCHMARKS.tax = {
     { figure: 'metered_over_plain_max', label: 'worst metered / plain', unit: '×' },
   ],
   targets: [{ figure: 'metered_over_plain_max', op: '<=', value: 1.3 }],
+};
+
+const BLK_PATHS = ['raw', 'domain', 'shadow', 'shadow_crash_1s'];
+let blkSeries: Series[] = [];
+BENCHMARKS.blk = {
+  run: async (o) => {
+    const r = await blk(o);
+    blkSeries = r.series;
+    return r.figures;
+  },
+  rows: [
+    ...['read', 'write'].flatMap((op) => BLK_PATHS.flatMap((p) => [1, 32].map((b) => (
+      { figure: `${op}_${p}_b${b}_iops`, label: `4 KiB random ${op}, ${p}, batch ${b}`, unit: '/s' })))),
+    ...['read', 'write'].flatMap((op) => [1, 32].map((b) => ({ figure: `device_${op}_b${b}_iops`, label: `the device model alone, ${op}, batch ${b}`, unit: '/s' }))),
+    { figure: 'host_read_iops', label: 'host loop, fs.readSync 4 KiB', unit: '/s' },
+    { figure: 'host_write_iops', label: 'host loop, fs.writeSync 4 KiB', unit: '/s' },
+    { figure: 'restart_us', label: 'driver crash to first answer from its successor', unit: 'µs' },
+    { figure: 'reset_us', label: 'the kernel\'s clean-up of the crash (device reset included)', unit: 'µs' },
+    ...['read', 'write'].flatMap((op) => [
+      { figure: `${op}_domain_over_raw_b32`, label: `${op}: domain / raw, batch 32`, unit: '×' },
+      { figure: `${op}_crash_over_shadow_b32`, label: `${op}: shadow_crash_1s / shadow, batch 32`, unit: '×' },
+      { figure: `${op}_domain_b32_over_device_b32`, label: `${op}: domain / device alone, batch 32`, unit: '×' },
+      { figure: `${op}_domain_b32_over_host`, label: `${op}: domain batch 32 / host loop`, unit: '×' },
+    ]),
+  ],
+  targets: [
+    { figure: 'read_domain_over_raw_b32', op: '>=', value: 0.9 },
+    { figure: 'write_domain_over_raw_b32', op: '>=', value: 0.9 },
+    { figure: 'read_crash_over_shadow_b32', op: '>=', value: 0.95 },
+    { figure: 'write_crash_over_shadow_b32', op: '>=', value: 0.95 },
+    { figure: 'restart_us', op: '<=', value: 5000 },
+  ],
+  chart: (title, subtitle) => blkChart(title, subtitle, blkSeries),
 };
 
 function usage(): string {
@@ -185,13 +221,16 @@ export async function main(args: string[]): Promise<number> {
     cpus: cpus().length,
     figures,
     targets: b.targets.map((t) => ({ ...t, met: met(t, figures[t.figure]) })),
+    ...(name === 'blk' ? { series: blkSeries } : {}),
   };
   mkdirSync(RESULTS, { recursive: true });
   const json = join(RESULTS, `${name}.json`);
   const svg = join(RESULTS, `${name}.svg`);
   writeFileSync(json, `${JSON.stringify(record, null, 2)}\n`);
-  writeFileSync(svg, chart(`frond bench ${name}${quick ? ' (quick)' : ''}: median cost per call`,
-    `${record.timestamp} · node ${record.node} · ${record.cpu} ×${record.cpus}`, b, figures));
+  const subtitle = `${record.timestamp} · node ${record.node} · ${record.cpu} ×${record.cpus}`;
+  writeFileSync(svg, b.chart
+    ? b.chart(`frond bench ${name}${quick ? ' (quick)' : ''}: throughput across driver crashes`, subtitle)
+    : chart(`frond bench ${name}${quick ? ' (quick)' : ''}: median cost per call`, subtitle, b, figures));
   console.error(`wrote ${json} and ${svg}`);
   return 0;
 }

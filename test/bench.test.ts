@@ -23,3 +23,18 @@ test('bench tax: the same hash table plain, in a domain and metered gives the sa
     assert.ok(Number.isFinite(f[k]) && f[k] > 0, `${k} = ${f[k]}`);
   }
 });
+
+test('bench blk: every path moves blocks, the crash runs span crashes, and the figures are finite', async () => {
+  const { blk } = await import('../bench/blk.ts');
+  const { figures: f, series } = await blk({ quick: true, blocks: 2048, roundMs: 40, rounds: 1, crashMs: 1200 });
+  for (const op of ['read', 'write']) {
+    for (const p of ['raw', 'domain', 'shadow', 'shadow_crash_1s']) {
+      for (const b of [1, 32]) assert.ok(f[`${op}_${p}_b${b}_iops`]! > 1000, `${op}_${p}_b${b}_iops = ${f[`${op}_${p}_b${b}_iops`]}`);
+    }
+    assert.ok(f[`device_${op}_b32_iops`]! > 1000 && f[`host_${op}_iops`]! > 1000);
+    assert.ok(Number.isFinite(f[`${op}_domain_over_raw_b32`]!));
+  }
+  assert.ok(f.restart_us! > 0 && f.restart_us! < 1e6);
+  assert.equal(series.length, 2);
+  for (const s of series) assert.ok(s.crashes.length >= 1 && s.points.length > 5, `${s.name}: ${s.crashes.length} crashes, ${s.points.length} samples`);
+});

@@ -82,9 +82,9 @@ test('every bad argument to every verb is one line on stderr and exit code 1, ne
       [['boot', '--batch', '33'], /^frond boot: --batch must be an integer in \[0, 32\], not '33'$/],
       [['boot', '--blocks'], /^frond boot: --blocks needs a block count$/],
       // bench
-      [['bench'], /^frond bench: name a benchmark: calls or tax/],
-      [['bench', '--quick'], /^frond bench: name a benchmark: calls or tax/],
-      [['bench', 'nonsense'], /^frond bench: no benchmark named 'nonsense' \(there are: calls, tax\)$/],
+      [['bench'], /^frond bench: name a benchmark: calls or tax or blk/],
+      [['bench', '--quick'], /^frond bench: name a benchmark: calls or tax or blk/],
+      [['bench', 'nonsense'], /^frond bench: no benchmark named 'nonsense' \(there are: calls, tax, blk\)$/],
       [['bench', 'calls', 'tax'], /^frond bench: unexpected argument tax/],
       [['bench', 'calls', '--frob'], /^frond bench: unknown option --frob/],
     ];

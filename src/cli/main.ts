@@ -13,7 +13,7 @@ interface Verb {
 }
 
 /** The benchmarks bench/main.ts knows (checked here, so that a wrong name is one line). */
-const BENCHMARKS = ['calls', 'tax'];
+const BENCHMARKS = ['calls', 'tax', 'blk'];
 
 const VERBS: Record<string, Verb> = {
   idl: {
@@ -125,6 +125,11 @@ Benchmarks:
   tax     the language tax: an open-addressing hash table (FNV-1a, linear probing, 8-byte
           keys and values, 75% load, 2^12..2^22 entries) as plain TypeScript, in a domain, and in
           a CPU-metered domain: ns per lookup and metered/plain (target ≤ 1.3)
+  blk     the block path: 4 KiB random read and write IOPS at batch 1 and 32 on a disk image,
+          driver called directly (raw), through its domain's proxy, behind its shadow, and
+          behind its shadow with a driver crash every second; the driver's restart time; the
+          device model alone and a plain host loop on the same file as the ceiling; an SVG of
+          throughput over time across the crashes
 
   --quick   fewer iterations (for smoke tests)`,
     spec: { flags: ['--quick'], positional: { what: `a benchmark: ${BENCHMARKS.join(' or ')}`, min: 1, max: 1 } },
