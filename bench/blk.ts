@@ -15,8 +15,13 @@
 // the shadow's first answer from the new driver (the kernel's clean-up, with the device reset,
 // included; reset_us is that clean-up alone).
 //
-// Each figure is the median of several rounds (the crash runs are one long run each, so that they
-// span several crashes); throughput is sampled every 50 ms in the crash runs for the chart.
+// Two disks (images of random data) of the same size: the raw and the domain paths (each with a
+// driver and a device model of its own), the device alone and the host loop use one, the shadow's
+// driver the other, so every path stays warm and their rounds alternate: a figure is the median of its
+// rounds, each path's rounds interleaved with the others' (the host's page cache and writeback
+// drift over a run; interleaving spreads that evenly). A shadow_crash_1s round is a second with one
+// driver crash in the middle. A last run per operation, a crash every second for a few seconds, is
+// sampled every 50 ms for the chart.
 import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -27,12 +32,13 @@ import type { RRef } from '../src/idl/lib/types.ts';
 import { BlockReq, Bytes4096, DequeBlockReq32, bindHeap } from '../src/idl/generated/structs.ts';
 import { BlockOp, BlockStatus } from '../src/lib/block.ts';
 import { Kernel } from '../src/kernel/kernel.ts';
-import type { Domain } from '../src/kernel/domain.ts';
 import { heapFor } from '../src/kernel/services/heap.ts';
 import { KERNEL_ID } from '../src/kernel/rpc.ts';
-import { Opcode, type Command } from '../src/machine/common/nvme.ts';
+import { DeviceStatus, Opcode, type Command, type QueuePair } from '../src/machine/common/nvme.ts';
+import { IommuMapper, iommuBytes } from '../src/machine/common/iommu.ts';
+import { startNvme, type NvmeDevice } from '../src/machine/node/nvme.ts';
 import { NodeHost } from '../src/machine/node/host.ts';
-import { startBlock, DEVICE } from '../src/boot/block.ts';
+import { startBlock } from '../src/boot/block.ts';
 import { bootTrust, buildForBoot, loadAll } from '../src/tools/domainc/boot.ts';
 import { median } from './calls.ts';
 
@@ -96,7 +102,7 @@ class Client {
   private deque: Batch;
   private readonly next: () => number;
 
-  constructor(private readonly bdev: BDev, private readonly blocks: number, seed: number) {
+  constructor(private readonly bdev: BDev, private readonly blocks: number, seed: number, readonly name = '') {
     for (let i = 0; i < BATCH; i++) {
       const r = BlockReq.alloc();
       BlockReq.putData(r, Bytes4096.alloc());
@@ -139,16 +145,21 @@ class Client {
 
   /** Waits for every request in flight to come back, then frees them all. */
   close(): void {
+    this.settle();
+    for (const r of this.free) BlockReq.free(r);
+    this.free.length = 0;
+    DequeBlockReq32.free(this.deque);
+  }
+
+  /** Waits for every request in flight to come back. */
+  settle(): void {
     for (let i = 0; this.free.length < BATCH; i++) {
-      if (i > 1e7) throw new Error('bench blk: requests never came back');
+      if (i > 1e7) { const p = this.bdev.pending(); throw new Error(`bench blk: ${this.name}: requests never came back (${BATCH - this.free.length} out, the BDev says ${p.ok ? p.value : '?'} pending)`); }
       const res = this.bdev.submitAndPoll(this.deque);
       if (!res.ok) throw new Error(`bench blk: ${res.error.message}`);
       this.deque = res.value;
       for (let r = DequeBlockReq32.pop(this.deque); r !== null; r = DequeBlockReq32.pop(this.deque)) this.free.push(r);
     }
-    for (const r of this.free) BlockReq.free(r);
-    this.free.length = 0;
-    DequeBlockReq32.free(this.deque);
   }
 }
 
@@ -166,131 +177,189 @@ function fillImage(path: string, blocks: number): void {
   }
 }
 
-/** The same random 4 KiB I/O on the same file from a plain host loop. */
-function hostLoop(path: string, blocks: number, write: boolean, ms: number): number {
-  const fd = openSync(path, 'r+');
-  const buf = new Uint8Array(new SharedArrayBuffer(4096));
-  const next = rng(7);
-  try {
-    return timed(ms, () => {
-      for (let i = 0; i < 64; i++) {
-        const at = (next() % blocks) * 4096;
-        if (write) writeSync(fd, buf, 0, 4096, at);
-        else readSync(fd, buf, 0, 4096, at);
-      }
-      return 64;
-    });
-  } finally {
-    closeSync(fd);
+/** Host code driving a device model of its own (on the same image file), through an IOMMU it
+ *  fills itself: the device alone, no kernel and no driver. (A device's admin queue has one
+ *  owner: this one is nobody else's.) */
+class DeviceLoop {
+  private readonly free: number[] = [];
+  private readonly iovas: number[] = [];
+  private readonly cmd: Command = { opcode: 0, cid: 0, lba: 0, count: 1, bufIova: 0, bufLength: 4096 };
+  private readonly next = rng(17);
+  private inFlight = 0;
+  private qp!: QueuePair;
+  readonly dev: NvmeDevice;
+
+  constructor(k: Kernel, image: string, private readonly blocks: number) {
+    const iommu = new SharedArrayBuffer(iommuBytes(64));
+    this.dev = startNvme({ blocks, blockSize: 4096, dma: k.heap.buffer, iommu, queueEntries: 256, image });
+    const mapper = new IommuMapper(iommu);
+    for (let i = 0; i < BATCH; i++) {
+      const h = k.heap.allocate(KERNEL_ID, Bytes4096.typeId);
+      const [, , off, len] = k.heap.pin(KERNEL_ID, h, -1);
+      this.iovas.push(mapper.map(off, len, 3));
+    }
+  }
+
+  async start(): Promise<void> {
+    while (this.dev.status() !== DeviceStatus.READY) await new Promise((r) => setTimeout(r, 1));
+    if (this.dev.createIoQueue(1, BATCH, 0) !== 0) throw new Error('bench blk: cannot create the device run\'s queue');
+    this.qp = this.dev.queue(1);
+    this.qp.mask(true);
+  }
+
+  /** Keeps `b` commands in flight; returns completions. */
+  step(op: number, b: number): number {
+    while (this.inFlight < b) {
+      const cid = this.free.length > 0 ? this.free.pop()! : this.inFlight;
+      this.cmd.opcode = op; this.cmd.cid = cid; this.cmd.lba = this.next() % this.blocks; this.cmd.bufIova = this.iovas[cid];
+      this.qp.enqueue(this.cmd);
+      this.inFlight++;
+    }
+    this.qp.ring();
+    let n = 0;
+    for (let c = this.qp.poll(); c !== null; c = this.qp.poll()) {
+      if (c.status !== 0) throw new Error(`bench blk: device status ${c.status}`);
+      this.free.push(c.cid);
+      this.inFlight--;
+      n++;
+    }
+    return n;
+  }
+
+  drain(): void {
+    while (this.inFlight > 0) for (let c = this.qp.poll(); c !== null; c = this.qp.poll()) { this.free.push(c.cid); this.inFlight--; }
   }
 }
 
 export async function blk(o: BlkOptions): Promise<BlkResult> {
   const say = o.progress ?? (() => {});
-  const blocks = o.blocks ?? (o.quick ? 8192 : 65536); // 32 MiB or 256 MiB
-  const roundMs = o.roundMs ?? (o.quick ? 200 : 1000);
+  const blocks = o.blocks ?? (o.quick ? 8192 : 65536); // 32 MiB or 256 MiB per image
+  const roundMs = o.roundMs ?? (o.quick ? 250 : 1000);
   const rounds = o.rounds ?? (o.quick ? 3 : 5);
-  const crashMs = o.crashMs ?? (o.quick ? 2500 : 6000);
-  const image = join(tmpdir(), `frond-bench-blk-${process.pid}.img`);
-  say(`image ${image}: ${blocks * 4096 / (1 << 20)} MiB of random data`);
-  fillImage(image, blocks);
+  const chartMs = o.crashMs ?? (o.quick ? 2500 : 5000);
+  // Two disks of the same size: one for the driver alone (raw, domain, the device alone, the host
+  // loop), one for the shadow's driver, so that both stay warm and their rounds can alternate.
+  const images = ['a', 'b'].map((x) => join(tmpdir(), `frond-bench-blk-${process.pid}-${x}.img`));
+  say(`images ${images.join(', ')}: ${blocks * 4096 / (1 << 20)} MiB of random data each`);
+  for (const im of images) fillImage(im, blocks);
 
   const bundles = await buildForBoot(ROOT, DOMAINS);
-  const k = new Kernel(new NodeHost(), { trust: bootTrust(ROOT), log: () => {} });
+  const k = new Kernel(new NodeHost(), { trust: bootTrust(ROOT), log: process.env.BLK_LOG ? (l) => console.error(l) : () => {} });
   loadAll(k, bundles);
-  // The device, attached; the path starts with the shadow, which the runs below replace as needed.
-  const path = await startBlock(k, { blocks, image, shadow: false });
+  // A driver serves one client (requests come back to whoever polls), so raw and domain each get
+  // a driver of their own, on device models of their own over the same image.
+  const plain = await startBlock(k, { blocks, image: images[0], shadow: false, device: 'nvme-a', irq: 11 });
+  const rawPath = await startBlock(k, { blocks, image: images[0], shadow: false, device: 'nvme-r', irq: 13 });
+  const shadowed = await startBlock(k, { blocks, image: images[1], shadow: true, device: 'nvme-b', irq: 12 });
   const f: Figures = {};
   const series: Series[] = [];
   const kernelHeap = k.heapCap();
-  const driverConfig = { device: DEVICE, coalesce: 8, coalesceUs: 100 };
-
-  const current = (): Domain => k.driverOf(DEVICE)!;
-  const stopAll = (): void => {
-    for (const d of k.list()) k.kill(d, 'next path');
+  const driverA = rawPath.driver()!;
+  const driverHeap = heapFor(k.heap, driverA);
+  const impl = driverA.impl as BDev;
+  const id = driverA.id;
+  // raw: the driver's implementation itself, called with requests the driver owns, run as the
+  // driver (rpc.run: the domain stack's bookkeeping, which its CPU budget needs), with no proxy.
+  const raw: BDev = {
+    info: () => k.rpc.run(id, () => impl.info()),
+    read: (r) => k.rpc.run(id, () => impl.read(r)),
+    write: (r) => k.rpc.run(id, () => impl.write(r)),
+    flush: () => k.rpc.run(id, () => impl.flush()),
+    submitAndPoll: (q) => k.rpc.run(id, () => impl.submitAndPoll(q)),
+    pending: () => k.rpc.run(id, () => impl.pending()),
+    wait: () => k.rpc.run(id, () => impl.wait()),
   };
-
-  type Path = 'raw' | 'domain' | 'shadow';
-  /** A BDev for `p`, with the heap capability its requests must be made with. */
-  function open(p: Path): BDev {
-    stopAll();
-    if (p === 'shadow') {
-      bindHeap(kernelHeap);
-      return k.create<BDev>('bdev-shadow', {}, {
-        privileged: true, devices: [DEVICE], config: { target: 'nvme', device: DEVICE, driver: driverConfig },
-      }).api;
+  bindHeap(driverHeap);
+  const rawClient = new Client(raw, blocks, 11, 'raw');
+  bindHeap(kernelHeap);
+  const domainClient = new Client(plain.bdev, blocks, 12, 'domain');
+  const shadowClient = new Client(shadowed.bdev, blocks, 13, 'shadow');
+  const device = new DeviceLoop(k, images[0], blocks);
+  await device.start();
+  const fd = openSync(images[0], 'r+');
+  const hostBuf = new Uint8Array(new SharedArrayBuffer(4096));
+  const hostNext = rng(7);
+  const host = (write: boolean): number => {
+    for (let i = 0; i < 64; i++) {
+      const at = (hostNext() % blocks) * 4096;
+      if (write) writeSync(fd, hostBuf, 0, 4096, at);
+      else readSync(fd, hostBuf, 0, 4096, at);
     }
-    const made = k.create<BDev>('nvme', {}, { devices: [DEVICE], config: driverConfig });
-    if (p === 'domain') {
-      bindHeap(kernelHeap);
-      return made.api;
-    }
-    // raw: the implementation itself, called with requests the driver owns; run as the driver
-    // (rpc.run: the domain stack's bookkeeping, which its CPU budget needs), without a proxy.
-    bindHeap(heapFor(k.heap, made.domain));
-    const impl = made.domain.impl as BDev;
-    const id = made.domain.id;
-    return {
-      info: () => k.rpc.run(id, () => impl.info()),
-      read: (r) => k.rpc.run(id, () => impl.read(r)),
-      write: (r) => k.rpc.run(id, () => impl.write(r)),
-      flush: () => k.rpc.run(id, () => impl.flush()),
-      submitAndPoll: (q) => k.rpc.run(id, () => impl.submitAndPoll(q)),
-      pending: () => k.rpc.run(id, () => impl.pending()),
-      wait: () => k.rpc.run(id, () => impl.wait()),
-    };
-  }
+    return 64;
+  };
+  let crashes = 0;
+  const crashB = (): void => { shadowed.inject(crashes++ % 2 === 0 ? 'now' : 'in-call'); };
 
-  for (const p of ['raw', 'domain', 'shadow'] as const) {
-    for (const op of [BlockOp.READ, BlockOp.WRITE]) {
-      for (const b of [1, BATCH]) {
-        const name = `${op === BlockOp.READ ? 'read' : 'write'}_${p}_b${b}_iops`;
-        const c = new Client(open(p), blocks, 11);
-        const step = b === 1 ? () => c.one(op) : () => c.batch(op);
-        timed(roundMs / 2, step); // warm-up
-        const xs: number[] = [];
-        for (let r = 0; r < rounds; r++) xs.push(timed(roundMs, step));
-        c.close();
-        f[name] = Math.round(median(xs));
-        say(`${name.padEnd(28)} ${f[name]}`);
+  type Step = () => number;
+  for (const op of [BlockOp.READ, BlockOp.WRITE]) {
+    const opName = op === BlockOp.READ ? 'read' : 'write';
+    for (const b of [1, BATCH]) {
+      const one = (c: Client, heap: typeof kernelHeap): Step => () => { bindHeap(heap); return b === 1 ? c.one(op) : c.batch(op); };
+      const paths: [string, Step, boolean][] = [
+        ['raw', one(rawClient, driverHeap), false],
+        ['domain', one(domainClient, kernelHeap), false],
+        ['shadow', one(shadowClient, kernelHeap), false],
+        ['shadow_crash_1s', one(shadowClient, kernelHeap), true],
+      ];
+      const samples = new Map<string, number[]>(paths.map(([p]) => [p, []]));
+      for (const [, step] of paths) timed(roundMs / 4, step); // warm-up
+      for (let r = 0; r < rounds; r++) {
+        for (const [p, step, crash] of paths) {
+          // A crash round: one driver crash half way through its second (a crash a second).
+          let crashed = !crash;
+          const xs = samples.get(p)!;
+          xs.push(timed(roundMs, step, (elapsed) => { if (!crashed && elapsed >= roundMs / 2) { crashed = true; crashB(); } }));
+        }
+      }
+      bindHeap(driverHeap);
+      rawClient.settle();
+      bindHeap(kernelHeap);
+      domainClient.settle();
+      shadowClient.settle();
+      for (const [p] of paths) {
+        const name = `${opName}_${p}_b${b}_iops`;
+        f[name] = Math.round(median(samples.get(p)!));
+        say(`${name.padEnd(32)} ${f[name]}`);
+      }
+      // The device alone and the host loop, alternating likewise.
+      const dname = `device_${opName}_b${b}_iops`;
+      const dx: number[] = [];
+      const hx: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        dx.push(timed(roundMs, () => device.step(op === BlockOp.READ ? Opcode.READ : Opcode.WRITE, b)));
+        if (b === 1) hx.push(timed(roundMs, () => host(op === BlockOp.WRITE)));
+      }
+      device.drain();
+      f[dname] = Math.round(median(dx));
+      say(`${dname.padEnd(32)} ${f[dname]}`);
+      if (b === 1) {
+        f[`host_${opName}_iops`] = Math.round(median(hx));
+        say(`${`host_${opName}_iops`.padEnd(32)} ${f[`host_${opName}_iops`]}`);
       }
     }
   }
+  closeSync(fd);
 
-  // The shadow with a driver crash every second.
+  // Throughput over time across crashes (the chart): batch 32, a crash every second.
   for (const op of [BlockOp.READ, BlockOp.WRITE]) {
-    for (const b of [1, BATCH]) {
-      const opName = op === BlockOp.READ ? 'read' : 'write';
-      const name = `${opName}_shadow_crash_1s_b${b}_iops`;
-      const c = new Client(open('shadow'), blocks, 13);
-      const step = b === 1 ? () => c.one(op) : () => c.batch(op);
-      timed(roundMs / 2, step);
-      const points: [number, number][] = [];
-      const crashes: number[] = [];
-      let n = 0;
-      const iops = timed(crashMs, step, (elapsed) => {
-        if (elapsed >= 1000 * (crashes.length + 1)) {
-          k.injectCrash(DEVICE, n++ % 2 === 0 ? 'now' : 'in-call');
-          crashes.push(elapsed / 1000);
-        }
-      }, points);
-      c.close();
-      f[name] = Math.round(iops);
-      if (b === BATCH) series.push({ name: `${opName}, batch ${b}`, points, crashes });
-      say(`${name.padEnd(28)} ${f[name]} (${crashes.length} crashes)`);
-    }
+    const points: [number, number][] = [];
+    const at: number[] = [];
+    bindHeap(kernelHeap);
+    timed(chartMs, () => shadowClient.batch(op), (elapsed) => {
+      if (elapsed >= 1000 * (at.length + 1) - 500) { crashB(); at.push(elapsed / 1000); }
+    }, points);
+    series.push({ name: `${op === BlockOp.READ ? 'read' : 'write'}, batch ${BATCH}`, points, crashes: at });
   }
 
   // Restart: a crash, then the shadow's next call answered by a new driver.
   {
-    const bdev = open('shadow');
     const restarts: number[] = [];
     const resets: number[] = [];
     for (let i = 0; i < (o.quick ? 7 : 21); i++) {
       const t0 = performance.now();
-      k.injectCrash(DEVICE, 'now');
+      shadowed.inject('now');
       const t1 = performance.now();
-      const r = bdev.info();
+      const r = shadowed.bdev.info();
       const t2 = performance.now();
       if (!r.ok) throw new Error(`bench blk: info after a crash: ${r.error.message}`);
       resets.push((t1 - t0) * 1000);
@@ -301,72 +370,18 @@ export async function blk(o: BlkOptions): Promise<BlkResult> {
     f.reset_us = Math.round(median(resets));
     say(`restart_us ${f.restart_us} (of which the kernel's clean-up with the device reset: ${f.reset_us})`);
   }
-  stopAll();
-  void current;
+  f.crashes = crashes;
 
-  // The device alone: host code on an I/O queue of its own, the kernel's IOMMU.
-  {
-    const dev = path.dev;
-    const q = 2;
-    if (dev.createIoQueue(q, BATCH, 0) !== 0) throw new Error('bench blk: cannot create a queue for the device run');
-    const qp = dev.queue(q);
-    qp.mask(true);
-    const mapper = k.devices.get(DEVICE)!.mapper;
-    const bufs: number[] = [];
-    const iovas: number[] = [];
-    for (let i = 0; i < BATCH; i++) {
-      const h = k.heap.allocate(KERNEL_ID, Bytes4096.typeId);
-      const [, , off, len] = k.heap.pin(KERNEL_ID, h, -1);
-      bufs.push(h);
-      iovas.push(mapper.map(off, len, 3));
-    }
-    const next = rng(17);
-    const cmd: Command = { opcode: 0, cid: 0, lba: 0, count: 1, bufIova: 0, bufLength: 4096 };
-    for (const op of [Opcode.READ, Opcode.WRITE]) {
-      for (const b of [1, BATCH]) {
-        let inFlight = 0;
-        const freeCids: number[] = [];
-        for (let i = 0; i < b; i++) freeCids.push(i);
-        const step = (): number => {
-          while (freeCids.length > 0) {
-            const cid = freeCids.pop()!;
-            cmd.opcode = op; cmd.cid = cid; cmd.lba = next() % blocks; cmd.bufIova = iovas[cid];
-            qp.enqueue(cmd);
-            inFlight++;
-          }
-          qp.ring();
-          let n = 0;
-          for (let c = qp.poll(); c !== null; c = qp.poll()) {
-            if (c.status !== 0) throw new Error(`bench blk: device status ${c.status}`);
-            freeCids.push(c.cid);
-            inFlight--;
-            n++;
-          }
-          return n;
-        };
-        timed(roundMs / 2, step);
-        const xs: number[] = [];
-        for (let r = 0; r < rounds; r++) xs.push(timed(roundMs, step));
-        while (inFlight > 0) for (let c = qp.poll(); c !== null; c = qp.poll()) inFlight--;
-        const name = `device_${op === Opcode.READ ? 'read' : 'write'}_b${b}_iops`;
-        f[name] = Math.round(median(xs));
-        say(`${name.padEnd(28)} ${f[name]}`);
-      }
-    }
-    for (const iova of iovas) mapper.unmap(iova);
-    void bufs;
-  }
-  await path.stop();
-
-  // The host loop on the same file.
-  for (const write of [false, true]) {
-    const name = `host_${write ? 'write' : 'read'}_iops`;
-    const xs: number[] = [];
-    for (let r = 0; r < rounds; r++) xs.push(hostLoop(image, blocks, write, roundMs));
-    f[name] = Math.round(median(xs));
-    say(`${name.padEnd(28)} ${f[name]}`);
-  }
-  rmSync(image, { force: true });
+  bindHeap(driverHeap);
+  rawClient.close();
+  bindHeap(kernelHeap);
+  domainClient.close();
+  shadowClient.close();
+  await plain.stop();
+  await rawPath.stop();
+  await shadowed.stop();
+  await device.dev.stop();
+  for (const im of images) rmSync(im, { force: true });
 
   for (const op of ['read', 'write']) {
     f[`${op}_domain_over_raw_b32`] = f[`${op}_domain_b32_iops`] / f[`${op}_raw_b32_iops`];

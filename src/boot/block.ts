@@ -13,6 +13,9 @@ import { startNvme, type NvmeDevice, type PowerCut } from '../machine/node/nvme.
 
 export const DEVICE = 'nvme0';
 export const NVME_IRQ = 11;
+/** The CPU budget of the driver and its shadow: a synchronous read, write or flush spins until
+ *  the device answers, and a FLUSH (a write-back and an fdatasync) can take tens of ms. */
+export const BLOCK_BUDGET_MS = 500;
 
 export interface BlockOptions {
   /** the device's name and interrupt line (default nvme0, 11) */
@@ -82,12 +85,12 @@ export async function startBlock(k: Kernel, o: BlockOptions): Promise<BlockPath>
   let bdev: BDev;
   if (o.shadow ?? true) {
     const s = k.create<BDev>('bdev-shadow', {}, {
-      privileged: true, devices: [name], config: { target: 'nvme', device: name, driver: driverConfig },
+      privileged: true, devices: [name], budgetMs: BLOCK_BUDGET_MS, config: { target: 'nvme', device: name, driver: driverConfig },
     });
     shadow = s.domain;
     bdev = s.api;
   } else {
-    bdev = k.create<BDev>('nvme', {}, { devices: [name], config: driverConfig }).api;
+    bdev = k.create<BDev>('nvme', {}, { devices: [name], budgetMs: BLOCK_BUDGET_MS, config: driverConfig }).api;
   }
   return {
     dev,

@@ -292,12 +292,17 @@ function syncImage() {
 }
 
 /** Writes the cache back; a block leaves the cache only once written. */
-function flush() {
+function writeBack() {
   for (const [lba, data] of cache) {
     storeBlock(lba, data);
     cache.delete(lba);
     spare.push(data);
   }
+}
+
+/** FLUSH: writes the cache back and makes the image durable (fdatasync). */
+function flush() {
+  writeBack();
   syncImage();
 }
 
@@ -328,7 +333,7 @@ function write(lba, n, at) {
 function makeRoom(lba, n) {
   let missing = 0;
   for (let i = 0; i < n; i++) if (!cache.has(lba + i)) missing++;
-  if (cache.size + missing > d.cacheBlocks) flush();
+  if (cache.size + missing > d.cacheBlocks) writeBack(); // (durable only at FLUSH: no fdatasync here)
 }
 
 // ---- commands

@@ -31,8 +31,9 @@ import {
 
 type Req = RRef<BlockReqT>;
 
-/** How long a synchronous command may take before the device is taken for lost (ms). */
-const DEVICE_TIMEOUT_MS = 2000;
+/** How long a synchronous command may take before the device is taken for lost (ms): below the
+ *  block path's CPU budget (src/boot/block.ts), since the driver spins while it waits. */
+const DEVICE_TIMEOUT_MS = 400;
 /** Polls of the queue between looks at the clock while spinning. */
 const SPINS_PER_CLOCK = 256;
 /** The device's access to a request's block: it writes it for a READ, reads it for a WRITE. */
