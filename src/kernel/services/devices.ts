@@ -104,6 +104,7 @@ export class DeviceTable {
 
 /** Steps 1–3 of the header, for a device whose driver died. */
 function stop(k: ServiceKernel, a: Attached): void {
+  a.armed = false; // (an injected crash meant for this driver is not its successor's)
   a.resets++;
   if (!a.dev.reset()) a.failedResets++;
   const { hung } = a.mapper.unmapAll();
