@@ -218,7 +218,8 @@ test('a hostile driver cannot point the device at memory it was not given', asyn
     // A kernel object and a disk block that must stay as they are.
     const canary = Bytes4096.alloc();
     Bytes4096.fill(canary, 0x5a);
-    const open = (): { domain: { alive: boolean }; api: Probe } => b.k.create<Probe>('hostile-dma', {}, { devices: [name], config: { device: name } });
+    // (Thousands of commands in one call: a generous CPU budget, so a loaded machine does not fail it.)
+    const open = (): { domain: { alive: boolean }; api: Probe } => b.k.create<Probe>('hostile-dma', {}, { devices: [name], budgetMs: 10_000, config: { device: name } });
     let h = open();
     const run = (what: string, arg = 0): number => {
       const r = h.api.run(what, arg);
