@@ -80,7 +80,8 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
   const dev: DeviceCap = sys.devices.open(cfg.device);
   const A = dev.atomics;
   const regs = new DataView(dev.memory);
-  const status = (): number => A.load(new Int32Array(dev.memory, Reg.STATUS, 1), 0);
+  const words = new Int32Array(dev.memory);
+  const status = (): number => A.load(words, Reg.STATUS >>> 2);
   if (status() !== DeviceStatus.READY) throw new Error(`nvme: ${cfg.device} is not ready (status ${status()})`);
   const blockSize = regs.getUint32(Reg.BLOCK_SIZE, true);
   const blocks = regs.getUint32(Reg.BLOCKS_HI, true) * 2 ** 32 + regs.getUint32(Reg.BLOCKS_LO, true);
