@@ -27,7 +27,7 @@ test('every verb has --help (also as `frond help VERB`), and unknown verbs fail'
   const top = frond('--help');
   assert.equal(top.status, 0);
   const verbs = [...top.stdout.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]!);
-  assert.deepEqual(verbs, ['idl', 'build', 'verify', 'start', 'boot', 'bench'], top.stdout);
+  assert.deepEqual(verbs, ['idl', 'build', 'verify', 'start', 'boot', 'bench', 'mkfs', 'fsck'], top.stdout);
   for (const v of verbs) {
     const r = frond(v, '--help');
     assert.equal(r.status, 0, v);
@@ -46,7 +46,7 @@ test('every bad argument to every verb is one line on stderr and exit code 1, ne
   const emptyRel = relative(ROOT, empty);
   try {
     const cases: [string[], RegExp][] = [
-      [['nonsense'], /^frond: unknown command 'nonsense' \(commands: idl, build, verify, start, boot, bench\)$/],
+      [['nonsense'], /^frond: unknown command 'nonsense' \(commands: idl, build, verify, start, boot, bench, mkfs, fsck\)$/],
       [['--bogus'], /^frond: unknown option --bogus/],
       [['help', 'nonsense'], /^frond help: unknown command 'nonsense'/],
       // build: paths that are missing, files, empty; options unknown, missing their value, given one they do not take
@@ -87,6 +87,21 @@ test('every bad argument to every verb is one line on stderr and exit code 1, ne
       [['bench', 'nonsense'], /^frond bench: no benchmark named 'nonsense' \(there are: calls, tax, blk\)$/],
       [['bench', 'calls', 'tax'], /^frond bench: unexpected argument tax/],
       [['bench', 'calls', '--frob'], /^frond bench: unknown option --frob/],
+      // mkfs (IMAGE in the scratch folder: nothing is written when an argument is bad)
+      [['mkfs'], /^frond mkfs: name an image file \(see --help\)$/],
+      [['mkfs', join(scratch, 'x.img'), '--size', 'many'], /^frond mkfs: --size must be a whole number of blocks from 1 to 2097152, not 'many'$/],
+      [['mkfs', join(scratch, 'x.img'), '--inodes'], /^frond mkfs: --inodes needs a number of inodes$/],
+      [['mkfs', join(scratch, 'x.img'), '--log', '5'], /^frond mkfs: --log must be a whole number of log blocks from 11 to 256, not '5'$/],
+      [['mkfs', join(scratch, 'x.img'), '/nonexistent'], /^frond mkfs: \/nonexistent: no such file or directory$/],
+      [['mkfs', join(scratch, 'x.img'), emptyRel], new RegExp(`^frond mkfs: ${emptyRel}: is a directory \\(only files go in the image\\)$`)],
+      [['mkfs', emptyRel], new RegExp(`^frond mkfs: ${emptyRel}: is a directory$`)],
+      [['mkfs', join(scratch, 'x.img'), '--frob'], /^frond mkfs: unknown option --frob/],
+      // fsck
+      [['fsck'], /^frond fsck: name an image file \(see --help\)$/],
+      [['fsck', 'a.img', 'b.img'], /^frond fsck: unexpected argument b\.img \(at most 1\)$/],
+      [['fsck', '/nonexistent'], /^frond fsck: \/nonexistent: cannot read: no such file or directory$/],
+      [['fsck', emptyRel], new RegExp(`^frond fsck: ${emptyRel}: is a directory$`)],
+      [['fsck', '--frob', 'a.img'], /^frond fsck: unknown option --frob/],
     ];
     const results = await Promise.all(cases.map(([args]) => frondAsync(args)));
     results.forEach((r, i) => {

@@ -139,6 +139,43 @@ Benchmarks:
       return (await import('../../bench/main.ts')).main(args);
     },
   },
+  mkfs: {
+    summary: 'make an xv6 file-system image holding host files',
+    usage: `frond mkfs IMAGE [FILE...] [--size BLOCKS] [--inodes N] [--log N]
+
+Writes IMAGE (created, or replaced) as an xv6-riscv file system, byte for byte as xv6's own mkfs
+makes it for the same inputs: boot block, superblock, log, inode blocks, bitmap, data blocks; a
+root directory (inode 1) holding "." and "..", then each FILE from the host, in the order given,
+under its base name. xv6 keeps the first 14 bytes of a name: a longer one is cut (and a note
+says so); two files whose names are then equal are refused. A file holds at most 274432 bytes
+(12 direct blocks and 256 through the indirect block). Every argument is checked before IMAGE is
+written; a bad one is one line on stderr and exit code 1. Check the result with frond fsck.
+
+  --size BLOCKS   blocks of 1024 bytes in the image (default 2000, xv6's FSSIZE)
+  --inodes N      inodes, inode 0 (never used) included (default 200, xv6's NINODES)
+  --log N         log blocks, the header block included, 11..256 (default 30, xv6's LOGSIZE;
+                  xv6's own kernel expects at least 30)`,
+    spec: {
+      values: { '--size': 'a number of blocks', '--inodes': 'a number of inodes', '--log': 'a number of log blocks' },
+      positional: { what: 'an image file', min: 1, max: Infinity },
+    },
+    run: async (a) => (await import('./mkfs.ts')).main(a),
+  },
+  fsck: {
+    summary: 'check an xv6 file-system image and report every problem',
+    usage: `frond fsck IMAGE
+
+Reads IMAGE (never changing it) and checks it as an xv6-riscv file system: the superblock's
+regions fit and do not overlap; the log header is sane (a committed transaction is replayed in
+memory first, as xv6 does at boot); every inode's type, size and block numbers; no block used
+twice; every directory's "." and ".." (the root's ".." is itself); no entry naming a free inode;
+no directory loop and nothing unreachable from /; link counts equal to the entries referring to
+each inode; the bitmap marking exactly the blocks in use. Prints what the image holds, then one
+line per problem. Exit code 0 if the image is clean, 1 if any problem was found or IMAGE cannot
+be read.`,
+    spec: { positional: { what: 'an image file', min: 1, max: 1 } },
+    run: async (a) => (await import('./fsck.ts')).main(a),
+  },
 };
 
 function help(): void {
