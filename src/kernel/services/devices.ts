@@ -137,8 +137,7 @@ function capFor(k: ServiceKernel, d: Domain, a: Attached): DeviceCap {
     map(h: number, child: number, access: number): number {
       mine();
       const acc = checkAccess(access);
-      const c = child === -1 ? -1 : child;
-      const [slot, handle, offset, length] = k.heap.pin(d.id, h, c);
+      const [slot, handle, offset, length] = k.heap.pin(d.id, h, child); // (checks h and child)
       if (length === 0) return 0; // nothing to map (nothing was pinned)
       let iova = 0;
       try {
