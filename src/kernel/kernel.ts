@@ -27,7 +27,7 @@ import { isAbort, KERNEL_ID, Rpc } from './rpc.ts';
 import { hasStack } from './safe.ts';
 import { DeviceTable, Interrupts, makeSys, reclaimServices } from './services/index.ts';
 import { heapFor } from './services/heap.ts';
-import type { DmaDevice } from '../machine/common/device.ts';
+import type { Device } from '../machine/common/device.ts';
 import { startDomain } from './loader.ts';
 import { verifyBundle, type VerifyPolicy } from './verify.ts';
 
@@ -482,8 +482,9 @@ export class Kernel {
   // ---- devices ---------------------------------------------------------------------------
 
   /** Attaches a device model as `name`, raising interrupt `irq`: domains granted `name`
-   *  (CreateOptions.devices) may drive it (services/devices.ts). */
-  attachDevice(name: string, dev: DmaDevice, opts: { irq: number }): void {
+   *  (CreateOptions.devices) may drive it (services/devices.ts). A DmaDevice (one with an `iommu`)
+   *  may be given heap objects to reach (DeviceCap.map); any other Device may not. */
+  attachDevice(name: string, dev: Device, opts: { irq: number }): void {
     if (this.devices.get(name)) throw new Error(`devices: ${name} is attached already`);
     this.interrupts.reserve(opts.irq, name);
     this.devices.attach(name, dev, opts.irq);

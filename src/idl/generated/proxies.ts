@@ -274,6 +274,64 @@ function makeBench(rt: ProxyRuntime, link: Link): object {
   };
 }
 
+function retConsole_write(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v >>> 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Console.write', ok, r, 'u32');
+}
+
+function retConsole_read(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'string')) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Console.read', ok, r, 'string');
+}
+
+function makeConsole(rt: ProxyRuntime, link: Link): object {
+  return {
+    write(a0: any) {
+      if (!(typeof a0 === 'string')) return rt.invalid(link, 'Console.write', 'text', 'string');
+      const x0 = a0;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retConsole_write(rt, link, link.impl.write(x0));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Console.write', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    read(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return Promise.resolve(rt.invalid(link, 'Console.read', 'max', 'u32'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.read(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Console.read', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Console.read', p, retConsole_read, null);
+    },
+  };
+}
+
 function retCounter_nop(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) return OK_VOID;
@@ -930,6 +988,7 @@ function makeTaxBench(rt: ProxyRuntime, link: Link): object {
 export const IFACES: Readonly<Record<string, IfaceDescriptor>> = {
   BDev: { name: 'BDev', fingerprint: FINGERPRINTS.BDev, methods: ['info', 'read', 'write', 'flush', 'submitAndPoll', 'pending', 'wait'], make: makeBDev },
   Bench: { name: 'Bench', fingerprint: FINGERPRINTS.Bench, methods: ['run', 'runAsync'], make: makeBench },
+  Console: { name: 'Console', fingerprint: FINGERPRINTS.Console, methods: ['write', 'read'], make: makeConsole },
   Counter: { name: 'Counter', fingerprint: FINGERPRINTS.Counter, methods: ['nop', 'add', 'stats', 'bounce', 'peek', 'addLater', 'echoLater', 'chain', 'sum', 'name', 'subscribe', 'notify'], make: makeCounter },
   FaultPlan: { name: 'FaultPlan', fingerprint: FINGERPRINTS.FaultPlan, methods: ['crashNow'], make: makeFaultPlan },
   Greeter: { name: 'Greeter', fingerprint: FINGERPRINTS.Greeter, methods: ['greet', 'count'], make: makeGreeter },

@@ -3,6 +3,7 @@
 import type { Shadow } from '../lib/shadow.ts';
 import type { Bench, TaxBench } from '../bench.ts';
 import type { BDev } from '../block.ts';
+import type { Console } from '../console.ts';
 import type { Counter, FaultPlan, Listener, Probe } from '../demo.ts';
 import type { Greeter } from '../examples.ts';
 
@@ -58,6 +59,22 @@ export function shadowBench(s: Shadow<Bench>): Bench {
     async runAsync(a0: Parameters<Bench['runAsync']>[0], a1: Parameters<Bench['runAsync']>[1]) {
       let r = await s.target.runAsync(a0, a1);
       for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.runAsync(a0, a1);
+      return r;
+    },
+  };
+}
+
+/** Console through a shadow: crashes of the target are recovered and retried. */
+export function shadowConsole(s: Shadow<Console>): Console {
+  return {
+    write(a0: Parameters<Console['write']>[0]) {
+      let r = s.target.write(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.write(a0);
+      return r;
+    },
+    async read(a0: Parameters<Console['read']>[0]) {
+      let r = await s.target.read(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.read(a0);
       return r;
     },
   };

@@ -15,6 +15,7 @@ export const TYPES: readonly TypeInfo[] = [
 export const FINGERPRINTS = {
   BDev: '0d977ada4a2a607a60447f87446328e496991c6a80d4b5c1cb645b5d99213436',
   Bench: '1fcb3a9b0b00dd0e69471194e93c73a467de66cfc6e7ca74cfc40b206d1bc170',
+  Console: 'cae6d6551061aecba11345c1daba0dd415d9bbe87bd49dee9aed70d3002242df',
   Counter: '0851ea2e87020154d315880fbab6b9f6d0c9c85e37ca4da5b2be986252565aec',
   FaultPlan: 'd3abf67356ec601a48557bf0011dc111ce048644580d0c52e36e460325c26832',
   Greeter: '01d6e2481362cd2407a3eb154945d13a845fb55c6db404fb4fd6572a785d4702',

@@ -103,7 +103,7 @@ export interface DeviceCap {
    * reads it, 2 the device writes it, 3 both. `h` is PINNED (readable, not writable, movable or
    * freeable) until every mapping of it is undone. Returns the I/O address for the device's
    * commands, or 0 if there is no data to map (an empty child slot); throws if the IOMMU table is
-   * full.
+   * full, or if the device does no DMA (the console).
    */
   map(h: number, child: number, access: number): number;
   /** undoes a mapping once the device is done with it; false if `iova` is not one of ours */

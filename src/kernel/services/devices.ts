@@ -11,7 +11,7 @@
 // buffers must not be freed while the device can still write them. reclaim, called by the crash
 // path before the heap's reclaim (kernel.ts end: services at step 3, heap at step 4), for each
 // device the dead domain drove:
-//   1. resets the device (DmaDevice.reset: it drops every command submitted so far and says so);
+//   1. resets the device (Device.reset; a DmaDevice drops every command submitted so far and says so);
 //   2. removes every IOMMU entry of the driver; an unmap returns 'done' only once no transfer
 //      through the entry is running, and none can start after (the IOMMU's BUSY protocol), so even
 //      a device that did not acknowledge the reset can no longer reach the buffers;
@@ -19,6 +19,8 @@
 //      for a shadow. A mapping the IOMMU reports hung (the device stayed inside a transfer through
 //      it for UNMAP_WAIT_MS) is dropped from the list but never unpinned: the heap keeps that
 //      buffer, orphaned, for good, since the device may still write it.
+// Steps 2 and 3 concern only a device with DMA (an `iommu`); one without (the console) has no
+// mapper, and map() on it throws "device X does no DMA".
 // Each step is idempotent (the crash path may be retried part way), and none throws for a hung
 // device. DeviceCap.unmap follows the same rule: it unpins only after a 'done' unmap.
 //
@@ -26,7 +28,7 @@
 // creator's own devices passed on with sys.domains.create's grant); one live domain drives a
 // device at a time.
 import type { DeviceCap, Devices } from '../../idl/lib/sys.ts';
-import { atomicOps, type AtomicOps, type DmaDevice } from '../../machine/common/device.ts';
+import { atomicOps, type AtomicOps, type Device, type DmaDevice } from '../../machine/common/device.ts';
 import { IommuMapper } from '../../machine/common/iommu.ts';
 import type { Domain } from '../domain.ts';
 import { show } from '../safe.ts';
@@ -40,7 +42,8 @@ interface Mapping { readonly slot: number; readonly handle: number }
 
 /** One attached device. */
 export class Attached {
-  readonly mapper: IommuMapper;
+  /** the IOMMU table's writer, for a device with DMA (null: the device does none) */
+  readonly mapper: IommuMapper | null;
   /** the domain driving it, while one does */
   driver: Domain | null = null;
   /** the driver's mappings: iova → the pinned root */
@@ -51,15 +54,19 @@ export class Attached {
   /** fault injection: crash the driver at its next use of the device (Kernel.injectCrash) */
   armed = false;
 
-  constructor(readonly name: string, readonly dev: DmaDevice, readonly line: number) {
-    this.mapper = new IommuMapper(dev.iommu);
+  constructor(readonly name: string, readonly dev: Device, readonly line: number) {
+    this.mapper = isDma(dev) ? new IommuMapper(dev.iommu) : null;
   }
+}
+
+function isDma(dev: Device): dev is DmaDevice {
+  return (dev as Partial<DmaDevice>).iommu !== undefined;
 }
 
 export class DeviceTable {
   private readonly byName = new Map<string, Attached>();
 
-  attach(name: string, dev: DmaDevice, line: number): Attached {
+  attach(name: string, dev: Device, line: number): Attached {
     if (this.byName.has(name)) throw new Error(`devices: ${name} is attached already`);
     const a = new Attached(name, dev, line);
     this.byName.set(name, a);
@@ -107,10 +114,12 @@ function stop(k: ServiceKernel, a: Attached): void {
   a.armed = false; // (an injected crash meant for this driver is not its successor's)
   a.resets++;
   if (!a.dev.reset()) a.failedResets++;
-  const { hung } = a.mapper.unmapAll();
-  for (const [iova, m] of a.maps) {
-    if (!hung.includes(iova)) k.heap.unpin(m.slot, m.handle);
-    a.maps.delete(iova);
+  if (a.mapper !== null) {
+    const { hung } = a.mapper.unmapAll();
+    for (const [iova, m] of a.maps) {
+      if (!hung.includes(iova)) k.heap.unpin(m.slot, m.handle);
+      a.maps.delete(iova);
+    }
   }
   a.driver = null;
 }
@@ -136,23 +145,25 @@ function capFor(k: ServiceKernel, d: Domain, a: Attached): DeviceCap {
     atomics: (atomics ??= harden(atomicOps(Atomics))),
     map(h: number, child: number, access: number): number {
       mine();
+      const mapper = a.mapper;
+      if (mapper === null) throw new Error(`device ${a.name} does no DMA`);
       const acc = checkAccess(access);
       const [slot, handle, offset, length] = k.heap.pin(d.id, h, child); // (checks h and child)
       if (length === 0) return 0; // nothing to map (nothing was pinned)
       let iova = 0;
       try {
-        iova = a.mapper.map(offset, length, acc);
+        iova = mapper.map(offset, length, acc);
       } finally {
         if (iova === 0) k.heap.unpin(slot, handle);
       }
-      if (iova === 0) throw new Error(`devices: the IOMMU table of ${a.name} is full (${a.mapper.entries} mappings)`);
+      if (iova === 0) throw new Error(`devices: the IOMMU table of ${a.name} is full (${mapper.entries} mappings)`);
       a.maps.set(iova, { slot, handle });
       return iova;
     },
     unmap(iova: number): boolean {
       mine();
       const m = typeof iova === 'number' ? a.maps.get(iova) : undefined;
-      if (m === undefined) return false;
+      if (m === undefined || a.mapper === null) return false;
       const done = a.mapper.unmap(iova) === 'done';
       a.maps.delete(iova);
       if (done) k.heap.unpin(m.slot, m.handle); // else hung: pinned for good (see the header)

@@ -22,6 +22,10 @@
 // xv6's mkfs computes the layout with mkfsLayout's formulas; the kernel reads it from the
 // superblock (layoutOf), so other layouts that keep the invariants are valid too.
 
+import { decodeUtf8, encodeUtf8 } from '../utf8.ts';
+
+export { encodeUtf8 };
+
 // ---- constants (kernel/fs.h, kernel/param.h, kernel/stat.h, mkfs/mkfs.c) ---------------------
 
 /** Block size in bytes. */
@@ -268,44 +272,7 @@ export function nameBytes(name: string): Uint8Array {
 /** A name from directory-entry bytes: UTF-8, decoded as the WHATWG Encoding standard (and so a
  *  host's TextDecoder) does, each malformed sequence read as U+FFFD. */
 export function decodeName(bytes: Uint8Array): string {
-  let s = '';
-  let cp = 0;
-  let needed = 0;
-  let lower = 0x80;
-  let upper = 0xbf;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (needed === 0) {
-      if (b < 0x80) s += String.fromCharCode(b);
-      else if (b >= 0xc2 && b <= 0xdf) { needed = 1; cp = b & 0x1f; }
-      else if (b >= 0xe0 && b <= 0xef) { needed = 2; cp = b & 0xf; lower = b === 0xe0 ? 0xa0 : 0x80; upper = b === 0xed ? 0x9f : 0xbf; }
-      else if (b >= 0xf0 && b <= 0xf4) { needed = 3; cp = b & 0x7; lower = b === 0xf0 ? 0x90 : 0x80; upper = b === 0xf4 ? 0x8f : 0xbf; }
-      else s += '\ufffd';
-    } else if (b < lower || b > upper) {
-      s += '\ufffd'; // the sequence so far is malformed; `b` starts afresh
-      needed = 0; lower = 0x80; upper = 0xbf;
-      i--;
-    } else {
-      cp = (cp << 6) | (b & 0x3f);
-      lower = 0x80; upper = 0xbf;
-      if (--needed === 0) s += String.fromCodePoint(cp);
-    }
-  }
-  return needed === 0 ? s : `${s}\ufffd`;
-}
-
-/** UTF-8 of `s` (a lone surrogate becomes U+FFFD). */
-export function encodeUtf8(s: string): Uint8Array {
-  const out: number[] = [];
-  for (const ch of s) {
-    let cp = ch.codePointAt(0)!;
-    if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
-    if (cp < 0x80) out.push(cp);
-    else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
-    else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
-    else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
-  }
-  return Uint8Array.from(out);
+  return decodeUtf8(bytes);
 }
 
 // ---- the log header ----------------------------------------------------------------------------

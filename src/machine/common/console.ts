@@ -2,6 +2,9 @@
 // (machine/node/console.ts) and the drivers that will run in domains (rv6's console first).
 // Runtime-neutral: plain constants and small functions over a Uint8Array and an Int32Array over
 // the same SharedArrayBuffer (the words two threads race on are used only through Atomics).
+// Nothing here names the Atomics global: a driver domain's compartment has none (and the domain
+// build refuses the name), so ConsolePort and writeIdentify take the atomic operations as a
+// parameter (ConsoleAtomics: the kernel's AtomicOps, or Atomics itself in host code).
 //
 // One SharedArrayBuffer, the "console memory", holds, in this order:
 //
@@ -106,10 +109,17 @@ export function ringGet(mem: Uint8Array, base: number, size: number, head: numbe
   return n;
 }
 
+/** The atomic operations the console's code uses: Atomics itself, or the kernel's AtomicOps. */
+export interface ConsoleAtomics {
+  load(a: Int32Array, i: number): number;
+  store(a: Int32Array, i: number, v: number): number;
+  notify(a: Int32Array, i: number, count?: number): number;
+}
+
 /** Writes the ring sizes (before the device starts). */
-export function writeIdentify(words: Int32Array, rxSize: number, txSize: number): void {
-  Atomics.store(words, word(Reg.RX_SIZE), rxSize);
-  Atomics.store(words, word(Reg.TX_SIZE), txSize);
+export function writeIdentify(A: ConsoleAtomics, words: Int32Array, rxSize: number, txSize: number): void {
+  A.store(words, word(Reg.RX_SIZE), rxSize);
+  A.store(words, word(Reg.TX_SIZE), txSize);
 }
 
 /**
@@ -122,18 +132,18 @@ export class ConsolePort {
   readonly words: Int32Array;
   private readonly mem: Uint8Array;
 
-  constructor(memory: SharedArrayBuffer) {
+  constructor(memory: SharedArrayBuffer, private readonly A: ConsoleAtomics) {
     this.words = new Int32Array(memory);
     this.mem = new Uint8Array(memory);
-    this.rxSize = Atomics.load(this.words, word(Reg.RX_SIZE));
-    this.txSize = Atomics.load(this.words, word(Reg.TX_SIZE));
+    this.rxSize = A.load(this.words, word(Reg.RX_SIZE));
+    this.txSize = A.load(this.words, word(Reg.TX_SIZE));
     checkRing('rxSize', this.rxSize);
     checkRing('txSize', this.txSize);
     if (memory.byteLength < consoleBytes(this.rxSize, this.txSize)) throw new RangeError('console: memory is too small for its rings');
   }
 
   private load(reg: number): number {
-    return Atomics.load(this.words, word(reg));
+    return this.A.load(this.words, word(reg));
   }
 
   /** Input bytes waiting in the receive ring. */
@@ -151,8 +161,8 @@ export class ConsolePort {
     const head = this.load(Reg.RX_HEAD);
     const n = ringGet(this.mem, rxOffset(), this.rxSize, head, this.load(Reg.RX_TAIL), dst);
     if (n > 0) {
-      Atomics.store(this.words, word(Reg.RX_HEAD), (head + n) % this.rxSize);
-      Atomics.notify(this.words, word(Reg.RX_HEAD));
+      this.A.store(this.words, word(Reg.RX_HEAD), (head + n) % this.rxSize);
+      this.A.notify(this.words, word(Reg.RX_HEAD));
     }
     return n;
   }
@@ -162,8 +172,8 @@ export class ConsolePort {
     const tail = this.load(Reg.TX_TAIL);
     const n = ringPut(this.mem, txOffset(this.rxSize), this.txSize, this.load(Reg.TX_HEAD), tail, src);
     if (n > 0) {
-      Atomics.store(this.words, word(Reg.TX_TAIL), (tail + n) % this.txSize);
-      Atomics.notify(this.words, word(Reg.TX_TAIL));
+      this.A.store(this.words, word(Reg.TX_TAIL), (tail + n) % this.txSize);
+      this.A.notify(this.words, word(Reg.TX_TAIL));
     }
     return n;
   }

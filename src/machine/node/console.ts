@@ -18,15 +18,25 @@
 //
 // Data path: no postMessage; stream callbacks and Atomics only.
 //
+// As a kernel Device (machine/common/device.ts; Kernel.attachDevice): onInterrupt(fn) watches
+// RX_EVENTS and TX_EVENTS with Atomics.waitAsync and calls fn once per change seen of either: the
+// receive interrupt (input arrived, or EOF) and the transmit one (ring room freed), as a UART
+// raises both (xv6 uartintr). reset() does nothing and returns true: the device has no commands in
+// flight and does no DMA, and the rings' positions live in the console memory, so a new driver
+// continues from them (input its predecessor had not taken from the receive ring is still there;
+// output it had put in the transmit ring is still sent).
+//
 // Invariants:
 //   - receive-ring bytes are exactly the input's bytes, in order; EOF is set only after the last of
 //     them is in the ring (see the common file);
 //   - transmit bytes reach the output in the order the driver wrote them, each once;
 //   - stop() removes its listeners from the input, pauses it, restores the terminal mode, writes
-//     what the driver had put in the transmit ring before the call, and sets STOPPED. A running
+//     what the driver had put in the transmit ring before the call, ends the onInterrupt loops and
+//     sets STOPPED. A running
 //     console keeps the process alive only as long as its input stream does (a pending
 //     Atomics.waitAsync does not keep Node alive).
 import type { Readable, Writable } from 'node:stream';
+import type { Device } from '../common/device.ts';
 import {
   ConsolePort, Reg, StatusBit, checkRing, consoleBytes, ringCount, ringGet, ringPut, rxOffset, txOffset, word, writeIdentify,
 } from '../common/console.ts';
@@ -49,7 +59,7 @@ export interface ConsoleOptions {
   crlf?: boolean;
 }
 
-export interface ConsoleDevice {
+export interface ConsoleDevice extends Device {
   /** the console memory (control words, receive ring, transmit ring) */
   readonly memory: SharedArrayBuffer;
   /** the driver's side */
@@ -58,6 +68,10 @@ export interface ConsoleDevice {
   readonly raw: boolean;
   /** the first error of the input or output stream, if any (input errors also set EOF) */
   readonly error: Error | null;
+  /** calls `fn` at each receive or transmit event (see the header); returns what ends the loop */
+  onInterrupt(fn: () => void): () => void;
+  /** nothing to reset: true (see the header) */
+  reset(timeoutMs?: number): boolean;
   /** stops the device (see the invariants); resolves once pending transmit bytes are written */
   stop(): Promise<void>;
 }
@@ -98,8 +112,8 @@ export function startConsole(o: ConsoleOptions = {}): ConsoleDevice {
   const memory = new SharedArrayBuffer(consoleBytes(rxSize, txSize));
   const words = new Int32Array(memory);
   const mem = new Uint8Array(memory);
-  writeIdentify(words, rxSize, txSize);
-  const port = new ConsolePort(memory);
+  writeIdentify(Atomics, words, rxSize, txSize);
+  const port = new ConsolePort(memory, Atomics);
   const load = (reg: number): number => Atomics.load(words, word(reg));
   let error: Error | null = null;
   let stopped = false;
@@ -209,12 +223,22 @@ export function startConsole(o: ConsoleOptions = {}): ConsoleDevice {
   Atomics.or(words, word(Reg.STATUS), StatusBit.READY);
   Atomics.notify(words, word(Reg.STATUS));
 
+  // ---- interrupts: RX_EVENTS and TX_EVENTS -> fn
+  const loops = new Set<() => void>();
+  function onInterrupt(fn: () => void): () => void {
+    const ends = [watch(words, word(Reg.RX_EVENTS), fn, loops), watch(words, word(Reg.TX_EVENTS), fn, loops)];
+    return () => { for (const end of ends) end(); };
+  }
+
   return {
     memory, port, raw,
     get error() { return error; },
+    onInterrupt,
+    reset: () => true,
     stop: async () => {
       if (!stopped) {
         stopped = true;
+        for (const end of [...loops]) end();
         input.off('data', onData);
         input.off('end', onEnd);
         input.off('error', onError);
@@ -229,4 +253,32 @@ export function startConsole(o: ConsoleOptions = {}): ConsoleDevice {
       Atomics.notify(words, word(Reg.STATUS));
     },
   };
+}
+
+/** An interrupt loop: Atomics.waitAsync on words[i] (which keeps no process alive), fn once per
+ *  change seen; returns what ends it (also put in `loops`, and taken out when it ends). */
+function watch(words: Int32Array, i: number, fn: () => void, loops: Set<() => void>): () => void {
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    loops.delete(end);
+    Atomics.notify(words, i); // wakes the pending waitAsync (others waiting on it see a spurious wake-up)
+  };
+  loops.add(end);
+  void (async () => {
+    let seen = Atomics.load(words, i);
+    while (!ended) {
+      await changed(words, i, seen);
+      const now = Atomics.load(words, i);
+      if (ended || now === seen) continue;
+      seen = now;
+      try {
+        fn();
+      } catch (e) {
+        queueMicrotask(() => { throw e; }); // reported like a throwing event listener; the loop goes on
+      }
+    }
+  })();
+  return end;
 }

@@ -220,3 +220,20 @@ test('timer: stop() leaves nothing running (the process exits by itself, and doe
   assert.equal(stopped, 'exit 0');
   assert.equal(running, 'SIGKILL');
 });
+
+test('console: as a kernel Device, onInterrupt fires on input and on transmit room, stop() ends it, reset() is true', async () => {
+  const input = new PassThrough();
+  const dev = startConsole({ input, output: new PassThrough() });
+  let n = 0;
+  dev.onInterrupt(() => { n++; });
+  input.write('x');
+  await until(() => n >= 1);
+  const before = n;
+  dev.port.write(new TextEncoder().encode('y'));
+  await until(() => n > before);
+  assert.equal(dev.reset(), true);
+  await dev.stop();
+  const after = n;
+  await sleep(10);
+  assert.equal(n, after, 'no interrupt after stop');
+});

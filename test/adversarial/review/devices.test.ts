@@ -51,7 +51,7 @@ const hostileRan = (): boolean => b.logs.some((l) => l.includes('HOSTILE CODE RA
 function clean(objects: number, name?: string): void {
   assert.deepEqual(b.k.heap.audit(), [], 'the heap audits clean');
   assert.equal(b.k.heap.stats().objects, objects, 'the heap is back to its baseline (nothing left pinned or orphaned)');
-  if (name) assert.equal(b.k.devices.get(name)!.mapper.mapped, 0, 'no IOMMU entry is left');
+  if (name) assert.equal(b.k.devices.get(name)!.mapper!.mapped, 0, 'no IOMMU entry is left');
   assert.equal(hostileRan(), false, 'none of the hostile values\' code ran');
   assert.equal(b.k.rpc.depth, 1);
 }
@@ -103,7 +103,7 @@ test('the same object mapped until the IOMMU table is full, then the driver cras
   const base = b.k.heap.stats().objects;
   let h = driver('rv-full');
   assert.equal(run(h, 'fill-iommu'), 64);
-  assert.equal(b.k.devices.get('rv-full')!.mapper.mapped, 64);
+  assert.equal(b.k.devices.get('rv-full')!.mapper!.mapped, 64);
   assert.equal(h.domain.alive, true, 'a full table is an error, not a crash');
   b.k.crash(h.domain, 'test', new Error('crash with a full table'));
   clean(base, 'rv-full');

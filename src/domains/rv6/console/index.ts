@@ -1,0 +1,172 @@
+// rv6's console domain: drives the console device (machine/common/console.ts) and exports Console
+// (idl/console.ts), after xv6's kernel/console.c (RedLeaf splits rv6 into core, fs, console and
+// pipes domains; this is the console).
+//
+// Input: xv6's line discipline (consoleintr). Bytes are taken from the device's receive ring one
+// at a time, and only while a read is waiting and no delivered line is left to serve it, so input
+// nobody asked for stays in the ring: a driver started after this one died (the kernel's reset of
+// the console keeps the ring positions) continues exactly where this one stopped taking bytes.
+// Editing: "\r" reads as "\n"; backspace or DEL erases the last character (a whole UTF-8
+// sequence); ^U erases the line; ^D ends the line without a newline, and at an empty line is end
+// of file; "\n" ends the line, and so does an edit buffer full (INPUT_BUF bytes, as xv6, never
+// splitting a character). No echo: the device does not tell whether its input is a terminal (it
+// puts one in raw mode, which turns the terminal's own echo off), so nothing is echoed.
+//
+// State: `edit` (the line being typed, bytes), `lines` (delivered lines, bytes, FIFO; an empty one
+// is a ^D at an empty line: end of file), `readers` (pending reads, FIFO). Every byte taken from
+// the ring is in exactly one of: edit, lines, or a read's result. Lines are decoded from UTF-8
+// whole, so how the input was chunked never matters. Once the device reports the end of its input
+// and the ring is empty, the edit buffer is delivered and every later read returns "".
+//
+// Output: write() queues the text's UTF-8 in `out` and moves as much as fits into the transmit
+// ring; the rest moves at the device's next transmit interrupt (ring room freed). Nothing spins:
+// both directions wait for the device's interrupts (sys.devices onInterrupt).
+import type { Console } from '../../../idl/console.ts';
+import type { Config, Sys } from '../../../idl/lib/sys.ts';
+import type { RpcResult } from '../../../idl/lib/types.ts';
+import { ok } from '../../../lib/result.ts';
+import { decodeUtf8, encodeUtf8, utf8Boundary } from '../../../lib/utf8.ts';
+import { ConsolePort, StatusBit } from '../../../machine/common/console.ts';
+
+/** The edit buffer's size (xv6 kernel/console.c INPUT_BUF). */
+export const INPUT_BUF = 128;
+/** Output queued in the domain beyond which write() takes nothing (returns 0). */
+export const OUTPUT_MAX = 1 << 20;
+
+const BS = 0x08;
+const DEL = 0x7f;
+const NL = 0x0a;
+const CR = 0x0d;
+const CTRL_D = 0x04;
+const CTRL_U = 0x15;
+
+interface Reader { readonly max: number; readonly resolve: (r: RpcResult<string>) => void }
+
+function deviceName(config: Config): string {
+  const c = typeof config === 'object' && config !== null && !Array.isArray(config) ? config as Record<string, Config> : {};
+  return typeof c.device === 'string' ? c.device : 'console0';
+}
+
+function isContinuation(b: number): boolean {
+  return (b & 0xc0) === 0x80;
+}
+
+/** Bytes at the end of `buf` that begin a UTF-8 sequence not yet complete (0: none). */
+function incompleteTail(buf: readonly number[]): number {
+  let i = buf.length - 1;
+  while (i >= 0 && buf.length - i < 4 && isContinuation(buf[i]!)) i--;
+  if (i < 0) return 0;
+  const lead = buf[i]!;
+  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return buf.length - i < need ? buf.length - i : 0;
+}
+
+/** Bytes of the first character of `line` (at least 1). */
+function firstChar(line: Uint8Array): number {
+  let n = 1;
+  while (n < line.length && n < 4 && isContinuation(line[n]!)) n++;
+  return n;
+}
+
+export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, config: Config): Console {
+  if (!sys.devices) throw new Error('console: no device was granted to this driver');
+  const dev = sys.devices.open(deviceName(config));
+  const port = new ConsolePort(dev.memory, dev.atomics);
+  if ((port.status() & StatusBit.READY) === 0) throw new Error(`console: ${dev.name} is not ready (status ${port.status()})`);
+
+  // ---- input -------------------------------------------------------------------------------
+
+  let edit: number[] = [];
+  const lines: Uint8Array[] = [];
+  const readers: Reader[] = [];
+  let ended = false;
+  const one = new Uint8Array(1);
+
+  function deliver(): void {
+    lines.push(Uint8Array.from(edit));
+    edit = [];
+  }
+
+  /** Erases the last character of the edit buffer (all of its bytes). */
+  function erase(): void {
+    while (edit.length > 0 && isContinuation(edit[edit.length - 1]!)) edit.pop();
+    edit.pop();
+  }
+
+  /** One input byte through the line discipline (consoleintr). */
+  function interpret(c: number): void {
+    if (c === CR) c = NL;
+    if (c === CTRL_U) { edit = []; return; }
+    if (c === BS || c === DEL) { erase(); return; }
+    if (c === CTRL_D) { deliver(); return; }
+    if (c === 0) return;
+    edit.push(c);
+    if (c === NL) deliver();
+    else if (edit.length >= INPUT_BUF && (incompleteTail(edit) === 0 || edit.length >= INPUT_BUF + 3)) deliver();
+    // (a character begun at the last byte of a full buffer is completed first: a line never ends
+    // inside one; INPUT_BUF + 3 bytes hold it whole)
+  }
+
+  /** Gives the first waiting reader up to its `max` bytes of the first line. */
+  function serve(): void {
+    const r = readers.shift()!;
+    const line = lines[0]!;
+    if (line.length === 0) { lines.shift(); r.resolve(ok('')); return; }
+    const n = Math.max(utf8Boundary(line, r.max), firstChar(line));
+    if (n >= line.length) lines.shift();
+    else lines[0] = line.subarray(n);
+    r.resolve(ok(decodeUtf8(line.subarray(0, n))));
+  }
+
+  /** Serves the waiting readers, taking bytes from the ring only while one needs them. */
+  function pump(): void {
+    while (readers.length > 0) {
+      if (lines.length > 0) serve();
+      else if (ended) readers.shift()!.resolve(ok(''));
+      else if (port.read(one) === 1) interpret(one[0]!);
+      else if (port.eof()) {
+        if (edit.length > 0) deliver();
+        ended = true;
+      } else return; // the next receive interrupt calls pump again
+    }
+  }
+
+  // ---- output ------------------------------------------------------------------------------
+
+  const out: Uint8Array[] = [];
+  let queued = 0;
+
+  /** Moves queued output into the transmit ring while it has room. */
+  function flush(): void {
+    while (out.length > 0) {
+      const n = port.write(out[0]!);
+      if (n === 0) return; // the next transmit interrupt calls flush again
+      queued -= n;
+      if (n === out[0]!.length) out.shift();
+      else out[0] = out[0]!.subarray(n);
+    }
+  }
+
+  dev.onInterrupt(() => {
+    flush();
+    pump();
+  });
+
+  return {
+    write(text: string): RpcResult<number> {
+      flush();
+      if (queued > OUTPUT_MAX) return ok(0);
+      const bytes = encodeUtf8(String(text));
+      out.push(bytes);
+      queued += bytes.length;
+      flush();
+      return ok(bytes.length);
+    },
+    read(max: number): Promise<RpcResult<string>> {
+      return new Promise((resolve) => {
+        readers.push({ max: Number(max) >>> 0, resolve });
+        pump();
+      });
+    },
+  };
+}
