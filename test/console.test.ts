@@ -195,3 +195,21 @@ test('console domain: on a child process\'s real stdin and stdout, the process e
   assert.equal(out.code, 0, out.text);
   assert.equal(out.text, 'HELLO\nWÖRLD\n');
 });
+
+test('console domain: on a terminal in raw mode (StatusBit.RAW) typed bytes are echoed and erasures wiped; on a pipe nothing is echoed', async () => {
+  const tty = Object.assign(new PassThrough(), { isTTY: true, setRawMode(): unknown { return tty; } });
+  const s = setup({ input: tty });
+  assert.equal(s.dev.raw, true);
+  const line = s.api.read(100);
+  tty.write('ab\x7fc\x15xy\n');
+  assert.equal(value(await line), 'xy\n');
+  const want = 'ab\b \bc\b \b\b \bxy\n'; // a, b, b wiped, c, the line (a, c) wiped, x, y, newline
+  await until(() => s.output().length >= want.length);
+  assert.equal(s.output(), want);
+  const piped = setup();
+  const l2 = piped.api.read(100);
+  piped.input.write('ab\x7fc\n');
+  assert.equal(value(await l2), 'ac\n');
+  await sleep(20);
+  assert.equal(piped.output(), '', 'no echo on a pipe');
+});

@@ -13,7 +13,7 @@
 //     RX_TAIL    how far the device has filled the receive ring        written by the device only
 //     TX_HEAD    how far the device has consumed the transmit ring     written by the device only
 //     TX_TAIL    how far the driver has filled the transmit ring       written by the driver only
-//     STATUS     StatusBit flags (READY, EOF, STOPPED)                 written by the device only
+//     STATUS     StatusBit flags (READY, EOF, STOPPED, RAW)            written by the device only
 //     RX_EVENTS  "interrupt" counter: +1 each time input arrives (or EOF is set)   device only
 //     TX_EVENTS  +1 each time the device frees transmit-ring room      written by the device only
 //     RX_SIZE, TX_SIZE   ring sizes in bytes, set before the device starts
@@ -38,7 +38,13 @@
 //     so a driver that waits on RX_EVENTS and then reads finds what woke it.
 
 /** STATUS flags. */
-export const StatusBit = { READY: 1, EOF: 2, STOPPED: 4 } as const;
+export const StatusBit = {
+  READY: 1,
+  EOF: 2,
+  STOPPED: 4,
+  /** the input is a terminal in raw mode: it does not echo or edit, so the driver echoes */
+  RAW: 8,
+} as const;
 
 /** Byte offsets of the control words. */
 export const Reg = {

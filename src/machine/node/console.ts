@@ -220,7 +220,7 @@ export function startConsole(o: ConsoleOptions = {}): ConsoleDevice {
   }
   const transmitting = transmit().catch(fail);
 
-  Atomics.or(words, word(Reg.STATUS), StatusBit.READY);
+  Atomics.or(words, word(Reg.STATUS), StatusBit.READY | (raw ? StatusBit.RAW : 0));
   Atomics.notify(words, word(Reg.STATUS));
 
   // ---- interrupts: RX_EVENTS and TX_EVENTS -> fn

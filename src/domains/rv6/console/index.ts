@@ -9,8 +9,10 @@
 // Editing: "\r" reads as "\n"; backspace or DEL erases the last character (a whole UTF-8
 // sequence); ^U erases the line; ^D ends the line without a newline, and at an empty line is end
 // of file; "\n" ends the line, and so does an edit buffer full (INPUT_BUF bytes, as xv6, never
-// splitting a character). No echo: the device does not tell whether its input is a terminal (it
-// puts one in raw mode, which turns the terminal's own echo off), so nothing is echoed.
+// splitting a character). Echo, when the device says its input is a terminal in raw mode
+// (StatusBit.RAW: the terminal then echoes nothing itself): each byte taken is echoed, an erased
+// character is wiped with "\b \b" (one column per character), ^U wipes the line, ^D echoes
+// nothing. Otherwise (a pipe, a file) nothing is echoed.
 //
 // State: `edit` (the line being typed, bytes), `lines` (delivered lines, bytes, FIFO; an empty one
 // is a ^D at an empty line: end of file), `readers` (pending reads, FIFO). Every byte taken from
@@ -81,26 +83,31 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
   const readers: Reader[] = [];
   let ended = false;
   const one = new Uint8Array(1);
+  const echo = (port.status() & StatusBit.RAW) !== 0;
+  const WIPE = encodeUtf8('\b \b');
 
   function deliver(): void {
     lines.push(Uint8Array.from(edit));
     edit = [];
   }
 
-  /** Erases the last character of the edit buffer (all of its bytes). */
+  /** Erases the last character of the edit buffer (all of its bytes), and wipes it on screen. */
   function erase(): void {
+    if (edit.length === 0) return;
     while (edit.length > 0 && isContinuation(edit[edit.length - 1]!)) edit.pop();
     edit.pop();
+    if (echo) emit(WIPE);
   }
 
   /** One input byte through the line discipline (consoleintr). */
   function interpret(c: number): void {
     if (c === CR) c = NL;
-    if (c === CTRL_U) { edit = []; return; }
+    if (c === CTRL_U) { while (edit.length > 0) erase(); return; }
     if (c === BS || c === DEL) { erase(); return; }
     if (c === CTRL_D) { deliver(); return; }
     if (c === 0) return;
     edit.push(c);
+    if (echo) { one[0] = c; emit(Uint8Array.from(one)); }
     if (c === NL) deliver();
     else if (edit.length >= INPUT_BUF && (incompleteTail(edit) === 0 || edit.length >= INPUT_BUF + 3)) deliver();
     // (a character begun at the last byte of a full buffer is completed first: a line never ends
@@ -136,6 +143,13 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
   const out: Uint8Array[] = [];
   let queued = 0;
 
+  /** Queues `bytes` for the transmit ring, and moves what fits. */
+  function emit(bytes: Uint8Array): void {
+    out.push(bytes);
+    queued += bytes.length;
+    flush();
+  }
+
   /** Moves queued output into the transmit ring while it has room. */
   function flush(): void {
     while (out.length > 0) {
@@ -157,9 +171,7 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
       flush();
       if (queued > OUTPUT_MAX) return ok(0);
       const bytes = encodeUtf8(String(text));
-      out.push(bytes);
-      queued += bytes.length;
-      flush();
+      emit(bytes);
       return ok(bytes.length);
     },
     read(max: number): Promise<RpcResult<string>> {
