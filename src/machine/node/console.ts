@@ -37,6 +37,7 @@
 //     Atomics.waitAsync does not keep Node alive).
 import type { Readable, Writable } from 'node:stream';
 import type { Device } from '../common/device.ts';
+import { changed, watchWord } from './interrupts.ts';
 import {
   ConsolePort, Reg, StatusBit, checkRing, consoleBytes, ringCount, ringGet, ringPut, rxOffset, txOffset, word, writeIdentify,
 } from '../common/console.ts';
@@ -74,16 +75,6 @@ export interface ConsoleDevice extends Device {
   reset(timeoutMs?: number): boolean;
   /** stops the device (see the invariants); resolves once pending transmit bytes are written */
   stop(): Promise<void>;
-}
-
-type WaitAsync = (a: Int32Array, i: number, v: number) => { async: boolean; value: Promise<string> | string };
-// Node 20 has Atomics.waitAsync; the ES2022 lib this project compiles against does not declare it.
-const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
-
-/** Resolves once words[i] may differ from v (immediately if it already does). */
-function changed(words: Int32Array, i: number, v: number): Promise<unknown> {
-  const r = waitAsync(words, i, v);
-  return r.async ? (r.value as Promise<string>) : Promise.resolve();
 }
 
 interface TtyLike { isTTY?: boolean; isRaw?: boolean; setRawMode?(mode: boolean): unknown }
@@ -226,7 +217,7 @@ export function startConsole(o: ConsoleOptions = {}): ConsoleDevice {
   // ---- interrupts: RX_EVENTS and TX_EVENTS -> fn
   const loops = new Set<() => void>();
   function onInterrupt(fn: () => void): () => void {
-    const ends = [watch(words, word(Reg.RX_EVENTS), fn, loops), watch(words, word(Reg.TX_EVENTS), fn, loops)];
+    const ends = [watchWord(words, word(Reg.RX_EVENTS), fn, loops), watchWord(words, word(Reg.TX_EVENTS), fn, loops)];
     return () => { for (const end of ends) end(); };
   }
 
@@ -253,32 +244,4 @@ export function startConsole(o: ConsoleOptions = {}): ConsoleDevice {
       Atomics.notify(words, word(Reg.STATUS));
     },
   };
-}
-
-/** An interrupt loop: Atomics.waitAsync on words[i] (which keeps no process alive), fn once per
- *  change seen; returns what ends it (also put in `loops`, and taken out when it ends). */
-function watch(words: Int32Array, i: number, fn: () => void, loops: Set<() => void>): () => void {
-  let ended = false;
-  const end = (): void => {
-    if (ended) return;
-    ended = true;
-    loops.delete(end);
-    Atomics.notify(words, i); // wakes the pending waitAsync (others waiting on it see a spurious wake-up)
-  };
-  loops.add(end);
-  void (async () => {
-    let seen = Atomics.load(words, i);
-    while (!ended) {
-      await changed(words, i, seen);
-      const now = Atomics.load(words, i);
-      if (ended || now === seen) continue;
-      seen = now;
-      try {
-        fn();
-      } catch (e) {
-        queueMicrotask(() => { throw e; }); // reported like a throwing event listener; the loop goes on
-      }
-    }
-  })();
-  return end;
 }

@@ -85,6 +85,7 @@ import {
   Status, checkEntries, checkMaxQueues, cqeOffset, createQueueCommand, deleteQueueCommand, queueBytes, queueReg, readSqe,
   sqeOffset, statusWord, word, writeCqeBody, writeIdentify, type Command, type Completion,
 } from '../common/nvme.ts';
+import { watchWord } from './interrupts.ts';
 import { startThread, threadSource } from './thread.ts';
 
 /** Idle polls of the doorbell before the device sleeps on it (bounded: two spinning threads on a
@@ -707,9 +708,6 @@ function clearBusy(iommu: SharedArrayBuffer): void {
   }
 }
 
-/** Atomics.waitAsync (ES2024; Node 20 has it, the ES2022 lib types do not). */
-type WaitAsync = (a: Int32Array, i: number, v: number) => { async: false; value: string } | { async: true; value: Promise<string> };
-const waitAsync: WaitAsync = (a, i, v) => (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync(a, i, v);
 
 /** The host's side of the device: the control words (CC, POWER_CUT, STATUS, RESETS, INTR) with
  *  their synchronous waits, and DOORBELL to wake the device. It reads nothing else of the queue
@@ -837,7 +835,7 @@ export function startNvme(o: NvmeOptions): NvmeDevice {
     },
     resets: () => ctl.load(Control.RESETS),
     interrupts: () => ctl.load(Control.INTR),
-    onInterrupt: (fn) => watchInterrupts(ctlWords, fn, loops),
+    onInterrupt: (fn) => watchWord(ctlWords, word(Control.INTR), fn, loops),
     status: () => ctl.load(Control.STATUS),
     cutPower: () => ctl.cutPower(),
     powerReport: () => readReport(report),
@@ -863,34 +861,4 @@ function awaitAdmin(ctl: Controller, pair: QueuePair, c: Command, timeoutMs: num
     if (Date.now() > deadline) throw new Error(`nvme: no admin completion within ${timeoutMs} ms (device status ${ctl.load(Control.STATUS)})`);
     if (i >= 1000) Atomics.wait(ctl.words, word(Control.INTR), intr, 1);
   }
-}
-
-/** The onInterrupt loop: Atomics.waitAsync on INTR of the control words (which keeps no process
- *  alive), fn once per change seen. */
-function watchInterrupts(words: Int32Array, fn: () => void, loops: Set<() => void>): () => void {
-  const INTR = word(Control.INTR);
-  let stopped = false;
-  const end = (): void => {
-    if (stopped) return;
-    stopped = true;
-    loops.delete(end);
-    Atomics.notify(words, INTR); // wakes the pending waitAsync (others waiting on INTR see a spurious wake-up)
-  };
-  loops.add(end);
-  void (async () => {
-    let seen = Atomics.load(words, INTR);
-    while (!stopped) {
-      const r = waitAsync(words, INTR, seen);
-      if (r.async) await r.value;
-      const now = Atomics.load(words, INTR);
-      if (stopped || now === seen) continue;
-      seen = now;
-      try {
-        fn();
-      } catch (e) {
-        queueMicrotask(() => { throw e; }); // reported like a throwing event listener; the loop goes on
-      }
-    }
-  })();
-  return end;
 }
