@@ -16,4 +16,10 @@ export interface Console extends Interface {
    * line, or the device's input ended. Reads are served in the order they were made.
    */
   read(max: u32): Promise<RpcResult<string>>;
+  /**
+   * Resolves at the next ^C typed on a terminal (the device in raw mode), with the number typed
+   * since boot: rv6's core then kills the foreground job. The line being edited is discarded and
+   * "^C" echoed. On a pipe, a ^C byte is ordinary input.
+   */
+  intr(): Promise<RpcResult<u32>>;
 }

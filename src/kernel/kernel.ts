@@ -24,12 +24,12 @@ import { ExchangeHeap, HeapExhausted, type HeapStats } from './heap.ts';
 import type { Host } from '../machine/common/host.ts';
 import { ensureLockdown } from './lockdown.ts';
 import { isAbort, KERNEL_ID, Rpc } from './rpc.ts';
-import { hasStack } from './safe.ts';
+import { hasStack, plainBytes } from './safe.ts';
 import { DeviceTable, Interrupts, makeSys, reclaimServices } from './services/index.ts';
 import { heapFor } from './services/heap.ts';
 import type { Device } from '../machine/common/device.ts';
 import { startDomain } from './loader.ts';
-import { verifyBundle, type VerifyPolicy } from './verify.ts';
+import { BundleRefused, MAX_BUNDLE_BYTES, verifyBundle, verifySigned, type VerifyPolicy } from './verify.ts';
 
 export interface KernelOptions {
   /** the Ed25519 public keys (raw 32 bytes, base64) whose bundles the kernel loads */
@@ -67,6 +67,14 @@ function deviceNames(v: unknown): readonly string[] {
 function positive(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new DomainStartError(`${what} must be a positive number`, null);
   return v;
+}
+
+/** A creator's grant of budget or quota to a child: at most its own (`mine` when not given). */
+function atMost(v: unknown, mine: number, what: string): number {
+  if (v === undefined) return mine;
+  const n = positive(v, what);
+  if (n > mine) throw new DomainStartError(`cannot grant ${what} ${n}: more than the creator's ${mine}`, null);
+  return n;
 }
 
 /** A deep copy of JSON data, frozen, made in the kernel's realm (nothing of the sender's heap). */
@@ -184,6 +192,37 @@ export class Kernel {
     return b;
   }
 
+  /**
+   * sys.domains.load: verifies a signed bundle a privileged domain read from somewhere (rv6's core
+   * reads executables from its file system) and registers it under a key of its own,
+   * `name@<first 16 hex digits of the code's SHA-256>`, so two versions of one program, or a
+   * program named like a kernel-loaded bundle, never replace each other. `bytes` is copied first
+   * (a plain Uint8Array only: safe.ts plainBytes), so nothing of the domain's runs during the
+   * check and what is verified is what runs. Throws BundleRefused (the domain's call throws it).
+   */
+  loadFor(creator: Domain, bytes: unknown): string {
+    const copy = plainBytes(bytes);
+    if (copy === null) throw new TypeError('domains.load: expected a plain Uint8Array (not a subclass, look-alike or Proxy)');
+    if (copy.length > MAX_BUNDLE_BYTES) throw new BundleRefused('malformed manifest', '(from a domain)', `over ${MAX_BUNDLE_BYTES} bytes`);
+    const { bundle, manifest } = verifySigned(copy, this.policy, this.host.crypto, `(from ${creator.name})`);
+    const key = `${bundle.name}@${manifest.code.sha256.slice(0, 16)}`;
+    if (!this.bundles.has(key)) {
+      this.bundles.set(key, bundle);
+      this.maps.add(bundle.name, bundle.map);
+    }
+    return key;
+  }
+
+  /** sys.domains.kill: stops a domain `creator` created, named by a capability to it `creator`
+   *  holds; false if `cap` is not one, or the domain is already dead. */
+  killFor(creator: Domain, cap: unknown, reason: string): boolean {
+    const link = this.rpc.linkOf(cap, creator.id);
+    const d = link ? this.domains.get(link.callee) : undefined;
+    if (!d || !d.alive || d.args.creator !== creator.id) return false;
+    this.kill(d, reason);
+    return true;
+  }
+
   /** Creates a domain on the kernel's behalf; returns it and its interface proxied for the kernel. */
   create<I = unknown>(bundle: string, imports: Readonly<Record<string, unknown>> = {}, opts: CreateOptions = {}): { domain: Domain; api: I } {
     this.reap();
@@ -213,9 +252,12 @@ export class Kernel {
       for (const n of devices) {
         if (!creator.args.devices.includes(n)) throw new DomainStartError(`cannot grant device ${n}: domain ${creator.name} does not hold it`, null);
       }
+      const g = grant !== null && typeof grant === 'object' ? grant as { budgetMs?: unknown; quotaBytes?: unknown } : {};
       const d = this.instantiate({
         bundle, imports, privileged: false, creator: creator.id, config: copyConfig(config),
-        budgetMs: creator.args.budgetMs, quotaBytes: creator.args.quotaBytes, devices,
+        budgetMs: atMost(g.budgetMs, creator.args.budgetMs, 'budgetMs'),
+        quotaBytes: atMost(g.quotaBytes, creator.args.quotaBytes, 'quotaBytes'),
+        devices,
       });
       return { ok: true, value: this.exported(d, creator) };
     } catch (e) {
@@ -231,16 +273,22 @@ export class Kernel {
 
   /** The capabilities handed to a new domain, re-connected so that it is their caller. `given` is
    *  read once, here (its getters run as the creator, the current domain). */
-  private importsFor(b: Bundle, given: unknown, creator: number): [string, KLink, unknown][] {
+  private importsFor(b: Bundle, given: unknown, creator: number): [string, KLink | null, unknown, string][] {
     if (given === null || typeof given !== 'object') throw new DomainStartError('imports must be an object of capabilities', null);
-    const out: [string, KLink, unknown][] = [];
+    const out: [string, KLink | null, unknown, string][] = [];
     for (const [name, v] of Object.entries(given)) {
-      const link = this.rpc.linkOf(v, creator);
-      if (!link) throw new DomainStartError(`import '${name}' for ${b.name} is not a capability its creator holds`, null);
       const want = hasOwn(b.imports, name) ? b.imports[name] : undefined;
       if (want === undefined) throw new DomainStartError(`${b.name} does not import '${name}' (its manifest lists: ${Object.keys(b.imports).join(', ') || 'nothing'})`, null);
+      const link = this.rpc.linkOf(v, creator);
+      if (!link) {
+        // The creator's own implementation of the interface (rv6's core hands each process its
+        // own Rv6): connected once the domain exists (instantiate), or refused there.
+        if (creator === KERNEL_ID) throw new DomainStartError(`import '${name}' for ${b.name} is not a capability the kernel holds`, null);
+        out.push([name, null, v, want]);
+        continue;
+      }
       if (want !== link.iface) throw new DomainStartError(`import '${name}' for ${b.name} must be a ${want}, not a ${link.iface}`, null);
-      out.push([name, link, v]);
+      out.push([name, link, v, want]);
     }
     return out;
   }
@@ -255,6 +303,7 @@ export class Kernel {
     const d = new Domain(++this.lastDomain, b.name, b, args);
     const imports: Record<string, unknown> = {};
     for (const [name, link, v] of given) {
+      if (!link) continue; // (connected below, once the domain is registered)
       const callee = this.domains.get(link.callee);
       imports[name] = callee ? this.rpc.connect(link.iface, d, callee, link.impl) : this.rpc.wrap(link.iface, v, args.creator, d.id);
     }
@@ -266,6 +315,12 @@ export class Kernel {
     }
     this.domains.set(d.id, d);
     try {
+      for (const [name, link, v, iface] of given) {
+        if (link) continue;
+        const p = this.rpc.wrap(iface, v, args.creator, d.id);
+        if (p === this.rpc.BAD) throw new DomainStartError(`import '${name}' for ${b.name} is neither a capability its creator holds nor its creator's own ${iface}`, null);
+        imports[name] = p;
+      }
       const { console, ...sys } = makeSys(this, d);
       const methods = b.exports ? this.rpc.descriptor(b.exports)!.methods : [];
       d.impl = this.rpc.run(d.id, () => startDomain(b, d.url, { console }, this.budgets.hooks(d), sys, harden(imports), args.config, methods));

@@ -66,3 +66,23 @@ export function inspect(v: unknown, isProxy: (v: unknown) => boolean, depth = 2)
   if (keys.length > 20) parts[parts.length] = '…';
   return isArray(v) ? `[${parts.join(', ')}]` : `{ ${parts.join(', ')} }`;
 }
+
+const TypedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const taTag = Object.getOwnPropertyDescriptor(TypedArrayProto, Symbol.toStringTag)!.get! as (this: unknown) => string | undefined;
+const taLength = Object.getOwnPropertyDescriptor(TypedArrayProto, 'length')!.get! as (this: unknown) => number;
+const taSet = (TypedArrayProto as { set: (this: Uint8Array, src: ArrayLike<number>, off?: number) => void }).set;
+const getPrototypeOf = Object.getPrototypeOf;
+const hasOwn = Object.hasOwn;
+
+/**
+ * A copy, in the kernel's memory, of a domain's byte array; null unless it is a genuine Uint8Array
+ * of the intrinsic class (no subclass, no own `constructor`, not a Proxy: the intrinsic tag getter
+ * answers only for real typed arrays and runs no trap). The copy is made with the intrinsic `set`,
+ * which reads the source's bytes directly: no species lookup, no getter, nothing of the domain's.
+ */
+export function plainBytes(v: unknown): Uint8Array | null {
+  if (taTag.call(v) !== 'Uint8Array' || getPrototypeOf(v) !== Uint8Array.prototype || hasOwn(v as object, 'constructor')) return null;
+  const out = new Uint8Array(taLength.call(v));
+  taSet.call(out, v as Uint8Array);
+  return out;
+}

@@ -27,6 +27,62 @@ function copyCounterStats(rt: ProxyRuntime, v: any): any {
   return Object.freeze({ calls: f0, total: f1 });
 }
 
+function copyExited(rt: ProxyRuntime, v: any): any {
+  if (v === null || typeof v !== 'object') return rt.BAD;
+  const f0 = v.pid;
+  if (!(typeof f0 === 'number' && (f0 | 0) === f0)) return rt.BAD;
+  const f1 = v.status;
+  if (!(typeof f1 === 'number' && (f1 | 0) === f1)) return rt.BAD;
+  return Object.freeze({ pid: f0, status: f1 });
+}
+
+function copyFsNode(rt: ProxyRuntime, v: any): any {
+  if (v === null || typeof v !== 'object') return rt.BAD;
+  const f0 = v.err;
+  if (!(typeof f0 === 'number' && (f0 | 0) === f0)) return rt.BAD;
+  const f1 = v.inum;
+  if (!(typeof f1 === 'number' && (f1 >>> 0) === f1)) return rt.BAD;
+  const f2 = v.type;
+  if (!(typeof f2 === 'number' && (f2 & 0xffff) === f2)) return rt.BAD;
+  const f3 = v.major;
+  if (!(typeof f3 === 'number' && (f3 & 0xffff) === f3)) return rt.BAD;
+  const f4 = v.minor;
+  if (!(typeof f4 === 'number' && (f4 & 0xffff) === f4)) return rt.BAD;
+  const f5 = v.nlink;
+  if (!(typeof f5 === 'number' && (f5 & 0xffff) === f5)) return rt.BAD;
+  const f6 = v.size;
+  if (!(typeof f6 === 'number' && (f6 >>> 0) === f6)) return rt.BAD;
+  return Object.freeze({ err: f0, inum: f1, type: f2, major: f3, minor: f4, nlink: f5, size: f6 });
+}
+
+function copyPipeFds(rt: ProxyRuntime, v: any): any {
+  if (v === null || typeof v !== 'object') return rt.BAD;
+  const f0 = v.err;
+  if (!(typeof f0 === 'number' && (f0 | 0) === f0)) return rt.BAD;
+  const f1 = v.r;
+  if (!(typeof f1 === 'number' && (f1 | 0) === f1)) return rt.BAD;
+  const f2 = v.w;
+  if (!(typeof f2 === 'number' && (f2 | 0) === f2)) return rt.BAD;
+  return Object.freeze({ err: f0, r: f1, w: f2 });
+}
+
+function copyStat(rt: ProxyRuntime, v: any): any {
+  if (v === null || typeof v !== 'object') return rt.BAD;
+  const f0 = v.err;
+  if (!(typeof f0 === 'number' && (f0 | 0) === f0)) return rt.BAD;
+  const f1 = v.dev;
+  if (!(typeof f1 === 'number' && (f1 | 0) === f1)) return rt.BAD;
+  const f2 = v.ino;
+  if (!(typeof f2 === 'number' && (f2 >>> 0) === f2)) return rt.BAD;
+  const f3 = v.type;
+  if (!(typeof f3 === 'number' && (f3 & 0xffff) === f3)) return rt.BAD;
+  const f4 = v.nlink;
+  if (!(typeof f4 === 'number' && (f4 & 0xffff) === f4)) return rt.BAD;
+  const f5 = v.size;
+  if (!(typeof f5 === 'number' && (f5 >>> 0) === f5)) return rt.BAD;
+  return Object.freeze({ err: f0, dev: f1, ino: f2, type: f3, nlink: f4, size: f5 });
+}
+
 function retBDev_info(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
@@ -75,7 +131,7 @@ function retBDev_submitAndPoll(rt: ProxyRuntime, link: Link, r: any): RpcResult<
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
     const v = r.value;
-    const w = rt.heap.moveAs(link.callee, v, 4, link.caller);
+    const w = rt.heap.moveAs(link.callee, v, 5, link.caller);
     if (w === 0) break value;
     return { ok: true, value: w };
   }
@@ -168,7 +224,7 @@ function makeBDev(rt: ProxyRuntime, link: Link): object {
     },
     submitAndPoll(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.heap.moveAs(link.caller, a0, 4, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 5, link.callee);
       if (x0 === 0) return rt.invalid(link, 'BDev.submitAndPoll', 'batch', 'RRef<RRefDeque<BlockReq, 32>>');
       const d = rt.enter(link);
       let out;
@@ -296,6 +352,17 @@ function retConsole_read(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   return rt.notOk(link, 'Console.read', ok, r, 'string');
 }
 
+function retConsole_intr(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v >>> 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Console.intr', ok, r, 'u32');
+}
+
 function makeConsole(rt: ProxyRuntime, link: Link): object {
   return {
     write(a0: any) {
@@ -328,6 +395,19 @@ function makeConsole(rt: ProxyRuntime, link: Link): object {
       }
       rt.depth = d;
       return rt.track(link, 'Console.read', p, retConsole_read, null);
+    },
+    intr() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.intr();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Console.intr', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Console.intr', p, retConsole_intr, null);
     },
   };
 }
@@ -364,7 +444,7 @@ function retCounter_bounce(rt: ProxyRuntime, link: Link, r: any): RpcResult<any>
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
     const v = r.value;
-    const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
+    const w = rt.heap.moveAs(link.callee, v, 3, link.caller);
     if (w === 0) break value;
     return { ok: true, value: w };
   }
@@ -408,7 +488,7 @@ function retCounter_chain(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> 
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
     const v = r.value;
-    const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
+    const w = rt.heap.moveAs(link.callee, v, 3, link.caller);
     if (w === 0) break value;
     return { ok: true, value: w };
   }
@@ -419,7 +499,7 @@ function retCounter_sum(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
     const v = r.value;
-    const w = rt.heap.moveAs(link.callee, v, 5, link.caller);
+    const w = rt.heap.moveAs(link.callee, v, 6, link.caller);
     if (w === 0) break value;
     return { ok: true, value: w };
   }
@@ -502,7 +582,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
     },
     bounce(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.heap.moveAs(link.caller, a0, 2, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 3, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Counter.bounce', 'p', 'RRef<Packet>');
       const d = rt.enter(link);
       let out;
@@ -517,7 +597,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
       return out;
     },
     peek(a0: any) {
-      const s0 = rt.checkBorrow(link.caller, a0, 2, 0);
+      const s0 = rt.checkBorrow(link.caller, a0, 3, 0);
       if (s0 === -1) return rt.invalid(link, 'Counter.peek', 'p', 'Borrow<Packet>');
       if (link.state !== 0) return rt.refused(link);
       const x0 = rt.borrowChecked(s0, link.caller, link.callee);
@@ -566,9 +646,9 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
       return rt.track(link, 'Counter.echoLater', p, retCounter_echoLater, null);
     },
     chain(a0: any, a1: any) {
-      const s0 = rt.checkMove(link.caller, a0, 2);
+      const s0 = rt.checkMove(link.caller, a0, 3);
       if (s0 === -1) return rt.invalid(link, 'Counter.chain', 'a', 'RRef<Packet>');
-      const s1 = rt.checkMove(link.caller, a1, 2);
+      const s1 = rt.checkMove(link.caller, a1, 3);
       if (s1 === -1) return rt.invalid(link, 'Counter.chain', 'b', 'RRef<Packet>');
       if (a0 === a1 && a0 !== null) return rt.invalid(link, 'Counter.chain', 'b', 'RRef<Packet> other than a');
       if (link.state !== 0) return rt.refused(link);
@@ -588,7 +668,7 @@ function makeCounter(rt: ProxyRuntime, link: Link): object {
     },
     sum(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.heap.moveAs(link.caller, a0, 5, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 6, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Counter.sum', 'batch', 'RRef<RRefDeque<Packet, 32>>');
       const d = rt.enter(link);
       let out;
@@ -673,6 +753,363 @@ function makeFaultPlan(rt: ProxyRuntime, link: Link): object {
       } catch (e) {
         rt.depth = d;
         return rt.fault(link, 'FaultPlan.crashNow', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+  };
+}
+
+function retFs_open(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = copyFsNode(rt, v);
+    if (w === rt.BAD) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.open', ok, r, 'FsNode');
+}
+
+function retFs_chdir(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = copyFsNode(rt, v);
+    if (w === rt.BAD) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.chdir', ok, r, 'FsNode');
+}
+
+function retFs_dup(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.dup', ok, r, 'i32');
+}
+
+function retFs_put(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.put', ok, r, 'i32');
+}
+
+function retFs_stat(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = copyFsNode(rt, v);
+    if (w === rt.BAD) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.stat', ok, r, 'FsNode');
+}
+
+function retFs_read(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
+    if (w === 0) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.read', ok, r, 'RRef<IoBuf>');
+}
+
+function retFs_write(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
+    if (w === 0) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.write', ok, r, 'RRef<IoBuf>');
+}
+
+function retFs_mknod(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.mknod', ok, r, 'i32');
+}
+
+function retFs_mkdir(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.mkdir', ok, r, 'i32');
+}
+
+function retFs_link(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.link', ok, r, 'i32');
+}
+
+function retFs_unlink(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.unlink', ok, r, 'i32');
+}
+
+function retFs_sync(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Fs.sync', ok, r, 'i32');
+}
+
+function makeFs(rt: ProxyRuntime, link: Link): object {
+  return {
+    open(a0: any, a1: any, a2: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.open', 'cwd', 'u32');
+      const x0 = a0;
+      if (!(typeof a1 === 'string')) return rt.invalid(link, 'Fs.open', 'path', 'string');
+      const x1 = a1;
+      if (!(typeof a2 === 'number' && (a2 >>> 0) === a2)) return rt.invalid(link, 'Fs.open', 'flags', 'u32');
+      const x2 = a2;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_open(rt, link, link.impl.open(x0, x1, x2));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.open', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    chdir(a0: any, a1: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.chdir', 'cwd', 'u32');
+      const x0 = a0;
+      if (!(typeof a1 === 'string')) return rt.invalid(link, 'Fs.chdir', 'path', 'string');
+      const x1 = a1;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_chdir(rt, link, link.impl.chdir(x0, x1));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.chdir', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    dup(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.dup', 'inum', 'u32');
+      const x0 = a0;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_dup(rt, link, link.impl.dup(x0));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.dup', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    put(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.put', 'inum', 'u32');
+      const x0 = a0;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_put(rt, link, link.impl.put(x0));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.put', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    stat(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.stat', 'inum', 'u32');
+      const x0 = a0;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_stat(rt, link, link.impl.stat(x0));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.stat', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    read(a0: any, a1: any, a2: any, a3: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.read', 'inum', 'u32');
+      const x0 = a0;
+      if (!(typeof a1 === 'number' && (a1 >>> 0) === a1)) return rt.invalid(link, 'Fs.read', 'off', 'u32');
+      const x1 = a1;
+      if (!(typeof a3 === 'number' && (a3 >>> 0) === a3)) return rt.invalid(link, 'Fs.read', 'n', 'u32');
+      const x3 = a3;
+      if (link.state !== 0) return rt.refused(link);
+      const x2 = rt.heap.moveAs(link.caller, a2, 2, link.callee);
+      if (x2 === 0) return rt.invalid(link, 'Fs.read', 'buf', 'RRef<IoBuf>');
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_read(rt, link, link.impl.read(x0, x1, x2, x3));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.read', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    write(a0: any, a1: any, a2: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.write', 'inum', 'u32');
+      const x0 = a0;
+      if (!(typeof a1 === 'number' && (a1 >>> 0) === a1)) return rt.invalid(link, 'Fs.write', 'off', 'u32');
+      const x1 = a1;
+      if (link.state !== 0) return rt.refused(link);
+      const x2 = rt.heap.moveAs(link.caller, a2, 2, link.callee);
+      if (x2 === 0) return rt.invalid(link, 'Fs.write', 'buf', 'RRef<IoBuf>');
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_write(rt, link, link.impl.write(x0, x1, x2));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.write', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    mknod(a0: any, a1: any, a2: any, a3: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.mknod', 'cwd', 'u32');
+      const x0 = a0;
+      if (!(typeof a1 === 'string')) return rt.invalid(link, 'Fs.mknod', 'path', 'string');
+      const x1 = a1;
+      if (!(typeof a2 === 'number' && (a2 & 0xffff) === a2)) return rt.invalid(link, 'Fs.mknod', 'major', 'u16');
+      const x2 = a2;
+      if (!(typeof a3 === 'number' && (a3 & 0xffff) === a3)) return rt.invalid(link, 'Fs.mknod', 'minor', 'u16');
+      const x3 = a3;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_mknod(rt, link, link.impl.mknod(x0, x1, x2, x3));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.mknod', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    mkdir(a0: any, a1: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.mkdir', 'cwd', 'u32');
+      const x0 = a0;
+      if (!(typeof a1 === 'string')) return rt.invalid(link, 'Fs.mkdir', 'path', 'string');
+      const x1 = a1;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_mkdir(rt, link, link.impl.mkdir(x0, x1));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.mkdir', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    link(a0: any, a1: any, a2: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.link', 'cwd', 'u32');
+      const x0 = a0;
+      if (!(typeof a1 === 'string')) return rt.invalid(link, 'Fs.link', 'target', 'string');
+      const x1 = a1;
+      if (!(typeof a2 === 'string')) return rt.invalid(link, 'Fs.link', 'path', 'string');
+      const x2 = a2;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_link(rt, link, link.impl.link(x0, x1, x2));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.link', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    unlink(a0: any, a1: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return rt.invalid(link, 'Fs.unlink', 'cwd', 'u32');
+      const x0 = a0;
+      if (!(typeof a1 === 'string')) return rt.invalid(link, 'Fs.unlink', 'path', 'string');
+      const x1 = a1;
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_unlink(rt, link, link.impl.unlink(x0, x1));
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.unlink', e);
+      }
+      rt.depth = d;
+      if (link.state !== 0) rt.returned(link);
+      return out;
+    },
+    sync() {
+      if (link.state !== 0) return rt.refused(link);
+      const d = rt.enter(link);
+      let out;
+      try {
+        out = retFs_sync(rt, link, link.impl.sync());
+      } catch (e) {
+        rt.depth = d;
+        return rt.fault(link, 'Fs.sync', e);
       }
       rt.depth = d;
       if (link.state !== 0) rt.returned(link);
@@ -814,7 +1251,7 @@ function retProbe_ring(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
   const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
   if (ok === true) value: {
     const v = r.value;
-    const w = rt.heap.moveAs(link.callee, v, 3, link.caller);
+    const w = rt.heap.moveAs(link.callee, v, 4, link.caller);
     if (w === 0) break value;
     return { ok: true, value: w };
   }
@@ -861,7 +1298,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     keep(a0: any, a1: any) {
       if (!(typeof a1 === 'boolean')) return rt.invalid(link, 'Probe.keep', 'write', 'bool');
       const x1 = a1;
-      const s0 = rt.checkBorrow(link.caller, a0, 2, 0);
+      const s0 = rt.checkBorrow(link.caller, a0, 3, 0);
       if (s0 === -1) return rt.invalid(link, 'Probe.keep', 'p', 'Borrow<Packet>');
       if (link.state !== 0) return rt.refused(link);
       const x0 = rt.borrowChecked(s0, link.caller, link.callee);
@@ -881,7 +1318,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     },
     hold(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.heap.moveAs(link.caller, a0, 2, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 3, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Probe.hold', 'p', 'RRef<Packet>');
       const d = rt.enter(link);
       let out;
@@ -911,7 +1348,7 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
     },
     ring(a0: any) {
       if (link.state !== 0) return rt.refused(link);
-      const x0 = rt.heap.moveAs(link.caller, a0, 3, link.callee);
+      const x0 = rt.heap.moveAs(link.caller, a0, 4, link.callee);
       if (x0 === 0) return rt.invalid(link, 'Probe.ring', 'r', 'RRef<RRefArray<Packet, 8>>');
       const d = rt.enter(link);
       let out;
@@ -924,6 +1361,697 @@ function makeProbe(rt: ProxyRuntime, link: Link): object {
       rt.depth = d;
       if (link.state !== 0) rt.returned(link);
       return out;
+    },
+  };
+}
+
+function retProgram_main(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Program.main', ok, r, 'i32');
+}
+
+function makeProgram(rt: ProxyRuntime, link: Link): object {
+  return {
+    main() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.main();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Program.main', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Program.main', p, retProgram_main, null);
+    },
+  };
+}
+
+function retRv6_open(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.open', ok, r, 'i32');
+}
+
+function retRv6_close(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.close', ok, r, 'i32');
+}
+
+function retRv6_read(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
+    if (w === 0) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.read', ok, r, 'RRef<IoBuf>');
+}
+
+function retRv6_write(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = rt.heap.moveAs(link.callee, v, 2, link.caller);
+    if (w === 0) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.write', ok, r, 'RRef<IoBuf>');
+}
+
+function retRv6_fstat(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = copyStat(rt, v);
+    if (w === rt.BAD) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.fstat', ok, r, 'Stat');
+}
+
+function retRv6_mknod(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.mknod', ok, r, 'i32');
+}
+
+function retRv6_dup(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.dup', ok, r, 'i32');
+}
+
+function retRv6_pipe(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = copyPipeFds(rt, v);
+    if (w === rt.BAD) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.pipe', ok, r, 'PipeFds');
+}
+
+function retRv6_link(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.link', ok, r, 'i32');
+}
+
+function retRv6_unlink(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.unlink', ok, r, 'i32');
+}
+
+function retRv6_mkdir(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.mkdir', ok, r, 'i32');
+}
+
+function retRv6_chdir(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.chdir', ok, r, 'i32');
+}
+
+function retRv6_spawn(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.spawn', ok, r, 'i32');
+}
+
+function retRv6_why(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'string')) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.why', ok, r, 'string');
+}
+
+function retRv6_wait(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    const w = copyExited(rt, v);
+    if (w === rt.BAD) break value;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.wait', ok, r, 'Exited');
+}
+
+function retRv6_exit(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.exit', ok, r, 'i32');
+}
+
+function retRv6_kill(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.kill', ok, r, 'i32');
+}
+
+function retRv6_getpid(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.getpid', ok, r, 'i32');
+}
+
+function retRv6_sleep(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.sleep', ok, r, 'i32');
+}
+
+function retRv6_uptime(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v >>> 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.uptime', ok, r, 'u32');
+}
+
+function retRv6_sync(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.sync', ok, r, 'i32');
+}
+
+function retRv6_ps(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'string')) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.ps', ok, r, 'string');
+}
+
+function retRv6_fg(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.fg', ok, r, 'i32');
+}
+
+function retRv6_halt(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'number' && (v | 0) === v)) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6.halt', ok, r, 'i32');
+}
+
+function makeRv6(rt: ProxyRuntime, link: Link): object {
+  return {
+    open(a0: any, a1: any) {
+      if (!(typeof a0 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6.open', 'path', 'string'));
+      const x0 = a0;
+      if (!(typeof a1 === 'number' && (a1 >>> 0) === a1)) return Promise.resolve(rt.invalid(link, 'Rv6.open', 'flags', 'u32'));
+      const x1 = a1;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.open(x0, x1);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.open', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.open', p, retRv6_open, null);
+    },
+    close(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Rv6.close', 'fd', 'i32'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.close(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.close', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.close', p, retRv6_close, null);
+    },
+    read(a0: any, a1: any, a2: any) {
+      if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Rv6.read', 'fd', 'i32'));
+      const x0 = a0;
+      if (!(typeof a2 === 'number' && (a2 >>> 0) === a2)) return Promise.resolve(rt.invalid(link, 'Rv6.read', 'n', 'u32'));
+      const x2 = a2;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const x1 = rt.heap.moveAs(link.caller, a1, 2, link.callee);
+      if (x1 === 0) return Promise.resolve(rt.invalid(link, 'Rv6.read', 'buf', 'RRef<IoBuf>'));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.read(x0, x1, x2);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.read', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.read', p, retRv6_read, null);
+    },
+    write(a0: any, a1: any) {
+      if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Rv6.write', 'fd', 'i32'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const x1 = rt.heap.moveAs(link.caller, a1, 2, link.callee);
+      if (x1 === 0) return Promise.resolve(rt.invalid(link, 'Rv6.write', 'buf', 'RRef<IoBuf>'));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.write(x0, x1);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.write', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.write', p, retRv6_write, null);
+    },
+    fstat(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Rv6.fstat', 'fd', 'i32'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.fstat(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.fstat', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.fstat', p, retRv6_fstat, null);
+    },
+    mknod(a0: any, a1: any, a2: any) {
+      if (!(typeof a0 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6.mknod', 'path', 'string'));
+      const x0 = a0;
+      if (!(typeof a1 === 'number' && (a1 & 0xffff) === a1)) return Promise.resolve(rt.invalid(link, 'Rv6.mknod', 'major', 'u16'));
+      const x1 = a1;
+      if (!(typeof a2 === 'number' && (a2 & 0xffff) === a2)) return Promise.resolve(rt.invalid(link, 'Rv6.mknod', 'minor', 'u16'));
+      const x2 = a2;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.mknod(x0, x1, x2);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.mknod', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.mknod', p, retRv6_mknod, null);
+    },
+    dup(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Rv6.dup', 'fd', 'i32'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.dup(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.dup', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.dup', p, retRv6_dup, null);
+    },
+    pipe() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.pipe();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.pipe', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.pipe', p, retRv6_pipe, null);
+    },
+    link(a0: any, a1: any) {
+      if (!(typeof a0 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6.link', 'target', 'string'));
+      const x0 = a0;
+      if (!(typeof a1 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6.link', 'path', 'string'));
+      const x1 = a1;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.link(x0, x1);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.link', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.link', p, retRv6_link, null);
+    },
+    unlink(a0: any) {
+      if (!(typeof a0 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6.unlink', 'path', 'string'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.unlink(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.unlink', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.unlink', p, retRv6_unlink, null);
+    },
+    mkdir(a0: any) {
+      if (!(typeof a0 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6.mkdir', 'path', 'string'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.mkdir(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.mkdir', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.mkdir', p, retRv6_mkdir, null);
+    },
+    chdir(a0: any) {
+      if (!(typeof a0 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6.chdir', 'path', 'string'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.chdir(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.chdir', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.chdir', p, retRv6_chdir, null);
+    },
+    spawn(a0: any, a1: any, a2: any) {
+      if (!(typeof a0 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6.spawn', 'path', 'string'));
+      const x0 = a0;
+      if (!(typeof a1 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6.spawn', 'argv', 'string'));
+      const x1 = a1;
+      if (!(typeof a2 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6.spawn', 'fds', 'string'));
+      const x2 = a2;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.spawn(x0, x1, x2);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.spawn', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.spawn', p, retRv6_spawn, null);
+    },
+    why() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.why();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.why', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.why', p, retRv6_why, null);
+    },
+    wait() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.wait();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.wait', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.wait', p, retRv6_wait, null);
+    },
+    exit(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Rv6.exit', 'status', 'i32'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.exit(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.exit', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.exit', p, retRv6_exit, null);
+    },
+    kill(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Rv6.kill', 'pid', 'i32'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.kill(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.kill', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.kill', p, retRv6_kill, null);
+    },
+    getpid() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.getpid();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.getpid', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.getpid', p, retRv6_getpid, null);
+    },
+    sleep(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 >>> 0) === a0)) return Promise.resolve(rt.invalid(link, 'Rv6.sleep', 'ticks', 'u32'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.sleep(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.sleep', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.sleep', p, retRv6_sleep, null);
+    },
+    uptime() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.uptime();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.uptime', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.uptime', p, retRv6_uptime, null);
+    },
+    sync() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.sync();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.sync', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.sync', p, retRv6_sync, null);
+    },
+    ps() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.ps();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.ps', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.ps', p, retRv6_ps, null);
+    },
+    fg(a0: any) {
+      if (!(typeof a0 === 'number' && (a0 | 0) === a0)) return Promise.resolve(rt.invalid(link, 'Rv6.fg', 'pid', 'i32'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.fg(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.fg', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.fg', p, retRv6_fg, null);
+    },
+    halt() {
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.halt();
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6.halt', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6.halt', p, retRv6_halt, null);
+    },
+  };
+}
+
+function retRv6Core_run(rt: ProxyRuntime, link: Link, r: any): RpcResult<any> {
+  const ok = r !== null && typeof r === 'object' ? r.ok : undefined;
+  if (ok === true) value: {
+    const v = r.value;
+    if (!(typeof v === 'string')) break value;
+    const w = v;
+    return { ok: true, value: w };
+  }
+  return rt.notOk(link, 'Rv6Core.run', ok, r, 'string');
+}
+
+function makeRv6Core(rt: ProxyRuntime, link: Link): object {
+  return {
+    run(a0: any) {
+      if (!(typeof a0 === 'string')) return Promise.resolve(rt.invalid(link, 'Rv6Core.run', 'argv', 'string'));
+      const x0 = a0;
+      if (link.state !== 0) return Promise.resolve(rt.refused(link));
+      const d = rt.enter(link);
+      let p;
+      try {
+        p = link.impl.run(x0);
+      } catch (e) {
+        rt.depth = d;
+        return Promise.resolve(rt.fault(link, 'Rv6Core.run', e));
+      }
+      rt.depth = d;
+      return rt.track(link, 'Rv6Core.run', p, retRv6Core_run, null);
     },
   };
 }
@@ -988,11 +2116,15 @@ function makeTaxBench(rt: ProxyRuntime, link: Link): object {
 export const IFACES: Readonly<Record<string, IfaceDescriptor>> = {
   BDev: { name: 'BDev', fingerprint: FINGERPRINTS.BDev, methods: ['info', 'read', 'write', 'flush', 'submitAndPoll', 'pending', 'wait'], make: makeBDev },
   Bench: { name: 'Bench', fingerprint: FINGERPRINTS.Bench, methods: ['run', 'runAsync'], make: makeBench },
-  Console: { name: 'Console', fingerprint: FINGERPRINTS.Console, methods: ['write', 'read'], make: makeConsole },
+  Console: { name: 'Console', fingerprint: FINGERPRINTS.Console, methods: ['write', 'read', 'intr'], make: makeConsole },
   Counter: { name: 'Counter', fingerprint: FINGERPRINTS.Counter, methods: ['nop', 'add', 'stats', 'bounce', 'peek', 'addLater', 'echoLater', 'chain', 'sum', 'name', 'subscribe', 'notify'], make: makeCounter },
   FaultPlan: { name: 'FaultPlan', fingerprint: FINGERPRINTS.FaultPlan, methods: ['crashNow'], make: makeFaultPlan },
+  Fs: { name: 'Fs', fingerprint: FINGERPRINTS.Fs, methods: ['open', 'chdir', 'dup', 'put', 'stat', 'read', 'write', 'mknod', 'mkdir', 'link', 'unlink', 'sync'], make: makeFs },
   Greeter: { name: 'Greeter', fingerprint: FINGERPRINTS.Greeter, methods: ['greet', 'count'], make: makeGreeter },
   Listener: { name: 'Listener', fingerprint: FINGERPRINTS.Listener, methods: ['event'], make: makeListener },
   Probe: { name: 'Probe', fingerprint: FINGERPRINTS.Probe, methods: ['run', 'runAsync', 'keep', 'hold', 'page', 'ring'], make: makeProbe },
+  Program: { name: 'Program', fingerprint: FINGERPRINTS.Program, methods: ['main'], make: makeProgram },
+  Rv6: { name: 'Rv6', fingerprint: FINGERPRINTS.Rv6, methods: ['open', 'close', 'read', 'write', 'fstat', 'mknod', 'dup', 'pipe', 'link', 'unlink', 'mkdir', 'chdir', 'spawn', 'why', 'wait', 'exit', 'kill', 'getpid', 'sleep', 'uptime', 'sync', 'ps', 'fg', 'halt'], make: makeRv6 },
+  Rv6Core: { name: 'Rv6Core', fingerprint: FINGERPRINTS.Rv6Core, methods: ['run'], make: makeRv6Core },
   TaxBench: { name: 'TaxBench', fingerprint: FINGERPRINTS.TaxBench, methods: ['prepare', 'run'], make: makeTaxBench },
 };

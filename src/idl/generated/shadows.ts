@@ -6,6 +6,7 @@ import type { BDev } from '../block.ts';
 import type { Console } from '../console.ts';
 import type { Counter, FaultPlan, Listener, Probe } from '../demo.ts';
 import type { Greeter } from '../examples.ts';
+import type { Fs, Program, Rv6, Rv6Core } from '../rv6.ts';
 
 /** BDev through a shadow: crashes of the target are recovered and retried. */
 export function shadowBDev(s: Shadow<BDev>): BDev {
@@ -75,6 +76,11 @@ export function shadowConsole(s: Shadow<Console>): Console {
     async read(a0: Parameters<Console['read']>[0]) {
       let r = await s.target.read(a0);
       for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.read(a0);
+      return r;
+    },
+    async intr() {
+      let r = await s.target.intr();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.intr();
       return r;
     },
   };
@@ -157,6 +163,72 @@ export function shadowFaultPlan(s: Shadow<FaultPlan>): FaultPlan {
   };
 }
 
+/** Fs through a shadow: crashes of the target are recovered and retried. */
+export function shadowFs(s: Shadow<Fs>): Fs {
+  return {
+    open(a0: Parameters<Fs['open']>[0], a1: Parameters<Fs['open']>[1], a2: Parameters<Fs['open']>[2]) {
+      let r = s.target.open(a0, a1, a2);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.open(a0, a1, a2);
+      return r;
+    },
+    chdir(a0: Parameters<Fs['chdir']>[0], a1: Parameters<Fs['chdir']>[1]) {
+      let r = s.target.chdir(a0, a1);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.chdir(a0, a1);
+      return r;
+    },
+    dup(a0: Parameters<Fs['dup']>[0]) {
+      let r = s.target.dup(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.dup(a0);
+      return r;
+    },
+    put(a0: Parameters<Fs['put']>[0]) {
+      let r = s.target.put(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.put(a0);
+      return r;
+    },
+    stat(a0: Parameters<Fs['stat']>[0]) {
+      let r = s.target.stat(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.stat(a0);
+      return r;
+    },
+    read(a0: Parameters<Fs['read']>[0], a1: Parameters<Fs['read']>[1], a2: Parameters<Fs['read']>[2], a3: Parameters<Fs['read']>[3]) {
+      const r = s.target.read(a0, a1, a2, a3);
+      if (!r.ok) s.recover(r.error);
+      return r;
+    },
+    write(a0: Parameters<Fs['write']>[0], a1: Parameters<Fs['write']>[1], a2: Parameters<Fs['write']>[2]) {
+      const r = s.target.write(a0, a1, a2);
+      if (!r.ok) s.recover(r.error);
+      return r;
+    },
+    mknod(a0: Parameters<Fs['mknod']>[0], a1: Parameters<Fs['mknod']>[1], a2: Parameters<Fs['mknod']>[2], a3: Parameters<Fs['mknod']>[3]) {
+      let r = s.target.mknod(a0, a1, a2, a3);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.mknod(a0, a1, a2, a3);
+      return r;
+    },
+    mkdir(a0: Parameters<Fs['mkdir']>[0], a1: Parameters<Fs['mkdir']>[1]) {
+      let r = s.target.mkdir(a0, a1);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.mkdir(a0, a1);
+      return r;
+    },
+    link(a0: Parameters<Fs['link']>[0], a1: Parameters<Fs['link']>[1], a2: Parameters<Fs['link']>[2]) {
+      let r = s.target.link(a0, a1, a2);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.link(a0, a1, a2);
+      return r;
+    },
+    unlink(a0: Parameters<Fs['unlink']>[0], a1: Parameters<Fs['unlink']>[1]) {
+      let r = s.target.unlink(a0, a1);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.unlink(a0, a1);
+      return r;
+    },
+    sync() {
+      let r = s.target.sync();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = s.target.sync();
+      return r;
+    },
+  };
+}
+
 /** Greeter through a shadow: crashes of the target are recovered and retried. */
 export function shadowGreeter(s: Shadow<Greeter>): Greeter {
   return {
@@ -215,6 +287,154 @@ export function shadowProbe(s: Shadow<Probe>): Probe {
     ring(a0: Parameters<Probe['ring']>[0]) {
       const r = s.target.ring(a0);
       if (!r.ok) s.recover(r.error);
+      return r;
+    },
+  };
+}
+
+/** Program through a shadow: crashes of the target are recovered and retried. */
+export function shadowProgram(s: Shadow<Program>): Program {
+  return {
+    async main() {
+      let r = await s.target.main();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.main();
+      return r;
+    },
+  };
+}
+
+/** Rv6 through a shadow: crashes of the target are recovered and retried. */
+export function shadowRv6(s: Shadow<Rv6>): Rv6 {
+  return {
+    async open(a0: Parameters<Rv6['open']>[0], a1: Parameters<Rv6['open']>[1]) {
+      let r = await s.target.open(a0, a1);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.open(a0, a1);
+      return r;
+    },
+    async close(a0: Parameters<Rv6['close']>[0]) {
+      let r = await s.target.close(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.close(a0);
+      return r;
+    },
+    async read(a0: Parameters<Rv6['read']>[0], a1: Parameters<Rv6['read']>[1], a2: Parameters<Rv6['read']>[2]) {
+      const r = await s.target.read(a0, a1, a2);
+      if (!r.ok) s.recover(r.error);
+      return r;
+    },
+    async write(a0: Parameters<Rv6['write']>[0], a1: Parameters<Rv6['write']>[1]) {
+      const r = await s.target.write(a0, a1);
+      if (!r.ok) s.recover(r.error);
+      return r;
+    },
+    async fstat(a0: Parameters<Rv6['fstat']>[0]) {
+      let r = await s.target.fstat(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.fstat(a0);
+      return r;
+    },
+    async mknod(a0: Parameters<Rv6['mknod']>[0], a1: Parameters<Rv6['mknod']>[1], a2: Parameters<Rv6['mknod']>[2]) {
+      let r = await s.target.mknod(a0, a1, a2);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.mknod(a0, a1, a2);
+      return r;
+    },
+    async dup(a0: Parameters<Rv6['dup']>[0]) {
+      let r = await s.target.dup(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.dup(a0);
+      return r;
+    },
+    async pipe() {
+      let r = await s.target.pipe();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.pipe();
+      return r;
+    },
+    async link(a0: Parameters<Rv6['link']>[0], a1: Parameters<Rv6['link']>[1]) {
+      let r = await s.target.link(a0, a1);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.link(a0, a1);
+      return r;
+    },
+    async unlink(a0: Parameters<Rv6['unlink']>[0]) {
+      let r = await s.target.unlink(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.unlink(a0);
+      return r;
+    },
+    async mkdir(a0: Parameters<Rv6['mkdir']>[0]) {
+      let r = await s.target.mkdir(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.mkdir(a0);
+      return r;
+    },
+    async chdir(a0: Parameters<Rv6['chdir']>[0]) {
+      let r = await s.target.chdir(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.chdir(a0);
+      return r;
+    },
+    async spawn(a0: Parameters<Rv6['spawn']>[0], a1: Parameters<Rv6['spawn']>[1], a2: Parameters<Rv6['spawn']>[2]) {
+      let r = await s.target.spawn(a0, a1, a2);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.spawn(a0, a1, a2);
+      return r;
+    },
+    async why() {
+      let r = await s.target.why();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.why();
+      return r;
+    },
+    async wait() {
+      let r = await s.target.wait();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.wait();
+      return r;
+    },
+    async exit(a0: Parameters<Rv6['exit']>[0]) {
+      let r = await s.target.exit(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.exit(a0);
+      return r;
+    },
+    async kill(a0: Parameters<Rv6['kill']>[0]) {
+      let r = await s.target.kill(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.kill(a0);
+      return r;
+    },
+    async getpid() {
+      let r = await s.target.getpid();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.getpid();
+      return r;
+    },
+    async sleep(a0: Parameters<Rv6['sleep']>[0]) {
+      let r = await s.target.sleep(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.sleep(a0);
+      return r;
+    },
+    async uptime() {
+      let r = await s.target.uptime();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.uptime();
+      return r;
+    },
+    async sync() {
+      let r = await s.target.sync();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.sync();
+      return r;
+    },
+    async ps() {
+      let r = await s.target.ps();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.ps();
+      return r;
+    },
+    async fg(a0: Parameters<Rv6['fg']>[0]) {
+      let r = await s.target.fg(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.fg(a0);
+      return r;
+    },
+    async halt() {
+      let r = await s.target.halt();
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.halt();
+      return r;
+    },
+  };
+}
+
+/** Rv6Core through a shadow: crashes of the target are recovered and retried. */
+export function shadowRv6Core(s: Shadow<Rv6Core>): Rv6Core {
+  return {
+    async run(a0: Parameters<Rv6Core['run']>[0]) {
+      let r = await s.target.run(a0);
+      for (let n = 0; !r.ok && s.recover(r.error, n); n++) r = await s.target.run(a0);
       return r;
     },
   };

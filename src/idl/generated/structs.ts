@@ -4,6 +4,7 @@ import type { Bytes, Ref, RRef, RRefArray, RRefDeque } from '../lib/types.ts';
 import type { HeapCap } from '../lib/sys.ts';
 import type { BlockReq as BlockReq$ } from '../block.ts';
 import type { Packet as Packet$ } from '../demo.ts';
+import type { IoBuf as IoBuf$ } from '../rv6.ts';
 
 let H: HeapCap;
 /** Binds the accessors to the domain's exchange-heap capability (done by the entry glue). */
@@ -48,11 +49,27 @@ export const Bytes4096 = /* @__PURE__ */ Object.freeze({
   fill: (r: RRef<Bytes<4096>>, v: number, at = 0, len = 4096 - at): void => H.fill(r, at, v, len),
 });
 
+export type IoBuf = IoBuf$;
+export const IoBuf = /* @__PURE__ */ Object.freeze({
+  typeId: 2,
+  /** A new zeroed IoBuf, owned by this domain. */
+  alloc: (): RRef<IoBuf> => H.alloc(2) as RRef<IoBuf>,
+  free: (r: RRef<IoBuf>): void => H.free(r),
+  n: (r: Ref<IoBuf>): number => H.i32(r, 0),
+  setN: (r: RRef<IoBuf>, v: number): void => H.setI32(r, 0, v),
+  dataOffset: 4,
+  dataLength: 4096,
+  readData: (r: Ref<IoBuf>, at: number, dst: Uint8Array, dstOff = 0, len = Math.min(dst.length - dstOff, 4096 - at)): void => { range('IoBuf.data', 4096, at, len); H.read(r, 4 + at, dst, dstOff, len); },
+  writeData: (r: RRef<IoBuf>, at: number, src: Uint8Array, srcOff = 0, len = Math.min(src.length - srcOff, 4096 - at)): void => { range('IoBuf.data', 4096, at, len); H.write(r, 4 + at, src, srcOff, len); },
+  dataByte: (r: Ref<IoBuf>, i: number): number => { range('IoBuf.data', 4096, i, 1); return H.u8(r, 4 + i); },
+  setDataByte: (r: RRef<IoBuf>, i: number, v: number): void => { range('IoBuf.data', 4096, i, 1); H.setU8(r, 4 + i, v); },
+});
+
 export type Packet = Packet$;
 export const Packet = /* @__PURE__ */ Object.freeze({
-  typeId: 2,
+  typeId: 3,
   /** A new zeroed Packet, owned by this domain. */
-  alloc: (): RRef<Packet> => H.alloc(2) as RRef<Packet>,
+  alloc: (): RRef<Packet> => H.alloc(3) as RRef<Packet>,
   free: (r: RRef<Packet>): void => H.free(r),
   seq: (r: Ref<Packet>): bigint => H.u64(r, 0),
   setSeq: (r: RRef<Packet>, v: bigint): void => H.setU64(r, 0, v),
@@ -73,9 +90,9 @@ export const Packet = /* @__PURE__ */ Object.freeze({
 });
 
 export const ArrayPacket8 = /* @__PURE__ */ Object.freeze({
-  typeId: 3,
+  typeId: 4,
   /** A new zeroed RRefArray<Packet, 8>, owned by this domain. */
-  alloc: (): RRef<RRefArray<Packet, 8>> => H.alloc(3) as RRef<RRefArray<Packet, 8>>,
+  alloc: (): RRef<RRefArray<Packet, 8>> => H.alloc(4) as RRef<RRefArray<Packet, 8>>,
   free: (r: RRef<RRefArray<Packet, 8>>): void => H.free(r),
   capacity: 8,
   take: (r: RRef<RRefArray<Packet, 8>>, i: number): RRef<Packet> | null => H.take(r, i) as RRef<Packet> | null,
@@ -83,9 +100,9 @@ export const ArrayPacket8 = /* @__PURE__ */ Object.freeze({
 });
 
 export const DequeBlockReq32 = /* @__PURE__ */ Object.freeze({
-  typeId: 4,
+  typeId: 5,
   /** A new zeroed RRefDeque<BlockReq, 32>, owned by this domain. */
-  alloc: (): RRef<RRefDeque<BlockReq, 32>> => H.alloc(4) as RRef<RRefDeque<BlockReq, 32>>,
+  alloc: (): RRef<RRefDeque<BlockReq, 32>> => H.alloc(5) as RRef<RRefDeque<BlockReq, 32>>,
   free: (r: RRef<RRefDeque<BlockReq, 32>>): void => H.free(r),
   capacity: 32,
   push: (r: RRef<RRefDeque<BlockReq, 32>>, v: RRef<BlockReq>): boolean => H.push(r, v),
@@ -94,9 +111,9 @@ export const DequeBlockReq32 = /* @__PURE__ */ Object.freeze({
 });
 
 export const DequePacket32 = /* @__PURE__ */ Object.freeze({
-  typeId: 5,
+  typeId: 6,
   /** A new zeroed RRefDeque<Packet, 32>, owned by this domain. */
-  alloc: (): RRef<RRefDeque<Packet, 32>> => H.alloc(5) as RRef<RRefDeque<Packet, 32>>,
+  alloc: (): RRef<RRefDeque<Packet, 32>> => H.alloc(6) as RRef<RRefDeque<Packet, 32>>,
   free: (r: RRef<RRefDeque<Packet, 32>>): void => H.free(r),
   capacity: 32,
   push: (r: RRef<RRefDeque<Packet, 32>>, v: RRef<Packet>): boolean => H.push(r, v),

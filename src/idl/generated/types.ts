@@ -5,21 +5,26 @@ import type { TypeInfo } from '../lib/layout.ts';
 export const TYPES: readonly TypeInfo[] = [
   { id: 0, name: 'BlockReq', kind: 'struct', meta: 0, children: [1], data: 16 },
   { id: 1, name: 'Bytes<4096>', kind: 'bytes', meta: 0, children: [], data: 4096 },
-  { id: 2, name: 'Packet', kind: 'struct', meta: 0, children: [2], data: 80 },
-  { id: 3, name: 'RRefArray<Packet, 8>', kind: 'array', meta: 0, children: Array(8).fill(2), data: 0 },
-  { id: 4, name: 'RRefDeque<BlockReq, 32>', kind: 'deque', meta: 8, children: Array(32).fill(0), data: 0 },
-  { id: 5, name: 'RRefDeque<Packet, 32>', kind: 'deque', meta: 8, children: Array(32).fill(2), data: 0 },
+  { id: 2, name: 'IoBuf', kind: 'struct', meta: 0, children: [], data: 4100 },
+  { id: 3, name: 'Packet', kind: 'struct', meta: 0, children: [3], data: 80 },
+  { id: 4, name: 'RRefArray<Packet, 8>', kind: 'array', meta: 0, children: Array(8).fill(3), data: 0 },
+  { id: 5, name: 'RRefDeque<BlockReq, 32>', kind: 'deque', meta: 8, children: Array(32).fill(0), data: 0 },
+  { id: 6, name: 'RRefDeque<Packet, 32>', kind: 'deque', meta: 8, children: Array(32).fill(3), data: 0 },
 ];
 
 /** SHA-256 of each interface's canonical signature (methods, parameter types, struct layouts). */
 export const FINGERPRINTS = {
   BDev: '0d977ada4a2a607a60447f87446328e496991c6a80d4b5c1cb645b5d99213436',
   Bench: '1fcb3a9b0b00dd0e69471194e93c73a467de66cfc6e7ca74cfc40b206d1bc170',
-  Console: 'cae6d6551061aecba11345c1daba0dd415d9bbe87bd49dee9aed70d3002242df',
+  Console: '7c6346088116b6d1c4c26e7828dbbe4747dea93e93fc37585fd5cc83ef9f1e0e',
   Counter: '0851ea2e87020154d315880fbab6b9f6d0c9c85e37ca4da5b2be986252565aec',
   FaultPlan: 'd3abf67356ec601a48557bf0011dc111ce048644580d0c52e36e460325c26832',
+  Fs: '54068cf6a0d7fad89967abc85480c147a54d19806f944cd95a1f4e1842e45870',
   Greeter: '01d6e2481362cd2407a3eb154945d13a845fb55c6db404fb4fd6572a785d4702',
   Listener: 'db0017a7b7630a76d962844c3864e13dffbc449b2ba588d9b5076dc9900da803',
   Probe: '0db14d64b074a8b4bb7f5b2724f63d63522f18caf994a907ff5f80b3e9248a9b',
+  Program: '5f3554a587e8021451a315df64dbbfbc37f1f39a1ce57e91c994b3a359cfbaee',
+  Rv6: '5092032a7248b666a03a5e2b24be4dc612a6ef96fffb3be9ebf84ce4812e6354',
+  Rv6Core: 'ce783839189481e78405a294f82cafb715199f6f3b6c98243fcbdd6eeff63272',
   TaxBench: '9594a1b3c3b52cfe3f48dac59d4454f8ac0cb1f8e91827b11888e9eca9c24ba2',
 } as const;

@@ -120,16 +120,29 @@ export interface Devices {
   list(): string[];
 }
 
-/** What a creator grants a domain beyond capabilities: devices it holds itself. */
+/** What a creator grants a domain beyond capabilities: devices it holds itself, and a CPU budget
+ *  and heap quota no larger than its own (its own when not given). */
 export interface Grant {
   readonly devices?: readonly string[];
+  readonly budgetMs?: number;
+  readonly quotaBytes?: number;
 }
 
 /** Privileged: create domains from bundles the kernel has loaded. */
 export interface Domains {
-  /** creates a domain from a loaded bundle, handing it `imports` (capabilities this domain holds);
-   *  returns the interface it exports, proxied for this domain */
+  /** creates a domain from a loaded bundle, handing it `imports` (capabilities this domain holds,
+   *  or its own implementations of the interfaces the bundle imports); returns the interface it
+   *  exports, proxied for this domain */
   create<I>(bundle: string, imports?: Readonly<Record<string, unknown>>, config?: Config, grant?: Grant): RpcResult<I>;
+  /**
+   * Verifies a signed bundle given as its bytes (read from a file system, say) and makes it
+   * available to create(); returns the name to create it by. Throws the kernel's refusal
+   * (unsigned, tampered, untrusted key, …: BundleRefused) if it may not run.
+   */
+  load(bytes: Uint8Array): string;
+  /** Stops a domain this domain created, named by a capability to it; false if it is not one of
+   *  ours or is already dead. */
+  kill(cap: unknown, reason?: string): boolean;
 }
 
 export interface Sys {

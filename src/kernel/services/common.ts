@@ -25,6 +25,8 @@ export interface ServiceKernel {
   log(line: string): void;
   nextId(): number;
   createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown, grant?: unknown): ReturnType<Domains['create']>;
+  loadFor(creator: Domain, bytes: unknown): string;
+  killFor(creator: Domain, cap: unknown, reason: string): boolean;
 }
 
 /** Throws into a dead domain's code: its capabilities are revoked. */

@@ -35,6 +35,14 @@ function domainsFor(k: ServiceKernel, d: Domain): Domains {
       if (typeof bundle !== 'string') throw new TypeError('domains.create: bundle must be a name');
       return k.createFor(d, bundle, imports, config, grant) as never;
     },
+    load(bytes) {
+      live(d);
+      return k.loadFor(d, bytes);
+    },
+    kill(cap, reason = 'killed') {
+      live(d);
+      return k.killFor(d, cap, typeof reason === 'string' ? reason.slice(0, 200) : 'killed');
+    },
   };
 }
 

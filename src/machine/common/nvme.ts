@@ -137,6 +137,8 @@ export const Control = {
   STATUS: 64,
   RESETS: 68,
   INTR: 72,
+  /** I/O commands completed since power-on (what PowerCut.afterCommands counts) */
+  COMPLETED: 76,
 } as const;
 
 /** Byte offsets of the header words of the queue memory (the driver's): DOORBELL, SLEEPING and the mirror. */

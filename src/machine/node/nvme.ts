@@ -173,6 +173,8 @@ export interface NvmeDevice {
   reset(timeoutMs?: number): boolean;
   /** resets the device has finished */
   resets(): number;
+  /** I/O commands completed since power-on (what PowerCut.afterCommands counts) */
+  completed(): number;
   /** interrupts raised so far, on every queue (the INTR word) */
   interrupts(): number;
   /** calls `fn` on this thread after interrupts (once per observed change of INTR: coalesced),
@@ -230,7 +232,7 @@ const N = d.entries, B = d.blockSize, BLOCKS = d.blocks, Q = d.maxQueues;
 // The control words (read and written here and by the host only) and the queue memory's header
 // words (the driver's too: read only as hints, never trusted).
 const CC = word(Control.CC), POWER_CUT = word(Control.POWER_CUT), STATUS = word(Control.STATUS);
-const RESETS = word(Control.RESETS), INTR = word(Control.INTR);
+const RESETS = word(Control.RESETS), INTR = word(Control.INTR), COMPLETED = word(Control.COMPLETED);
 const DOORBELL = word(Reg.DOORBELL), SLEEPING = word(Reg.SLEEPING), MIRROR = word(Reg.STATUS);
 const CUT = Symbol('power cut'), DISABLED = Symbol('CC.EN cleared'), FATAL = Symbol('fatal');
 class MediaError extends Error {}
@@ -464,7 +466,7 @@ function post(q, cid, status) {
   Atomics.store(words, word(o + Cqe.STATUS), statusWord(status, phase[q]));
   cqTail[q] = next(cqTail[q]);
   if (cqTail[q] === 0) phase[q] ^= 1;
-  if (q !== 0) completed++;
+  if (q !== 0) Atomics.store(ctl, COMPLETED, ++completed);
   Atomics.add(words, EVENTS[q], 1);
   signal(q);
 }
@@ -834,6 +836,7 @@ export function startNvme(o: NvmeOptions): NvmeDevice {
       return ok;
     },
     resets: () => ctl.load(Control.RESETS),
+    completed: () => ctl.load(Control.COMPLETED),
     interrupts: () => ctl.load(Control.INTR),
     onInterrupt: (fn) => watchWord(ctlWords, word(Control.INTR), fn, loops),
     status: () => ctl.load(Control.STATUS),

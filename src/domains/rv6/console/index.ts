@@ -12,7 +12,10 @@
 // splitting a character). Echo, when the device says its input is a terminal in raw mode
 // (StatusBit.RAW: the terminal then echoes nothing itself): each byte taken is echoed, an erased
 // character is wiped with "\b \b" (one column per character), ^U wipes the line, ^D echoes
-// nothing. Otherwise (a pipe, a file) nothing is echoed.
+// nothing. Otherwise (a pipe, a file) nothing is echoed. On a terminal, bytes are also taken as
+// they are typed (up to TYPEAHEAD_MAX of lines nobody has read yet), so that echo and ^C (the
+// line is discarded, "^C" echoed, intr() waiters woken: the core kills the foreground job) happen
+// at once, as in xv6; typed-ahead lines then die with the domain if it crashes.
 //
 // State: `edit` (the line being typed, bytes), `lines` (delivered lines, bytes, FIFO; an empty one
 // is a ^D at an empty line: end of file), `readers` (pending reads, FIFO). Every byte taken from
@@ -34,11 +37,14 @@ import { ConsolePort, StatusBit } from '../../../machine/common/console.ts';
 export const INPUT_BUF = 128;
 /** Output queued in the domain beyond which write() takes nothing (returns 0). */
 export const OUTPUT_MAX = 1 << 20;
+/** On a terminal, typed lines nobody has asked for yet that the domain takes in (and echoes). */
+export const TYPEAHEAD_MAX = 1 << 16;
 
 const BS = 0x08;
 const DEL = 0x7f;
 const NL = 0x0a;
 const CR = 0x0d;
+const CTRL_C = 0x03;
 const CTRL_D = 0x04;
 const CTRL_U = 0x15;
 
@@ -82,12 +88,17 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
   const lines: Uint8Array[] = [];
   const readers: Reader[] = [];
   let ended = false;
+  /** bytes in `lines` */
+  let buffered = 0;
+  let interrupts = 0;
+  const intrWaiters: ((r: RpcResult<number>) => void)[] = [];
   const one = new Uint8Array(1);
   const echo = (port.status() & StatusBit.RAW) !== 0;
   const WIPE = encodeUtf8('\b \b');
 
   function deliver(): void {
     lines.push(Uint8Array.from(edit));
+    buffered += edit.length;
     edit = [];
   }
 
@@ -102,6 +113,13 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
   /** One input byte through the line discipline (consoleintr). */
   function interpret(c: number): void {
     if (c === CR) c = NL;
+    if (c === CTRL_C && echo) {
+      edit = [];
+      emit(encodeUtf8('^C\n'));
+      interrupts++;
+      for (const w of intrWaiters.splice(0)) w(ok(interrupts));
+      return;
+    }
     if (c === CTRL_U) { while (edit.length > 0) erase(); return; }
     if (c === BS || c === DEL) { erase(); return; }
     if (c === CTRL_D) { deliver(); return; }
@@ -122,14 +140,17 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
     const n = Math.max(utf8Boundary(line, r.max), firstChar(line));
     if (n >= line.length) lines.shift();
     else lines[0] = line.subarray(n);
+    buffered -= n;
     r.resolve(ok(decodeUtf8(line.subarray(0, n))));
   }
 
-  /** Serves the waiting readers, taking bytes from the ring only while one needs them. */
+  /** Serves the waiting readers, taking bytes from the ring only while one needs them, or, on a
+   *  terminal, as they are typed (xv6's consoleintr: echo and ^C at once), up to TYPEAHEAD_MAX. */
   function pump(): void {
-    while (readers.length > 0) {
-      if (lines.length > 0) serve();
-      else if (ended) readers.shift()!.resolve(ok(''));
+    for (;;) {
+      if (readers.length > 0 && lines.length > 0) serve();
+      else if (readers.length > 0 && ended) readers.shift()!.resolve(ok(''));
+      else if (ended || (readers.length === 0 && !(echo && buffered < TYPEAHEAD_MAX))) return;
       else if (port.read(one) === 1) interpret(one[0]!);
       else if (port.eof()) {
         if (edit.length > 0) deliver();
@@ -173,6 +194,9 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
       const bytes = encodeUtf8(String(text));
       emit(bytes);
       return ok(bytes.length);
+    },
+    intr(): Promise<RpcResult<number>> {
+      return new Promise((resolve) => { intrWaiters.push(resolve); });
     },
     read(max: number): Promise<RpcResult<string>> {
       return new Promise((resolve) => {
