@@ -213,3 +213,19 @@ test('console domain: on a terminal in raw mode (StatusBit.RAW) typed bytes are 
   await sleep(20);
   assert.equal(piped.output(), '', 'no echo on a pipe');
 });
+
+test('console domain: on a terminal, typing is taken in at once (echoed before anyone reads); ^C discards the line, echoes ^C and wakes intr(); on a pipe ^C is data', async () => {
+  const tty = Object.assign(new PassThrough(), { isTTY: true, setRawMode(): unknown { return tty; } });
+  const s = setup({ input: tty });
+  const intr = s.api.intr();
+  tty.write('ls');
+  await until(() => s.output() === 'ls');
+  tty.write('\x03');
+  assert.equal(value(await intr), 1);
+  await until(() => s.output() === 'ls^C\n');
+  tty.write('echo\n');
+  assert.equal(value(await s.api.read(100)), 'echo\n', 'the interrupted line was discarded');
+  const piped = setup();
+  piped.input.write('a\x03b\n');
+  assert.equal(value(await piped.api.read(100)), 'a\x03b\n');
+});
