@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { calls } from './calls.ts';
 import { tax } from './tax.ts';
 import { blk, blkChart, type Series } from './blk.ts';
+import { fsBench } from './fs.ts';
 
 const RESULTS = join(fileURLToPath(import.meta.url), '../results');
 
@@ -93,6 +94,27 @@ BENCHMARKS.blk = {
     { figure: 'restart_us', op: '<=', value: 5000 },
   ],
   chart: (title, subtitle) => blkChart(title, subtitle, blkSeries),
+};
+
+BENCHMARKS.fs = {
+  run: fsBench,
+  rows: [
+    ...(['rv6', 'host'] as const).flatMap((s) => [
+      { figure: `${s}_create_per_s`, label: `${s}: small file create+write+close`, unit: '/s', n: 'n_files' },
+      { figure: `${s}_read_per_s`, label: `${s}: small file open+read+close`, unit: '/s', n: 'n_files' },
+      { figure: `${s}_unlink_per_s`, label: `${s}: unlink`, unit: '/s', n: 'n_files' },
+      { figure: `${s}_seqwrite_mb_s`, label: `${s}: sequential write, 256 KiB file`, unit: 'MB/s' },
+      { figure: `${s}_seqread_mb_s`, label: `${s}: sequential read, 256 KiB file`, unit: 'MB/s' },
+    ]),
+    { figure: 'create_rv6_over_host', label: 'create: rv6 / host', unit: '×' },
+    { figure: 'read_rv6_over_host', label: 'open+read: rv6 / host', unit: '×' },
+    { figure: 'unlink_rv6_over_host', label: 'unlink: rv6 / host', unit: '×' },
+    { figure: 'seqwrite_rv6_over_host', label: 'sequential write: rv6 / host', unit: '×' },
+    { figure: 'seqread_rv6_over_host', label: 'sequential read: rv6 / host', unit: '×' },
+    { figure: 'rv6_sync_ms', label: 'rv6: sync after the workload', unit: 'ms' },
+    { figure: 'boot_ms', label: 'process start to the shell\'s prompt', unit: 'ms' },
+  ],
+  targets: [{ figure: 'boot_ms', op: '<=', value: 500 }],
 };
 
 function usage(): string {

@@ -191,9 +191,9 @@ test('the shadow: the driver crashed every 20 ms, between calls and inside them,
   assert.deepEqual(b.k.heap.audit(), []);
 });
 
-test('frond boot --inject: a few seconds of crashes every 100 ms on a disk image; the image matches the model, and the process exits by itself (no thread left)', async () => {
+test('frond blkcheck --inject: a few seconds of crashes every 100 ms on a disk image; the image matches the model, and the process exits by itself (no thread left)', async () => {
   const out = await new Promise<{ code: number | string; text: string }>((resolve) => {
-    const c = spawn(process.execPath, ['bin/frond.mjs', 'boot', '--seconds', '3', '--blocks', '1024', '--inject', 'nvme:every=100ms'], { cwd: ROOT });
+    const c = spawn(process.execPath, ['bin/frond.mjs', 'blkcheck', '--seconds', '3', '--blocks', '1024', '--inject', 'nvme:every=100ms'], { cwd: ROOT });
     let text = '';
     c.stdout.on('data', (d) => { text += d; });
     c.stderr.on('data', (d) => { text += d; });
@@ -202,7 +202,7 @@ test('frond boot --inject: a few seconds of crashes every 100 ms on a disk image
   });
   assert.equal(out.code, 0, out.text);
   assert.match(out.text, /failed 0, corrupt 0, bad blocks 0/);
-  assert.match(out.text, /frond boot: clean/);
+  assert.match(out.text, /frond blkcheck: clean/);
   const m = /(\d+) driver crashes injected/.exec(out.text);
   assert.ok(m && Number(m[1]) >= 20, out.text);
 });

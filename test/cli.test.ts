@@ -1,6 +1,6 @@
 // The `frond` command, run as a user runs it (a child process): every verb answers --help; every
 // bad argument is one line on stderr and exit code 1; `frond build` is incremental per folder;
-// `frond start` shows each event of the demonstration in one line within 80 columns.
+// `frond demo` shows each event of the demonstration in one line within 80 columns.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -27,7 +27,7 @@ test('every verb has --help (also as `frond help VERB`), and unknown verbs fail'
   const top = frond('--help');
   assert.equal(top.status, 0);
   const verbs = [...top.stdout.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]!);
-  assert.deepEqual(verbs, ['idl', 'build', 'verify', 'start', 'boot', 'bench', 'mkfs', 'fsck'], top.stdout);
+  assert.deepEqual(verbs, ['idl', 'build', 'verify', 'start', 'boot', 'blkcheck', 'demo', 'bench', 'mkfs', 'fsck'], top.stdout);
   for (const v of verbs) {
     const r = frond(v, '--help');
     assert.equal(r.status, 0, v);
@@ -75,12 +75,15 @@ test('every bad argument to every verb is one line on stderr and exit code 1, ne
       // start
       [['start', 'extra'], /^frond start: unexpected argument extra$/],
       [['start', '--frob'], /^frond start: unknown option --frob/],
+      [['demo', 'extra'], /^frond demo: unexpected argument extra$/],
       // boot
       [['boot', 'extra'], /^frond boot: unexpected argument extra$/],
-      [['boot', '--inject', 'disk:every=1'], /^frond boot: --inject must look like nvme:every=100ms or nvme:every=1s, not 'disk:every=1'$/],
-      [['boot', '--seconds', '0'], /^frond boot: --seconds must be a number of seconds in \(0, 86400\]$/],
-      [['boot', '--batch', '33'], /^frond boot: --batch must be an integer in \[0, 32\], not '33'$/],
-      [['boot', '--blocks'], /^frond boot: --blocks needs a block count$/],
+      [['boot', '--disk'], /^frond boot: --disk needs an image file$/],
+      [['blkcheck', 'extra'], /^frond blkcheck: unexpected argument extra$/],
+      [['blkcheck', '--inject', 'disk:every=1'], /^frond blkcheck: --inject must look like nvme:every=100ms or nvme:every=1s, not 'disk:every=1'$/],
+      [['blkcheck', '--seconds', '0'], /^frond blkcheck: --seconds must be a number of seconds in \(0, 86400\]$/],
+      [['blkcheck', '--batch', '33'], /^frond blkcheck: --batch must be an integer in \[0, 32\], not '33'$/],
+      [['blkcheck', '--blocks'], /^frond blkcheck: --blocks needs a block count$/],
       // bench
       [['bench'], /^frond bench: name a benchmark: calls or tax or blk/],
       [['bench', '--quick'], /^frond bench: name a benchmark: calls or tax or blk/],
@@ -185,8 +188,8 @@ test('frond build: a bundle is up to date only for the folder it was built from,
   assert.equal(both.stderr, `${rel(twins)}/b: domain name 'twin' is also used by ${rel(twins)}/a\nfrond build: failed\n`);
 });
 
-test('frond start shows each event of the demonstration in one line within 80 columns', () => {
-  const r = frond('start');
+test('frond demo shows each event of the demonstration in one line within 80 columns', () => {
+  const r = frond('demo');
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
   const lines = r.stdout.trimEnd().split('\n');
@@ -226,8 +229,8 @@ test('frond start shows each event of the demonstration in one line within 80 co
   assert.equal(new Set(crashed).size, 3, r.stdout);
 });
 
-test('frond start --verbose adds the full crash reports, with stacks at TypeScript source lines', () => {
-  const r = frond('start', '--verbose');
+test('frond demo --verbose adds the full crash reports, with stacks at TypeScript source lines', () => {
+  const r = frond('demo', '--verbose');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^ {2}kernel\| domain runaway#\d+ crashed \(runtime violation\): BudgetExceeded: CPU budget exceeded/m);
   assert.match(r.stdout, /^ {2}kernel\| domain flaky#\d+ crashed \(exception in Counter\.bounce\): Error: injected fault\n {2}kernel\| {5}at fault \(src\/domains\/drivers\/flaky\/index\.ts:\d+:\d+\)/m);

@@ -1,8 +1,8 @@
-// frond boot: boots the machine with its disk (the NVMe-like device on a worker thread, its driver
+// frond blkcheck: boots the machine with its disk (the NVMe-like device on a worker thread, its driver
 // domain behind the block-driver shadow) and runs the block-path integrity check (boot/blkcheck.ts)
 // on it: random checksummed reads and writes for --seconds, optionally crashing the driver under
 // it (--inject nvme:every=100ms), then every block read back and the image file compared with the
-// model. Until rv6 arrives, this is what boots on a disk. Exit code 0 only for a clean run.
+// model. Exit code 0 only for a clean run.
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +49,7 @@ export async function main(a: Parsed): Promise<number> {
   loadAll(k, bundles);
   const path = await startBlock(k, { blocks, image, shadow: !a.flags.has('--no-shadow') });
   const baseline = k.heap.stats().objects;
-  console.log(`frond boot: ${blocks} blocks of 4 KiB on ${given ?? 'a fresh image'}, driver ${path.shadow ? 'behind the shadow' : 'alone'}, `
+  console.log(`frond blkcheck: ${blocks} blocks of 4 KiB on ${given ?? 'a fresh image'}, driver ${path.shadow ? 'behind the shadow' : 'alone'}, `
     + `${batch === 0 ? 'one request per call' : `batches of ${batch}`}${inject ? `, a driver crash every ${inject.everyMs} ms` : ''}`);
 
   const check = new BlockCheck(path.bdev, k.heapCap(), blocks);
@@ -83,6 +83,6 @@ export async function main(a: Parsed): Promise<number> {
   console.log(`  exchange heap: ${leftover} objects left by the check, ${objects} after shutdown${audit.length ? `; audit: ${audit[0]}` : ', audit clean'}`);
   for (const p of r.problems) console.log(`  problem: ${p}`);
   const clean = r.failed === 0 && r.corrupt === 0 && r.bad === 0 && audit.length === 0 && objects === 0 && leftover <= 4;
-  console.log(clean ? 'frond boot: clean' : 'frond boot: FAILED');
+  console.log(clean ? 'frond blkcheck: clean' : 'frond blkcheck: FAILED');
   return clean ? 0 : 1;
 }

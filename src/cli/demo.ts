@@ -1,5 +1,4 @@
-// frond start [--verbose]: the demonstration a new user sees first. (The rv6 shell on a disk image
-// arrives with the file system; until then this is what boots.)
+// frond demo [--verbose]: the isolation core in one screen (before rv6, this was frond start).
 //
 // Builds the demonstration domains from src/domains (incrementally), boots a kernel that trusts
 // keys/, and shows one event per line, each within 80 columns: a packet moving through the
@@ -164,7 +163,7 @@ export async function main(a: Parsed): Promise<number> {
     tamper(d, bundles[DOMAINS.indexOf('src/domains/apps/counter')]!);
     const s = k.stats();
     d.say('done', `${plural(s.domains.length, 'domain')} alive, ${s.crashes} crashes contained, ${d.heap()}`);
-    if (!verbose) d.say('', 'frond start --verbose prints the full crash reports');
+    if (!verbose) d.say('', 'frond demo --verbose prints the full crash reports');
   } finally {
     k.shutdown();
   }

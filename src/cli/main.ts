@@ -13,7 +13,7 @@ interface Verb {
 }
 
 /** The benchmarks bench/main.ts knows (checked here, so that a wrong name is one line). */
-const BENCHMARKS = ['calls', 'tax', 'blk'];
+const BENCHMARKS = ['calls', 'tax', 'blk', 'fs'];
 
 const VERBS: Record<string, Verb> = {
   idl: {
@@ -72,22 +72,50 @@ was built with --no-check) or the reason it is refused or unreadable. Exit code 
     run: async (a) => (await import('./verify.ts')).main(a),
   },
   start: {
-    summary: 'boot Frond and run the demonstration (RRefs, CPU budgets, crashes, shadows)',
-    usage: `frond start [--verbose]
+    summary: 'build what is stale and boot rv6 on the default disk to a shell',
+    usage: `frond start [--timing] [--verbose]
 
-Builds (incrementally) and boots the kernel with the demonstration domains from src/domains, then
-shows, one line per event: a packet moving through the exchange heap (allocated, moved into a
-domain, handed back) with the heap's object counts; a runaway domain stopped by its CPU budget; a
-driver crash contained and its objects reclaimed; a shadow restarting the driver so that its
-callers never see the crash; and a tampered bundle refused before any of it runs.
+What \`npm start\` runs. Builds (incrementally) rv6's domains (src/domains/drivers/nvme,
+shadows/bdev, rv6/fs, rv6/console, rv6/core) and every user program in src/user, makes the default
+disk build/rv6.img (an xv6 file system holding the programs, as signed bundles, and a README) if
+there is none or a program changed, and boots it: init starts the shell on the console. The same
+as \`frond boot --disk build/rv6.img\`. See frond boot --help.
 
-  --verbose   also print the kernel log: full crash reports with TypeScript stack traces`,
-    spec: { flags: ['--verbose'] },
-    run: async (a) => (await import('./start.ts')).main(a),
+  --timing    print the time from process start to the shell's first prompt
+  --verbose   print the kernel log (crash reports) on stderr`,
+    spec: { flags: ['--timing', '--verbose'] },
+    run: async (a) => (await import('./boot.ts')).start(a),
   },
   boot: {
-    summary: 'boot the machine with its disk and check the block path (crash injection too)',
-    usage: `frond boot [--seconds S] [--blocks N] [--batch B] [--image FILE] [--inject nvme:every=100ms]
+    summary: 'boot rv6 on a disk image to a shell on the console',
+    usage: `frond boot [--disk IMAGE] [--timing] [--inject nvme:every=1s] [--no-shadow] [--verbose]
+
+Boots the machine: the NVMe-like disk holding IMAGE (an xv6-riscv file system, used in place: what
+rv6 writes is written to it), its driver behind the block-driver shadow, the file-system, console
+and core domains, then /init from the disk, which starts /sh. Programs are signed bundles on the
+disk (frond build), verified by the kernel before they run.
+
+On a terminal the console is in raw mode: rv6 echoes and edits the line (backspace, ^U), ^C kills
+the foreground job, ^D at an empty line ends the shell (init starts a new one); \`halt\` stops the
+machine. When standard input is not a terminal, the console reads it line by line and rv6 halts at
+its end, after flushing the file system:  printf 'echo hi > f\\ncat f\\n' | frond boot
+
+  --disk IMAGE    the disk (default: build/rv6.img, made as frond start makes it)
+  --timing        print the time from process start to the shell's first prompt
+  --inject nvme:every=1s
+                  crash the disk driver this often (also =100ms): the shadow restarts it and
+                  re-submits what it held; rv6 does not notice
+  --no-shadow     run the disk driver without its shadow
+  --verbose       print the kernel log (crash reports) on stderr`,
+    spec: {
+      flags: ['--timing', '--no-shadow', '--verbose'],
+      values: { '--disk': 'an image file', '--inject': 'nvme:every=<period>' },
+    },
+    run: async (a) => (await import('./boot.ts')).main(a),
+  },
+  blkcheck: {
+    summary: 'check the block path: random checksummed I/O on the disk, crash injection too',
+    usage: `frond blkcheck [--seconds S] [--blocks N] [--batch B] [--image FILE] [--inject nvme:every=100ms]
            [--no-shadow] [--seed N] [--verbose]
 
 Boots the kernel with the NVMe-like disk (a device model on a worker thread that DMAs straight
@@ -113,7 +141,21 @@ image compared with the model. Prints operations per second, crashes, and what f
       values: { '--seconds': 'a number of seconds', '--blocks': 'a block count', '--batch': 'a batch size',
         '--image': 'a file', '--inject': 'nvme:every=<period>', '--seed': 'a number' },
     },
-    run: async (a) => (await import('./boot.ts')).main(a),
+    run: async (a) => (await import('./blkcheck.ts')).main(a),
+  },
+  demo: {
+    summary: 'the isolation core in one screen: RRefs, CPU budgets, crashes, shadows',
+    usage: `frond demo [--verbose]
+
+Builds (incrementally) and boots the kernel with the demonstration domains from src/domains, then
+shows, one line per event: a packet moving through the exchange heap (allocated, moved into a
+domain, handed back) with the heap's object counts; a runaway domain stopped by its CPU budget; a
+driver crash contained and its objects reclaimed; a shadow restarting the driver so that its
+callers never see the crash; and a tampered bundle refused before any of it runs.
+
+  --verbose   also print the kernel log: full crash reports with TypeScript stack traces`,
+    spec: { flags: ['--verbose'] },
+    run: async (a) => (await import('./demo.ts')).main(a),
   },
   bench: {
     summary: 'run a benchmark and write bench/results/<name>.json',
@@ -130,6 +172,10 @@ Benchmarks:
           behind its shadow with a driver crash every second; the driver's restart time; the
           device model alone and a plain host loop on the same file as the ceiling; an SVG of
           throughput over time across the crashes
+  fs      rv6's file system through system calls from a user program (src/user/fsbench): small
+          files created, read and unlinked per second, a 256 KiB file written and read (MB/s),
+          against the same workload with Node on the host's file system in the same run; and
+          boot_ms, from the start of a frond boot process to the shell's prompt
 
   --quick   fewer iterations (for smoke tests)`,
     spec: { flags: ['--quick'], positional: { what: `a benchmark: ${BENCHMARKS.join(' or ')}`, min: 1, max: 1 } },

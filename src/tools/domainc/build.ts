@@ -21,12 +21,17 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { version as esbuildVersion } from 'esbuild';
-import ts from 'typescript';
+import { createRequire } from 'node:module';
 import { FINGERPRINTS } from '../../idl/generated/types.ts';
 import { BUNDLE_FORMAT, canonicalBytes, canonicalJson, utf8, type InterfaceRef, type Manifest, type SignedBundle } from '../../kernel/verify.ts';
-import { bundleSources, ESBUILD_FLAGS, finishBundle, readDomainJson, type Compiled } from './bundle.ts';
-import { checkLoaded, formatCheckError, loadAllowlist } from './check.ts';
+import type { Compiled } from './bundle.ts';
+import { ESBUILD_FLAGS, readDomainJson } from './folder.ts';
+import { formatCheckError, loadAllowlist } from './scope.ts';
+
+/** The version of an installed package, from its package.json: the up-to-date check needs the
+ *  compilers' versions, not the compilers (bundle.ts and check.ts load those when rebuilding). */
+const require = createRequire(import.meta.url);
+const versionOf = (pkg: string): string => (require(`${pkg}/package.json`) as { version: string }).version;
 
 /** A build that failed: the message lists every problem, one per line. */
 export class BuildError extends Error {
@@ -173,8 +178,8 @@ export function findDomains(dir: string): string[] {
 function toolInfo(root: string, meter: boolean, check: boolean): Manifest['tool'] {
   return {
     frond: frondVersion(root),
-    esbuild: esbuildVersion,
-    typescript: ts.version,
+    esbuild: versionOf('esbuild'),
+    typescript: versionOf('typescript'),
     flags: { ...ESBUILD_FLAGS, meter, checked: check },
   };
 }
@@ -255,6 +260,8 @@ export async function buildDomain(dir: string, opts: BuildOptions & { key: Signi
     const u = upToDate(file, dir, root, meter, check, opts.key);
     if (u) return { name, dir, file, rebuilt: false, manifest: u.manifest, bytes: u.bytes };
   }
+  const { bundleSources, finishBundle } = await import('./bundle.ts');
+  const { checkLoaded } = await import('./check.ts');
   const src = await bundleSources(dir, root, { allow: loadAllowlist(root), check, name });
   const errors = check ? checkLoaded(src) : [...src.refused, ...src.failed];
   if (errors.length > 0) throw new BuildError(errors.map(formatCheckError).join('\n'));

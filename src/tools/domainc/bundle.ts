@@ -23,8 +23,10 @@ import { join, resolve } from 'node:path';
 import { guard, GUARD, type Deferred, type GuardState, type LoadedFile } from './guard.ts';
 import { meter, meterPrologue, type MeterStats } from './meter.ts';
 import { formatCheckError, loadAllowlist, makeScope, realpath, relPath, type CheckError, type Scope } from './scope.ts';
+import { ESBUILD_FLAGS, loadDomainJson, readDomainJson, type DomainJson } from './folder.ts';
 
-export interface DomainJson { name: string; exports?: string; imports: Record<string, string> }
+export { ESBUILD_FLAGS, readDomainJson, type DomainJson } from './folder.ts';
+
 
 /** A compiled, not yet signed, domain. */
 export interface Compiled {
@@ -62,40 +64,8 @@ export interface Sources {
   map: string | null;
 }
 
-/** The esbuild settings every domain is built with (recorded in each manifest). */
-export const ESBUILD_FLAGS = { format: 'cjs', platform: 'neutral', target: 'es2022', bundle: true } as const;
-
 /** The TypeScript settings esbuild compiles with: those of the repository's tsconfig.json, fixed. */
 const TSCONFIG = { compilerOptions: { strict: true, verbatimModuleSyntax: true, useDefineForClassFields: true } };
-
-const IFACE = /^[A-Z][A-Za-z0-9]*$/;
-
-export function readDomainJson(dir: string): DomainJson {
-  return loadDomainJson(dir).json;
-}
-
-/** domain.json, checked, and the SHA-256 of its bytes. */
-function loadDomainJson(dir: string): { json: DomainJson; sha256: string } {
-  const p = join(dir, 'domain.json');
-  let j: unknown;
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(p);
-    j = JSON.parse(bytes.toString('utf8'));
-  } catch (e) { throw new Error(`${p}: ${(e as Error).message}`); }
-  const o = j as Record<string, unknown>;
-  if (typeof o?.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(o.name)) throw new Error(`${p}: "name" must be a lower-case identifier`);
-  if (o.exports !== undefined && (typeof o.exports !== 'string' || !IFACE.test(o.exports))) throw new Error(`${p}: "exports" must be an interface name`);
-  const imports: Record<string, string> = {};
-  if (o.imports !== undefined) {
-    if (o.imports === null || typeof o.imports !== 'object' || Array.isArray(o.imports)) throw new Error(`${p}: "imports" must map import names to interface names`);
-    for (const [k, v] of Object.entries(o.imports)) {
-      if (!/^[A-Za-z_$][\w$]*$/.test(k) || typeof v !== 'string' || !IFACE.test(v)) throw new Error(`${p}: import "${k}" must name an interface`);
-      imports[k] = v;
-    }
-  }
-  return { json: { name: o.name, exports: o.exports as string | undefined, imports }, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
 
 /** The generated entry module (trusted glue: the folder's name goes in as a JSON string literal, never as code), and the name esbuild gives it. */
 function entryGlue(s: Scope): { contents: string; sourcefile: string } {
