@@ -58,6 +58,10 @@ async function run(a: Parsed, disk: string | undefined): Promise<number> {
   const timer = inject ? setInterval(() => { if (rv6.block.inject(crashes++ % 2 === 0 ? 'now' : 'in-call')) return; }, inject.everyMs) : null;
   const why = await rv6.halted;
   if (timer) clearInterval(timer);
+  if (why.startsWith('cannot start')) {
+    process.stderr.write(`frond boot: ${why}\n`);
+    return 1;
+  }
   if (verbose || inject) process.stderr.write(`frond: halted: ${why}${inject ? ` (${crashes} driver crashes injected)` : ''}\n`);
   return 0;
 }

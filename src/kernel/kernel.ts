@@ -29,7 +29,7 @@ import { DeviceTable, Interrupts, makeSys, reclaimServices } from './services/in
 import { heapFor } from './services/heap.ts';
 import type { Device } from '../machine/common/device.ts';
 import { startDomain } from './loader.ts';
-import { BundleRefused, MAX_BUNDLE_BYTES, verifyBundle, verifySigned, type VerifyPolicy } from './verify.ts';
+import { BundleRefused, MAX_BUNDLE_BYTES, oneLine, verifyBundle, verifySigned, type VerifyPolicy } from './verify.ts';
 
 export interface KernelOptions {
   /** the Ed25519 public keys (raw 32 bytes, base64) whose bundles the kernel loads */
@@ -349,6 +349,14 @@ export class Kernel {
   /** Whether `p` is a genuine promise whose species lookup runs no domain code: Promise.prototype
    *  directly, no own `constructor`. (A Proxy is not a promise to the host, so nothing here can
    *  run a trap.) Only such a promise is ever handed to `then` by the kernel. */
+  explain(e: unknown): string {
+    try {
+      return oneLine(describe(this.host, e).message);
+    } catch {
+      return '(could not be described)'; // (at the engine's stack limit)
+    }
+  }
+
   isPlainPromise(p: unknown): boolean {
     return this.host.isPromise(p) && getPrototypeOf(p) === PromiseProto && !hasOwn(p as object, 'constructor');
   }
@@ -449,7 +457,7 @@ export class Kernel {
       x.step = 2;
     }
     if (x.step === 2) {
-      r.inflight += this.rpc.failInflight(d);
+      r.inflight += this.rpc.failInflight(d, x.killed ? `was stopped (${oneLine(x.cause)})` : `crashed: ${oneLine(x.described?.message ?? x.cause)}`);
       x.step = 3;
     }
     if (x.step === 3) {

@@ -58,6 +58,8 @@ export interface RpcKernel {
   crash(d: Domain, cause: string, e: unknown): void;
   /** whether `p` is a promise whose `then` and species lookup run no domain code (see track) */
   isPlainPromise(p: unknown): boolean;
+  /** one line on what a domain threw, reading nothing that runs its code (crash.ts describe) */
+  explain(e: unknown): string;
 }
 
 interface ProxyInfo { readonly link: KLink }
@@ -257,7 +259,7 @@ export class Rpc implements ProxyRuntime {
       this.k.crash(d, `${target === undefined ? 'exception' : 'killed'} in ${method}`, e);
     }
     if (link.state & CALLER_DEAD) this.late(link);
-    return this.fail('crashed', link, `${method}: domain ${link.calleeName} crashed`);
+    return this.fail('crashed', link, `${method}: domain ${link.calleeName} crashed: ${this.k.explain(e)}`);
   }
 
   /** A callee's own RpcError, checked and copied (so nothing of the callee's object crosses). */
@@ -346,7 +348,7 @@ export class Rpc implements ProxyRuntime {
     const d = this.k.domain(link.callee);
     const target = abortTarget(e);
     if (d && (target === undefined || target === d.id)) this.k.crash(d, `${target === undefined ? 'exception' : 'killed'} in ${method}`, e);
-    return this.fail('crashed', link, `${method}: domain ${link.calleeName} crashed`);
+    return this.fail('crashed', link, `${method}: domain ${link.calleeName} crashed: ${this.k.explain(e)}`);
   }
 
   /** Unlinks a pending call from its callee's list and settles it. */
@@ -377,10 +379,10 @@ export class Rpc implements ProxyRuntime {
 
   /** Fails every call in flight into a dead domain, at once. Each call is settled before it is
    *  unlinked, so a throw part way leaves the rest for the next attempt (kernel.ts reap). */
-  failInflight(d: Domain): number {
+  failInflight(d: Domain, why = 'crashed'): number {
     let n = 0;
     for (let rec = d.inflight; rec !== null; rec = d.inflight) {
-      this.finish(rec, this.fail('crashed', rec.link, `${rec.link.iface}: domain ${d.name} crashed`));
+      this.finish(rec, this.fail('crashed', rec.link, `${rec.link.iface}: domain ${d.name} ${why}`));
       d.inflight = rec.next;
       if (rec.next !== null) rec.next.prev = null;
       rec.prev = rec.next = null;

@@ -171,8 +171,8 @@ export function init(sys: Sys, imports: Readonly<Record<string, unknown>>, _conf
     return out;
   }
 
-  function spawn(parent: Proc | null, path: string, argvText: string, fds: string, cwd: number): number {
-    const why = (s: string): void => { if (parent) parent.why = s; };
+  function spawn(parent: Proc | null, path: string, argvText: string, fds: string, cwd: number, asker = parent): number {
+    const why = (s: string): void => { if (asker) asker.why = s; };
     why('');
     const bad = badPath(path);
     if (bad < 0) return bad;
@@ -430,8 +430,9 @@ export function init(sys: Sys, imports: Readonly<Record<string, unknown>>, _conf
         if (halted || procs.size > 0) { resolve(ok('rv6-core: already running')); return; }
         halted = (why) => resolve(ok(why));
         void interrupts();
-        const pid = spawn(null, '/init', argv, '', ROOTINO);
-        if (pid < 0) halt(`cannot start /init: error ${-pid}`);
+        const init: Proc = new Proc(0, 0, 'boot', ROOTINO); // (stands in as init's parent, for why)
+        const pid = spawn(null, '/init', argv, '', ROOTINO, init);
+        if (pid < 0) halt(`cannot start /init: ${init.why || `error ${-pid}`}`);
       });
     },
   };
