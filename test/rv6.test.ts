@@ -17,7 +17,9 @@ import { buildDomain } from '../src/tools/domainc/build.ts';
 import { fsck } from '../src/tools/fs/fsck.ts';
 import { readFile } from '../src/lib/xv6fs/image.ts';
 
-const spin = (await buildDomain(join(ROOT, 'test/programs/spin'), { root: ROOT, outDir: join(ROOT, 'build/test/user'), key: testKey() })).bytes;
+const program = async (name: string): Promise<Uint8Array> => (await buildDomain(join(ROOT, `test/programs/${name}`), { root: ROOT, outDir: join(ROOT, 'build/test/user'), key: testKey() })).bytes;
+const spin = await program('spin');
+const hostile = await program('hostile');
 const clean = (disk: string): void => {
   const r = fsck(new Uint8Array(readFileSync(disk)));
   assert.ok(r.ok, r.errors.join('\n'));
@@ -129,4 +131,37 @@ test('on a terminal: typing is echoed, ^C kills the foreground job blocked readi
   await until(/back\r?\n\$ $/);
   tty.write('halt\r');
   assert.match(await r.halted, /halted by pid \d+ \(halt\)/);
+});
+
+test('a hostile program calling the core directly with bad values gets error values; the core and fs never crash and rv6 goes on', async () => {
+  const disk = await freshImage([{ name: 'hostile', data: hostile }]);
+  const s = await runShell('hostile\nhostile moved\nhostile forged\necho alive\nls README\n', { disk });
+  const line = (name: string): string => (new RegExp(`^(?:\\$ )?${name}: (.*)$`, 'm').exec(s.output) ?? [])[1] ?? '(missing)';
+  assert.equal(line('open-huge-path'), '-36');
+  assert.equal(line('open-bad-flags'), '-22');
+  assert.equal(line('close-bad'), '-9');
+  assert.equal(line('close-huge'), '-9');
+  assert.equal(line('spawn-huge-argv'), '-22');
+  assert.equal(line('spawn-many-fds'), '-22');
+  assert.equal(line('spawn-bad-fds'), '-22');
+  assert.equal(line('spawn-fd-99'), '-9');
+  assert.equal(line('spawn-self-dir'), '-8');
+  assert.equal(line('kill-self-pid-0'), '-3');
+  assert.equal(line('fg-not-child'), '-3');
+  assert.match(line('wait-no-children'), /"pid":-10/);
+  assert.equal(line('sleep-huge'), 'still asleep');
+  assert.equal(line('write-negative-n'), '-22');
+  assert.equal(line('write-huge-n'), '-22');
+  assert.match(s.output, /pid 4 hostile: .*use after move/);
+  assert.match(s.output, /pid 5 hostile: .*HeapViolation/);
+  assert.equal(line('mknod-bad-major'), '-22');
+  assert.equal(line('mknod-no-driver'), '0');
+  assert.equal(line('open-dev-x'), '-19', 'a device with no driver: ENODEV');
+  assert.equal(line('unlink-dev-x'), '0');
+  assert.equal(line('link-huge'), '-36');
+  assert.equal(line('chdir-file'), '-20');
+  assert.match(s.output, /^(?:\$ )?alive$/m);
+  assert.match(s.output, /README +2 \d+ \d+/);
+  assert.deepEqual(s.crashes.filter((c) => !c.killed).map((c) => c.domain), ['hostile', 'hostile'], 'nothing crashed but the attacker, for its handles');
+  clean(disk);
 });

@@ -19,7 +19,7 @@ import type { IoBuf as IoBufT, Program, Rv6, Stat } from '../../idl/rv6.ts';
 import { IoBuf } from '../../idl/generated/structs.ts';
 import { ok } from '../result.ts';
 import { decodeUtf8, encodeUtf8 } from '../utf8.ts';
-import { Errno, IO_MAX, strerror } from '../rv6/abi.ts';
+import { IO_MAX, strerror } from '../rv6/abi.ts';
 
 export { O, O_APPEND, T, Errno, strerror, CONSOLE, IO_MAX, TICK_MS, MAXARG, MAXPATH, DIRSIZ, NOFILE } from '../rv6/abi.ts';
 export { decodeUtf8, encodeUtf8 };

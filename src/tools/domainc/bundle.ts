@@ -17,13 +17,11 @@
 //     settings the repository's own tsconfig.json gave), nor NODE_PATH where it looks;
 //   - the manifest's inputs are the SHA-256 of the very bytes the guard read.
 import { build, type BuildFailure, type Message, type Metafile } from 'esbuild';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { guard, GUARD, type Deferred, type GuardState, type LoadedFile } from './guard.ts';
 import { meter, meterPrologue, type MeterStats } from './meter.ts';
 import { formatCheckError, loadAllowlist, makeScope, realpath, relPath, type CheckError, type Scope } from './scope.ts';
-import { ESBUILD_FLAGS, loadDomainJson, readDomainJson, type DomainJson } from './folder.ts';
+import { ESBUILD_FLAGS, loadDomainJson, readDomainJson } from './folder.ts';
 
 export { ESBUILD_FLAGS, readDomainJson, type DomainJson } from './folder.ts';
 
