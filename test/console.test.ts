@@ -229,3 +229,20 @@ test('console domain: on a terminal, typing is taken in at once (echoed before a
   piped.input.write('a\x03b\n');
   assert.equal(value(await piped.api.read(100)), 'a\x03b\n');
 });
+
+test('console domain: on a terminal the up and down arrows recall earlier lines, replacing the line on screen; other escape sequences are dropped', async () => {
+  const tty = Object.assign(new PassThrough(), { isTTY: true, setRawMode(): unknown { return tty; } });
+  const s = setup({ input: tty });
+  tty.write('ls\r');
+  assert.equal(value(await s.api.read(100)), 'ls\n');
+  tty.write('cat f\r');
+  assert.equal(value(await s.api.read(100)), 'cat f\n');
+  tty.write('x\x1b[A\x1b[A\x1b[B\x1b[D\r'); // x, up (cat f), up (ls), down (cat f), left (dropped)
+  assert.equal(value(await s.api.read(100)), 'cat f\n');
+  tty.write('\x1b[A\x1b[A\x1b[A\x1b[A\r'); // up past the oldest stays there
+  assert.equal(value(await s.api.read(100)), 'ls\n');
+  const wipe = (n: number): string => '\b \b'.repeat(n);
+  const want = `ls\ncat f\nx${wipe(1)}cat f${wipe(5)}ls${wipe(2)}cat f\ncat f${wipe(5)}ls\n`;
+  await until(() => s.output().length >= want.length);
+  assert.equal(s.output(), want);
+});

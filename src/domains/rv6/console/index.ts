@@ -15,7 +15,9 @@
 // nothing. Otherwise (a pipe, a file) nothing is echoed. On a terminal, bytes are also taken as
 // they are typed (up to TYPEAHEAD_MAX of lines nobody has read yet), so that echo and ^C (the
 // line is discarded, "^C" echoed, intr() waiters woken: the core kills the foreground job) happen
-// at once, as in xv6; typed-ahead lines then die with the domain if it crashes.
+// at once, as in xv6; typed-ahead lines then die with the domain if it crashes. The up and down
+// arrows recall the last HISTORY lines typed (the line being edited is replaced, on screen too):
+// the shell's history, kept where the line editor is, as a terminal driver with readline would.
 //
 // State: `edit` (the line being typed, bytes), `lines` (delivered lines, bytes, FIFO; an empty one
 // is a ^D at an empty line: end of file), `readers` (pending reads, FIFO). Every byte taken from
@@ -47,6 +49,9 @@ const CR = 0x0d;
 const CTRL_C = 0x03;
 const CTRL_D = 0x04;
 const CTRL_U = 0x15;
+const ESC = 0x1b;
+/** Lines the up arrow can recall. */
+export const HISTORY = 64;
 
 interface Reader { readonly max: number; readonly resolve: (r: RpcResult<string>) => void }
 
@@ -97,6 +102,7 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
   const WIPE = encodeUtf8('\b \b');
 
   function deliver(): void {
+    if (echo) remember(edit);
     lines.push(Uint8Array.from(edit));
     buffered += edit.length;
     edit = [];
@@ -112,6 +118,7 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
 
   /** One input byte through the line discipline (consoleintr). */
   function interpret(c: number): void {
+    if (echo && escape(c)) return;
     if (c === CR) c = NL;
     if (c === CTRL_C && echo) {
       edit = [];
@@ -130,6 +137,50 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
     else if (edit.length >= INPUT_BUF && (incompleteTail(edit) === 0 || edit.length >= INPUT_BUF + 3)) deliver();
     // (a character begun at the last byte of a full buffer is completed first: a line never ends
     // inside one; INPUT_BUF + 3 bytes hold it whole)
+  }
+
+  // ---- history (a terminal's up and down arrows: ESC [ A, ESC [ B) ------------------------
+
+  const history: number[][] = [];
+  let recalled = 0; // the history entry the edit buffer came from (history.length: none)
+  let esc = 0;      // bytes of an escape sequence seen: 1 after ESC, 2 after ESC [
+
+  /** Keeps a delivered line (without its newline) for the arrows. */
+  function remember(line: readonly number[]): void {
+    const text = line[line.length - 1] === NL ? line.slice(0, -1) : [...line];
+    const last = history[history.length - 1];
+    if (text.length > 0 && !(last && last.length === text.length && last.every((b, i) => b === text[i]))) history.push(text);
+    if (history.length > HISTORY) history.shift();
+    recalled = history.length;
+  }
+
+  /** Replaces the edit buffer by history entry `i` (or an empty line past the last), on screen too. */
+  function recall(i: number): void {
+    while (edit.length > 0) erase();
+    recalled = i;
+    const line = history[i] ?? [];
+    edit = [...line];
+    if (line.length > 0) emit(Uint8Array.from(line));
+  }
+
+  /** Consumes a byte of an escape sequence; true if it was one. Arrows up and down recall history;
+   *  other sequences (left, right, function keys) are dropped whole. */
+  function escape(c: number): boolean {
+    if (esc === 0) {
+      if (c !== ESC) return false;
+      esc = 1;
+      return true;
+    }
+    if (esc === 1) {
+      esc = c === 0x5b || c === 0x4f ? 2 : 0; // '[' or 'O' (application mode)
+      return true;
+    }
+    if (c >= 0x40 && c <= 0x7e) { // the final byte
+      esc = 0;
+      if (c === 0x41 && recalled > 0) recall(recalled - 1);
+      else if (c === 0x42 && recalled < history.length) recall(recalled + 1);
+    }
+    return true;
   }
 
   /** Gives the first waiting reader up to its `max` bytes of the first line. */
