@@ -10,6 +10,7 @@ import { bootRv6, buildRv6, defaultImage, type Rv6 } from '../boot/rv6.ts';
 import { parseInject } from './blkcheck.ts';
 import { UsageError, type Parsed } from './args.ts';
 import { ROOT } from './root.ts';
+import { refreshHost } from '../tools/host.ts';
 
 /** stdout, watched for the shell's first prompt. */
 function watched(onPrompt: () => void): Writable {
@@ -70,6 +71,7 @@ export function main(a: Parsed): Promise<number> {
   return run(a, a.values.get('--disk'));
 }
 
-export function start(a: Parsed): Promise<number> {
+export async function start(a: Parsed): Promise<number> {
+  await refreshHost(ROOT); // (the next start skips compiling TypeScript: src/tools/host.ts)
   return run(a, undefined);
 }

@@ -214,7 +214,7 @@ const CONSTANTS = {
   IOMMU_ENTRY_WORDS, IommuWord, MAX_COALESCE_US, Opcode, QUEUE_REGS_BYTES, QueueReg, Reg, Report, RINGS_OFFSET, SQE_BYTES, Sleeping,
   Sqe, Status, WAKE_MS,
 };
-const SHIPPED = [queueReg, sqeOffset, cqeOffset, word, readSqe, statusWord, writeCqeBody, writeIdentify, iommuBegin, iommuEnd, seededRandom];
+const SHIPPED = { queueReg, sqeOffset, cqeOffset, word, readSqe, statusWord, writeCqeBody, writeIdentify, iommuBegin, iommuEnd, seededRandom };
 
 /** The controller. Runs in the worker, after the shipped constants and functions. */
 const DEVICE_LOOP = `

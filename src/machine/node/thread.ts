@@ -8,10 +8,20 @@
 // an open server, until stop() terminates it and the thread has exited.
 import { Worker } from 'node:worker_threads';
 
-/** The worker's source: `const NAME = <json>;` for each constant, the shipped functions, the loop. */
-export function threadSource(constants: Readonly<Record<string, unknown>>, shipped: readonly ((...a: never[]) => unknown)[], loop: string): string {
+/**
+ * The worker's source: `const NAME = <json>;` for each constant, `const NAME = <source>;` for each
+ * shipped function, the loop. Functions are named by their keys (object shorthand keeps the source
+ * name), not by `fn.name`: a bundler may rename a function whose name another module also uses;
+ * such a function is given its new name too, since the other shipped functions' bodies, renamed
+ * alike, call it by that name.
+ */
+export function threadSource(constants: Readonly<Record<string, unknown>>, shipped: Readonly<Record<string, (...a: never[]) => unknown>>, loop: string): string {
   const consts = Object.entries(constants).map(([k, v]) => `const ${k} = ${JSON.stringify(v)};`);
-  return [...consts, ...shipped.map(String), loop].join('\n');
+  const fns = Object.entries(shipped).flatMap(([k, f]) => [
+    `const ${k} = ${String(f)};`,
+    ...(f.name !== k && /^[A-Za-z_$][\w$]*$/.test(f.name) && !Object.hasOwn(shipped, f.name) ? [`const ${f.name} = ${k};`] : []),
+  ]);
+  return [...consts, ...fns, loop].join('\n');
 }
 
 export interface DeviceThread {

@@ -46,7 +46,7 @@ export interface TimerDevice {
 }
 
 const CONSTANTS = { DeviceStatus, Reg, MIN_PERIOD_US, MAX_PERIOD_US };
-const SHIPPED = [word, effectivePeriod];
+const SHIPPED = { word, effectivePeriod };
 
 const TIMER_LOOP = `
 const { workerData: d, parentPort } = require('node:worker_threads');
