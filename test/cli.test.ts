@@ -46,7 +46,7 @@ test('every bad argument to every verb is one line on stderr and exit code 1, ne
   const emptyRel = relative(ROOT, empty);
   try {
     const cases: [string[], RegExp][] = [
-      [['nonsense'], /^frond: unknown command 'nonsense' \(commands: idl, build, verify, start, boot, bench, mkfs, fsck\)$/],
+      [['nonsense'], /^frond: unknown command 'nonsense' \(commands: idl, build, verify, start, boot, blkcheck, demo, bench, mkfs, fsck\)$/],
       [['--bogus'], /^frond: unknown option --bogus/],
       [['help', 'nonsense'], /^frond help: unknown command 'nonsense'/],
       // build: paths that are missing, files, empty; options unknown, missing their value, given one they do not take
@@ -87,7 +87,7 @@ test('every bad argument to every verb is one line on stderr and exit code 1, ne
       // bench
       [['bench'], /^frond bench: name a benchmark: calls or tax or blk/],
       [['bench', '--quick'], /^frond bench: name a benchmark: calls or tax or blk/],
-      [['bench', 'nonsense'], /^frond bench: no benchmark named 'nonsense' \(there are: calls, tax, blk\)$/],
+      [['bench', 'nonsense'], /^frond bench: no benchmark named 'nonsense' \(there are: calls, tax, blk, fs\)$/],
       [['bench', 'calls', 'tax'], /^frond bench: unexpected argument tax/],
       [['bench', 'calls', '--frob'], /^frond bench: unknown option --frob/],
       // mkfs (IMAGE in the scratch folder: nothing is written when an argument is bad)
