@@ -40,8 +40,8 @@ function rv6Round(disk: string, n: number, kib: number): Promise<Round> {
     });
     c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     c.on('exit', (code) => {
-      const ms = (p: string): number => Number(new RegExp(`^fsbench ${p} \\d+ ([\\d.]+)$`, 'm').exec(out)?.[1] ?? NaN);
-      if (code !== 0 || !/^fsbench ok$/m.test(out)) { reject(new Error(`rv6 round failed (exit ${code}):\n${out}\n${err}`)); return; }
+      const ms = (p: string): number => Number(new RegExp(`^(?:\\$ )?fsbench ${p} \\d+ ([\\d.]+)$`, 'm').exec(out)?.[1] ?? NaN);
+      if (code !== 0 || !/^(?:\$ )?fsbench ok$/m.test(out)) { reject(new Error(`rv6 round failed (exit ${code}):\n${out}\n${err}`)); return; }
       resolve({ create: ms('create'), read: ms('read'), unlink: ms('unlink'), seqwrite: ms('seqwrite'), seqread: ms('seqread'), sync: ms('sync'), boot });
     });
   });
