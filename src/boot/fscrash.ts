@@ -177,6 +177,7 @@ export async function machine(bundles: readonly (string | Uint8Array)[], trust: 
   const stop = async (): Promise<Uint8Array> => {
     for (const d of k.list()) k.kill(d, 'shutdown');
     await p.stop();
+    k.shutdown(); // (once the dead domains' last promise jobs have run: the kernel lets go of the process's hooks)
     const out = new Uint8Array(readFileSync(file));
     rmSync(file, { force: true });
     return out;

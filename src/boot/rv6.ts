@@ -125,6 +125,7 @@ export async function bootRv6(built: Pick<Built, 'system' | 'trust'>, o: Rv6Opti
     for (const d of k.list()) k.kill(d, 'shutdown');
     await block.stop();
     await con.stop();
+    k.shutdown(); // (once the dead domains' last promise jobs have run: the kernel lets go of the process's hooks)
   };
   try {
     k.attachDevice(CONSOLE_DEVICE, con, { irq: CONSOLE_IRQ });
