@@ -1,7 +1,7 @@
 // The block-path integrity check: random reads and writes of whole blocks, each carrying a checksum
 // of what it should hold, through a BDev (normally the shadow), while the driver may be crashed
 // under it; then every block is read back and, for a disk image, the image file itself is checked
-// against the model. Used by `frond boot`, the tests and scripts/blk-soak.mjs.
+// against the model. Used by `frond blkcheck`, the tests and `npm run soak:blk`.
 //
 // The model. Block b holds version v[b] (0: never written, all zeros); the data of (b, v) is a
 // pseudo-random stream seeded by both, with b and v in its first 8 bytes, so a block from another

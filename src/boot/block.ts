@@ -1,6 +1,7 @@
 // The block path assembled: an NVMe-like device model on its worker thread, attached to a kernel
 // (its DMA area is the kernel's exchange heap, its IOMMU table the kernel's), and its driver domain,
-// behind the block-driver shadow or not. Used by `frond boot`, the block benchmark and the tests.
+// behind the block-driver shadow or not. Used by `frond boot` (rv6), `frond blkcheck`, the
+// benchmarks and the tests.
 //
 // The kernel must have loaded the `nvme` bundle (src/domains/drivers/nvme) and, for `shadow`, the
 // `bdev-shadow` bundle (src/domains/shadows/bdev).

@@ -569,8 +569,8 @@ export class Kernel {
   }
 
   /**
-   * Fault injection, for tests, benchmarks and `frond boot --inject`: crashes the domain driving
-   * device `name` as if its code had thrown, with the same clean-up (the device is stopped before
+   * Fault injection, for tests, benchmarks, `frond blkcheck --inject` and `frond boot --inject`:
+   * crashes the domain driving device `name` as if its code had thrown, with the same clean-up (the device is stopped before
    * its buffers are reclaimed), counted as a crash but not logged. `now`: at once, between its
    * calls; `in-call`: inside its next use of the device (a map or unmap in the middle of a call,
    * with part of a batch submitted). False if no domain drives it.

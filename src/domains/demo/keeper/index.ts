@@ -1,4 +1,4 @@
-// A demonstration domain (`frond start`): it keeps the packets moved to it and hands them back in
+// A demonstration domain (`frond demo`): it keeps the packets moved to it and hands them back in
 // a ring, so the exchange heap's owner counts show an RRef changing hands. It holds only handles:
 // the packets themselves live in the exchange heap, owned by whoever holds them.
 import type { Packet as PacketT, Probe } from '../../../idl/demo.ts';

@@ -1,4 +1,4 @@
-// A demonstration domain (`frond start`): run() never returns. The build put a CPU-budget check on
+// A demonstration domain (`frond demo`): run() never returns. The build put a CPU-budget check on
 // the loop's back-edge, so the kernel stops the domain once it has run for its budget without
 // yielding; nothing else is affected.
 import type { Probe } from '../../../idl/demo.ts';
