@@ -19,7 +19,7 @@ import type { IoBuf as IoBufT, Program, Rv6, Stat } from '../../idl/rv6.ts';
 import { IoBuf } from '../../idl/generated/structs.ts';
 import { ok } from '../result.ts';
 import { decodeUtf8, encodeUtf8 } from '../utf8.ts';
-import { IO_MAX, strerror } from '../rv6/abi.ts';
+import { IO_MAX, strerror, T } from '../rv6/abi.ts';
 
 export { O, O_APPEND, T, Errno, strerror, CONSOLE, IO_MAX, TICK_MS, MAXARG, MAXPATH, DIRSIZ, NOFILE } from '../rv6/abi.ts';
 export { decodeUtf8, encodeUtf8 };
@@ -200,6 +200,28 @@ export class U {
   async perror(what: string, err: number): Promise<void> {
     await this.write(2, `${what}: ${strerror(err)}\n`);
   }
+}
+
+/**
+ * The arguments of cp and mv: `SRC DST`, or `SRC… DIR`. The [source, destination] pairs (into a
+ * directory DST, DST/basename(SRC)), or null once the reason is printed (usage, or several sources
+ * and DST no directory).
+ */
+export async function sourcesAndTargets(u: U, argv: readonly string[]): Promise<[string, string][] | null> {
+  const name = argv[0] ?? 'cp';
+  if (argv.length < 3) {
+    await u.fprintf(2, 'usage: %s src dst, or %s src ... dir\n', name, name);
+    return null;
+  }
+  const srcs = argv.slice(1, -1);
+  const dst = argv[argv.length - 1]!;
+  const d = await u.stat(dst);
+  const intoDir = d.err === 0 && d.type === T.DIR;
+  if (srcs.length > 1 && !intoDir) {
+    await u.fprintf(2, '%s: %s is not a directory\n', name, dst);
+    return null;
+  }
+  return srcs.map((src) => [src, intoDir ? joinPath(dst, basename(src)) : dst]);
 }
 
 /** Reads lines from a descriptor, one read call at a time. */

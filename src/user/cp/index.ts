@@ -1,21 +1,11 @@
 // cp SRC DST, cp SRC… DIR: copies files. A DST that is a directory receives DST/basename(SRC).
-import { basename, Errno, joinPath, O, program, strerror, T, type U } from '../../lib/ulib/ulib.ts';
+import { Errno, O, program, sourcesAndTargets, strerror, T, type U } from '../../lib/ulib/ulib.ts';
 
 export const init = program(async (u, argv) => {
-  if (argv.length < 3) {
-    await u.write(2, 'usage: cp src dst, or cp src ... dir\n');
-    return 1;
-  }
-  const srcs = argv.slice(1, -1);
-  const dst = argv[argv.length - 1]!;
-  const d = await u.stat(dst);
-  const intoDir = d.err === 0 && d.type === T.DIR;
-  if (srcs.length > 1 && !intoDir) {
-    await u.fprintf(2, 'cp: %s is not a directory\n', dst);
-    return 1;
-  }
+  const pairs = await sourcesAndTargets(u, argv);
+  if (pairs === null) return 1;
   let status = 0;
-  for (const src of srcs) if (!(await copy(u, src, intoDir ? joinPath(dst, basename(src)) : dst))) status = 1;
+  for (const [src, to] of pairs) if (!(await copy(u, src, to))) status = 1;
   return status;
 });
 

@@ -1,23 +1,13 @@
 // mv SRC DST, mv SRC… DIR: renames files, as link then unlink (rv6 has no rename, so a directory
 // cannot be moved). A DST that is a directory receives DST/basename(SRC); an existing file DST is
 // replaced.
-import { basename, joinPath, program, strerror, T, type U } from '../../lib/ulib/ulib.ts';
+import { program, sourcesAndTargets, strerror, T, type U } from '../../lib/ulib/ulib.ts';
 
 export const init = program(async (u, argv) => {
-  if (argv.length < 3) {
-    await u.write(2, 'usage: mv src dst, or mv src ... dir\n');
-    return 1;
-  }
-  const srcs = argv.slice(1, -1);
-  const dst = argv[argv.length - 1]!;
-  const d = await u.stat(dst);
-  const intoDir = d.err === 0 && d.type === T.DIR;
-  if (srcs.length > 1 && !intoDir) {
-    await u.fprintf(2, 'mv: %s is not a directory\n', dst);
-    return 1;
-  }
+  const pairs = await sourcesAndTargets(u, argv);
+  if (pairs === null) return 1;
   let status = 0;
-  for (const src of srcs) if (!(await move(u, src, intoDir ? joinPath(dst, basename(src)) : dst))) status = 1;
+  for (const [src, to] of pairs) if (!(await move(u, src, to))) status = 1;
   return status;
 });
 

@@ -32,22 +32,15 @@ import type { Cache } from './bio.ts';
 import type { Log } from './log.ts';
 import { FsError } from './param.ts';
 
-export interface Inode {
+/** An in-memory inode: the disk inode's fields (Dinode) once loaded, and the table's own. */
+export interface Inode extends Dinode {
   readonly inum: number;
   /** references: the caller's and the running call's */
   ref: number;
-  /** the fields below hold the disk inode: false until loaded, and after an undone transaction */
+  /** the Dinode fields hold the disk inode: false until loaded, and after an undone transaction */
   valid: boolean;
   /** its last link was removed here: freed when the last reference goes */
   unlinked: boolean;
-  type: number;
-  major: number;
-  minor: number;
-  nlink: number;
-  /** bytes */
-  size: number;
-  /** NDIRECT direct block numbers, then the indirect block's; 0 = none */
-  addrs: number[];
 }
 
 /** Where a file's byte goes: block `b` (0 for a hole when reading) at `boff`, `m` bytes, the
