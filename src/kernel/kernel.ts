@@ -449,8 +449,11 @@ export class Kernel {
       }
     }
     if (x.step === 1) {
-      for (const l of d.calls) { l.state |= CALLER_DEAD; l.impl = null; }
-      for (const l of d.served) { l.state |= CALLEE_DEAD; l.impl = null; l.target = null; }
+      // Revoke both ends: its capabilities refuse it (CALLER_DEAD), and links to it refuse their
+      // callers (CALLEE_DEAD); each link leaves the live end's set too, so a long-lived domain's
+      // bookkeeping does not grow with the domains that came and died (rv6's core and processes).
+      for (const l of d.calls) { l.state |= CALLER_DEAD; l.impl = null; this.domains.get(l.callee)?.served.delete(l); }
+      for (const l of d.served) { l.state |= CALLEE_DEAD; l.impl = null; l.target = null; this.domains.get(l.caller)?.calls.delete(l); }
       r.revoked = d.calls.size;
       d.calls.clear();
       d.served.clear();

@@ -44,6 +44,12 @@ export function init(sys: Sys, imports: { counter?: Counter }, config: Config): 
       const x = r.value.run('call-counter', n);
       return x.ok ? x.value : -2;
     },
+    'own-import-and-kill': (n) => {
+      const r = domains.create<Probe>(c.probe, { counter: mine });
+      if (!r.ok) return -1;
+      const x = r.value.run('call-counter', n);
+      return domains.kill(r.value) && x.ok ? x.value : -2;
+    },
     'own-import-wrong': () => {
       const r = domains.create<Probe>(c.probe, { counter: { add: () => ok(1) } });
       return r.ok ? 1 : 0;

@@ -101,6 +101,8 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
     'subscribe-bogus': () => code(imports.counter!.subscribe({} as Listener)),
     'subscribe-counter': () => code(imports.counter!.subscribe(imports.counter as unknown as Listener)),
     'ok': (n) => n,
+    'log': (n) => { sys.log(`probe log ${n}`); return n; },
+    'timer-long': () => { sys.timers.after(600_000, () => undefined); return 0; },
   };
 
   return {
