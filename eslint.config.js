@@ -12,7 +12,7 @@ const frond = {
 export default defineConfig([
   {
     name: 'frond/ignores',
-    ignores: ['**/node_modules/', 'build/', 'bench/results/', 'src/idl/generated/**', 'keys/', 'tmp/', 'scratch/',
+    ignores: ['**/node_modules/', 'build/', 'bench/results/', 'src/idl/generated/**', 'keys/', 'tmp/', 'scratch/', '.stryker-tmp/', 'reports/',
       // Hostile domains for the build check's tests: invalid on purpose.
       'test/fixtures/build/', 'test/adversarial/refused/'],
   },

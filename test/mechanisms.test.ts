@@ -89,3 +89,20 @@ test('SECURITY "a long-lived domain\'s bookkeeping does not grow with the domain
   assert.ok(counter.domain.served.size <= served0 + 1, `the counter serves ${counter.domain.served.size} links (was ${served0})`);
   assert.ok(creator.domain.calls.size <= calls0 + 1, `the creator holds ${creator.domain.calls.size} links (was ${calls0})`);
 });
+
+test('mutation testing: a domain sees the mutation tool\'s namespace only under npm run mutate (FROND_MUTATION=1 and the tool present), and live, not hardened', () => {
+  const probe = k.create<Probe>('probe').api;
+  assert.deepEqual(probe.run('stryker-active', 0), { ok: true, value: -1 }, 'not in an ordinary run');
+  const script = `
+    globalThis.__stryker__ = { activeMutant: 7 };
+    const { boot } = await import(${JSON.stringify(new URL('./helpers.ts', import.meta.url).href)});
+    const b = await boot(['probe']);
+    const p = b.k.create('probe').api;
+    const first = p.run('stryker-active', 0).value;
+    globalThis.__stryker__.activeMutant = 9;
+    console.log('active:', first, p.run('stryker-active', 0).value);
+  `;
+  const c = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 20_000, env: { ...process.env, FROND_MUTATION: '1' } });
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stdout, /active: 7 9/);
+});

@@ -132,6 +132,8 @@ export class Kernel {
   private readonly domains = new Map<number, Domain>();
   private readonly bundles = new Map<string, Bundle>();
   private readonly maps = new SourceMaps();
+  /** Host.mutationGlobals: empty but under npm run mutate */
+  private readonly mutationGlobals: Readonly<Record<string, () => unknown>>;
   /** which domain's handler each interrupt line runs (services/irq.ts) */
   readonly interrupts = new Interrupts();
   /** the attached devices and their drivers (services/devices.ts) */
@@ -164,6 +166,7 @@ export class Kernel {
     };
     this.rpc = new Rpc(this);
     this.budgets = new Budgets(this);
+    this.mutationGlobals = host.mutationGlobals?.() ?? {};
     this.policy = harden({
       trusted: [...(opts.trust ?? [])],
       fingerprints: { ...FINGERPRINTS },
@@ -323,7 +326,7 @@ export class Kernel {
       }
       const { console, ...sys } = makeSys(this, d);
       const methods = b.exports ? this.rpc.descriptor(b.exports)!.methods : [];
-      d.impl = this.rpc.run(d.id, () => startDomain(b, d.url, { console }, this.budgets.hooks(d), sys, harden(imports), args.config, methods));
+      d.impl = this.rpc.run(d.id, () => startDomain(b, d.url, { console }, this.budgets.hooks(d), sys, harden(imports), args.config, methods, this.mutationGlobals));
       if (!d.alive) throw new Error('crashed during init');
       return d;
     } catch (e) {

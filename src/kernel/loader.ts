@@ -18,24 +18,27 @@ import type { Bundle, MeterHooks } from './domain.ts';
 const EVALUATORS = ['eval', 'Function', 'Compartment', 'lockdown'];
 let evaluations = 0;
 
-function closeEvaluators(g: object): void {
+function closeEvaluators(g: object, getters: Readonly<Record<string, () => unknown>>): void {
   for (const k of EVALUATORS) {
     delete (g as Record<string, unknown>)[k];
     if (Object.hasOwn(g, k)) throw new Error(`kernel: cannot remove ${k} from a domain's global object`);
   }
+  for (const [k, get] of Object.entries(getters)) Object.defineProperty(g, k, { get, enumerable: false, configurable: false });
   harden(g);
 }
 
 /**
- * Evaluates bundle `b` in a fresh compartment (named `url`, with `globals`), gives its code its
+ * Evaluates bundle `b` in a fresh compartment (named `url`, with `globals`, and `getters`: the
+ * host's mutation-testing globals, Host.mutationGlobals, empty in any real run), gives its code its
  * meter `hooks`, and calls its init with `sys`, `imports` and `config`. Returns the implementation
  * of the interface it exports, checked to have every method in `methods` (null if it exports none).
  * Throws whatever goes wrong; the caller crashes the domain.
  */
 export function startDomain(b: Bundle, url: string, globals: Record<string, unknown>, hooks: MeterHooks,
-  sys: object, imports: object, config: unknown, methods: readonly string[]): object | null {
+  sys: object, imports: object, config: unknown, methods: readonly string[],
+  getters: Readonly<Record<string, () => unknown>> = {}): object | null {
   const c = new Compartment({ __options__: true, globals, name: url } as never);
-  closeEvaluators(c.globalThis);
+  closeEvaluators(c.globalThis, getters);
   const factory = c.evaluate(`${b.code}\n// frond evaluation ${++evaluations}\n//# sourceURL=${url}\n`) as unknown;
   if (typeof factory !== 'function') throw new TypeError('bundle did not evaluate to a function of its meter');
   const entry = factory(hooks) as { start?: unknown };

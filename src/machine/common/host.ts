@@ -52,6 +52,12 @@ export interface Host {
   /** starts reporting uncaught exceptions, unhandled rejections and promise jobs */
   attach(hooks: HostHooks): void;
   detach(): void;
+  /**
+   * Mutation testing only (npm run mutate; empty otherwise): globals every domain's compartment
+   * gets as getters, so that mutated domain code reaches the mutation tool's namespace. A getter's
+   * value is not hardened with the global object (the tool switches mutants through it).
+   */
+  mutationGlobals?(): Readonly<Record<string, () => unknown>>;
 }
 
 export interface HostHooks {

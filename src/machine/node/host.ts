@@ -152,6 +152,12 @@ export class NodeHost implements Host {
     };
   }
 
+  /** Under `npm run mutate` (FROND_MUTATION=1, and StrykerJS's namespace present): its getter. */
+  mutationGlobals(): Readonly<Record<string, () => unknown>> {
+    const g = globalThis as { __stryker__?: unknown };
+    return process.env.FROND_MUTATION === '1' && g.__stryker__ !== undefined ? { __stryker__: () => g.__stryker__ } : {};
+  }
+
   detach(): void {
     this.off?.();
     this.off = null;

@@ -102,6 +102,7 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
     'subscribe-counter': () => code(imports.counter!.subscribe(imports.counter as unknown as Listener)),
     'ok': (n) => n,
     'log': (n) => { sys.log(`probe log ${n}`); return n; },
+    'stryker-active': () => Number((globalThis as { __stryker__?: { activeMutant?: unknown } }).__stryker__?.activeMutant ?? -1),
     'timer-long': () => { sys.timers.after(600_000, () => undefined); return 0; },
   };
 
