@@ -27,11 +27,11 @@ export default {
   htmlReporter: { fileName: `reports/mutation/${name}.html` },
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0 },
-  concurrency: 2,
-  timeoutMS: 30_000,
+  concurrency: Number(process.env.MUTATION_CONCURRENCY ?? 2),
+  timeoutMS: 10_000,
   timeoutFactor: 2,
   ignorePatterns: ['/build', '/bench/results', '/reports', '/scratch', '/tmp', '/keys'],
-  tempDirName: '.stryker-tmp',
+  tempDirName: `.stryker-tmp/${name}`, // (profiles may run side by side)
   cleanTempDir: true,
   disableTypeChecks: '{src,test}/**/*.ts',
 };
