@@ -32,6 +32,6 @@ export default {
   timeoutFactor: 2,
   ignorePatterns: ['/build', '/bench/results', '/reports', '/scratch', '/tmp', '/keys'],
   tempDirName: `.stryker-tmp/${name}`, // (profiles may run side by side)
-  cleanTempDir: true,
+  cleanTempDir: process.env.MUTATION_KEEP_SANDBOX !== '1',
   disableTypeChecks: false, // (tsx strips types without checking them; a '// @ts-nocheck' line would move the idlc fixtures' errors)
 };

@@ -152,10 +152,22 @@ export class NodeHost implements Host {
     };
   }
 
-  /** Under `npm run mutate` (FROND_MUTATION=1, and StrykerJS's namespace present): its getter. */
+  /**
+   * Under `npm run mutate` (FROND_MUTATION=1, and StrykerJS's namespace present): its getter. The
+   * mutant to switch on comes in the environment, which mutated host code reads itself; domain code
+   * cannot reach `process`, so the getter copies it into the namespace first.
+   */
   mutationGlobals(): Readonly<Record<string, () => unknown>> {
-    const g = globalThis as { __stryker__?: unknown };
-    return process.env.FROND_MUTATION === '1' && g.__stryker__ !== undefined ? { __stryker__: () => g.__stryker__ } : {};
+    const g = globalThis as { __stryker__?: { activeMutant?: unknown } };
+    if (process.env.FROND_MUTATION !== '1' || g.__stryker__ === undefined) return {};
+    return {
+      __stryker__: () => {
+        const ns = g.__stryker__;
+        const active = process.env.__STRYKER_ACTIVE_MUTANT__;
+        if (ns !== undefined && ns.activeMutant === undefined && active) ns.activeMutant = active;
+        return ns;
+      },
+    };
   }
 
   detach(): void {
