@@ -11,8 +11,8 @@
 //   sh -c LINE      runs LINE
 //
 // Builtins: cd [DIR], exit [N], wait [PID…], history; `!!` and `!N` re-run an earlier line
-// (printed first). Arrow-key history would need the console domain's line editor: the console
-// hands the shell whole cooked lines.
+// (printed first). The up and down arrows are the console's: its line editor recalls the lines
+// typed on the terminal (src/domains/rv6/console), and hands the shell whole cooked lines.
 import { atoi, Errno, O, O_APPEND, program, strerror, type U } from '../../lib/ulib/ulib.ts';
 import { expandHistory, parse, type Command, type Job } from './parse.ts';
 
