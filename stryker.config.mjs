@@ -8,8 +8,9 @@
 // one. Reports: reports/mutation/<profile>.html and .json; scripts/mutate.mjs writes the summary.
 import { readFileSync } from 'node:fs';
 
-// Domain code that StrykerJS rewrote is built without the source checks and gets its namespace
-// (src/machine/node/host.ts mutationGlobals): the test processes inherit this.
+// A domain folder whose code StrykerJS rewrote is built without the source checks (only such a
+// folder: build.ts) and gets the tool's namespace (src/machine/node/host.ts mutationGlobals): the
+// test processes inherit this.
 process.env.FROND_MUTATION = '1';
 
 const profiles = JSON.parse(readFileSync(new URL('./mutation/profiles.json', import.meta.url), 'utf8'));
