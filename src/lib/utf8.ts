@@ -53,3 +53,15 @@ export function utf8Boundary(bytes: Uint8Array, limit: number): number {
   for (let back = 0; n > 0 && back < 3 && (bytes[n]! & 0xc0) === 0x80; back++) n--;
   return n;
 }
+
+/** Bytes at the end of `bytes` that begin a UTF-8 character not complete yet (0 if none): what a
+ *  writer holds back until the rest comes (rv6's console domain and its core's console files). */
+export function incompleteTail(bytes: ArrayLike<number>): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const c = bytes[bytes.length - back]!;
+    if ((c & 0xc0) === 0x80) continue;
+    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return need > back ? back : 0;
+  }
+  return 0;
+}

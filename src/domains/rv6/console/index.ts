@@ -32,7 +32,7 @@ import type { Console } from '../../../idl/console.ts';
 import type { Config, Sys } from '../../../idl/lib/sys.ts';
 import type { RpcResult } from '../../../idl/lib/types.ts';
 import { ok } from '../../../lib/result.ts';
-import { decodeUtf8, encodeUtf8, utf8Boundary } from '../../../lib/utf8.ts';
+import { decodeUtf8, encodeUtf8, incompleteTail, utf8Boundary } from '../../../lib/utf8.ts';
 import { ConsolePort, StatusBit } from '../../../machine/common/console.ts';
 
 /** The edit buffer's size (xv6 kernel/console.c INPUT_BUF). */
@@ -62,16 +62,6 @@ function deviceName(config: Config): string {
 
 function isContinuation(b: number): boolean {
   return (b & 0xc0) === 0x80;
-}
-
-/** Bytes at the end of `buf` that begin a UTF-8 sequence not yet complete (0: none). */
-function incompleteTail(buf: readonly number[]): number {
-  let i = buf.length - 1;
-  while (i >= 0 && buf.length - i < 4 && isContinuation(buf[i]!)) i--;
-  if (i < 0) return 0;
-  const lead = buf[i]!;
-  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  return buf.length - i < need ? buf.length - i : 0;
 }
 
 /** Bytes of the first character of `line` (at least 1). */

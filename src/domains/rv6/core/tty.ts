@@ -3,18 +3,7 @@
 // the next reader, not nowhere), and writes carry a character split across two writes over to the
 // second. ^C (Console.intr) kills the foreground job.
 import type { Console } from '../../../idl/console.ts';
-import { decodeUtf8, encodeUtf8, utf8Boundary } from '../../../lib/utf8.ts';
-
-/** Bytes at the end of `b` that begin a UTF-8 character not complete yet (0 if none). */
-function incompleteTail(b: Uint8Array): number {
-  for (let back = 1; back <= Math.min(3, b.length); back++) {
-    const c = b[b.length - back]!;
-    if ((c & 0xc0) === 0x80) continue;
-    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-    return need > back ? back : 0;
-  }
-  return 0;
-}
+import { decodeUtf8, encodeUtf8, incompleteTail, utf8Boundary } from '../../../lib/utf8.ts';
 
 interface Waiting { readonly max: number; readonly gone: () => boolean; readonly resolve: (s: Uint8Array | null) => void }
 
