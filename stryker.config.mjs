@@ -32,6 +32,10 @@ export default {
   timeoutMS: 10_000,
   timeoutFactor: 2,
   ignorePatterns: ['/build', '/bench/results', '/reports', '/scratch', '/tmp', '/keys'],
+  // A run re-tests only the mutants whose code or covering tests changed since the last run of the
+  // profile (the file is the last report, kept beside it).
+  incremental: process.env.MUTATION_FRESH !== '1',
+  incrementalFile: `reports/mutation/${name}.incremental.json`,
   tempDirName: `.stryker-tmp/${name}`, // (profiles may run side by side)
   cleanTempDir: process.env.MUTATION_KEEP_SANDBOX !== '1',
   disableTypeChecks: false, // (tsx strips types without checking them; a '// @ts-nocheck' line would move the idlc fixtures' errors)

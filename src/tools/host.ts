@@ -2,19 +2,19 @@
 // tests) compiled by esbuild, file by file, into JavaScript under build/host/ (the same tree, .ts
 // imports rewritten to .js), so that a command starts without compiling TypeScript on the fly.
 // bin/frond.mjs runs it when it is newer than package.json and every .ts file under src/ and
-// bench/, and the sources through tsx otherwise; `frond start` refreshes it. File by file, not one
-// bundle: a bundle renames top-level names that two modules share, and the device models ship
-// functions and constants to their worker threads by name (machine/node/thread.ts).
+// bench/ (host-fresh.mjs, which this file shares), and the sources through tsx otherwise; `frond
+// start` refreshes it. File by file, not one bundle: a bundle renames top-level names that two
+// modules share, and the device models ship functions and constants to their worker threads by
+// name (machine/node/thread.ts).
 //
 // `import.meta.url` in each file becomes the source file's URL, so the code finds its files
 // (layout.json, the build tool's own sources, the repository root) exactly as from source.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { HOST_ENTRY, hostFresh } from './host-fresh.mjs';
 
 export const HOST_DIR = join('build', 'host');
-/** The entry point, and the file whose time says when the compiled host was made. */
-export const HOST_BUNDLE = join(HOST_DIR, 'src', 'cli', 'main.js');
 
 function sources(dir: string, out: string[] = []): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -39,27 +39,11 @@ export async function buildHost(root: string): Promise<string> {
     writeFileSync(out, js);
   }
   writeFileSync(join(tmp, 'package.json'), '{ "type": "module" }\n');
+  const fresh = join('src', 'tools', 'host-fresh.mjs'); // (plain JavaScript, shared with bin/frond.mjs)
+  copyFileSync(join(root, fresh), join(tmp, fresh));
   rmSync(join(root, HOST_DIR), { recursive: true, force: true });
   renameSync(tmp, join(root, HOST_DIR)); // (a command starting meanwhile sees the old tree or none)
-  return join(root, HOST_BUNDLE);
-}
-
-/** Whether the compiled host is newer than every .ts file under src/ and bench/, and package.json (bin/frond.mjs
- *  decides the same way). */
-export function hostFresh(root: string): boolean {
-  let made: number;
-  try { made = statSync(join(root, HOST_BUNDLE)).mtimeMs; } catch { return false; }
-  if (statSync(join(root, 'package.json')).mtimeMs > made) return false;
-  const stack = [join(root, 'src'), join(root, 'bench')];
-  while (stack.length > 0) {
-    const dir = stack.pop()!;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.name.endsWith('.ts') && statSync(p).mtimeMs > made) return false;
-    }
-  }
-  return true;
+  return join(root, HOST_ENTRY);
 }
 
 /** Compiles the host bundle unless it is fresh. */
