@@ -23,7 +23,7 @@ import { BSIZE } from '../lib/xv6fs/format.ts';
 import { imageReader, readDir, readInode, readSuperblock, readData } from '../lib/xv6fs/image.ts';
 import { fsck } from '../tools/fs/fsck.ts';
 import { mkfs } from '../tools/fs/mkfs.ts';
-import { startBlock } from './block.ts';
+import { powerOff, startBlock } from './block.ts';
 
 // ---- the workload ---------------------------------------------------------------------------
 
@@ -175,9 +175,7 @@ export async function machine(bundles: readonly (string | Uint8Array)[], trust: 
   writeFileSync(file, image);
   const p = await startBlock(k, { blocks: Math.ceil(image.length / 4096), image: file, ...(cut ? { powerCut: { afterCommands: cut.after, keep: cut.keep } } : {}) });
   const stop = async (): Promise<Uint8Array> => {
-    for (const d of k.list()) k.kill(d, 'shutdown');
-    await p.stop();
-    k.shutdown(); // (once the dead domains' last promise jobs have run: the kernel lets go of the process's hooks)
+    await powerOff(k, p);
     const out = new Uint8Array(readFileSync(file));
     rmSync(file, { force: true });
     return out;

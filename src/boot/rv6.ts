@@ -21,7 +21,7 @@ import { startConsole, type ConsoleDevice } from '../machine/node/console.ts';
 import { bootTrust, loadAll } from '../tools/domainc/boot.ts';
 import { buildAll, devKey, findDomains, type SigningKey } from '../tools/domainc/build.ts';
 import { mkfs, type MkfsFile } from '../tools/fs/mkfs.ts';
-import { startBlock, type BlockPath } from './block.ts';
+import { powerOff, startBlock, type BlockPath } from './block.ts';
 
 export const RV6_DOMAINS = [
   'src/domains/drivers/nvme', 'src/domains/shadows/bdev', 'src/domains/rv6/fs', 'src/domains/rv6/console', 'src/domains/rv6/core',
@@ -121,12 +121,7 @@ export async function bootRv6(built: Pick<Built, 'system' | 'trust'>, o: Rv6Opti
   const block = await startBlock(k, { blocks: Math.ceil(bytes / 4096), image: o.disk, shadow: o.shadow ?? true });
   const input = o.input ?? process.stdin;
   const con = startConsole({ input, output: o.output ?? process.stdout, ...(o.raw !== undefined ? { raw: o.raw } : {}) });
-  const stopAll = async (): Promise<void> => {
-    for (const d of k.list()) k.kill(d, 'shutdown');
-    await block.stop();
-    await con.stop();
-    k.shutdown(); // (once the dead domains' last promise jobs have run: the kernel lets go of the process's hooks)
-  };
+  const stopAll = (): Promise<void> => powerOff(k, block, con);
   try {
     k.attachDevice(CONSOLE_DEVICE, con, { irq: CONSOLE_IRQ });
     const console = k.create<Console>('console', {}, { devices: [CONSOLE_DEVICE], config: { device: CONSOLE_DEVICE } }).api;
