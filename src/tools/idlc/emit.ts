@@ -268,9 +268,7 @@ function convert(t: TypeRef, v: string, out: string, from: string, to: string, f
       return `const ${out} = ${nul}copy${base.name}(rt, ${v});\n      if (${out} === rt.BAD) ${fail}`;
     case 'iface':
       return `const ${out} = ${nul}rt.wrap('${base.name}', ${v}, ${from}, ${to});\n      if (${out} === rt.BAD) ${fail}`;
-    case 'void':
-      return `const ${out} = undefined; void ${v};`;
-    default:
+    default: // (void results and borrows are handled by emitMethod; the parser refuses them elsewhere)
       throw new Error(`idlc: cannot convert ${refName(t)}`);
   }
 }

@@ -28,7 +28,6 @@ const MAX_CONTAINER = 1 << 16;
 export function parseIdl(files: string[], root: string): Model {
   const errors: string[] = [];
   const decls = new Map<string, Decl>();
-  const sources: ts.SourceFile[] = [];
   const read = (f: string): ts.SourceFile | undefined => {
     try {
       return ts.createSourceFile(f, readFileSync(f, 'utf8'), ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
@@ -49,7 +48,6 @@ export function parseIdl(files: string[], root: string): Model {
       const { line, character } = sf.getLineAndCharacterOfPosition(d.start ?? 0);
       errors.push(`${relative(root, f)}:${line + 1}:${character + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
     }
-    sources.push(sf);
     for (const st of sf.statements) collect(st, relative(root, f));
   }
 
@@ -181,8 +179,9 @@ export function parseIdl(files: string[], root: string): Model {
       case ts.SyntaxKind.ObjectKeyword: at(node, 'object is not exchangeable'); return null;
       case ts.SyntaxKind.SymbolKeyword: at(node, 'symbols are not exchangeable'); return null;
       case ts.SyntaxKind.NeverKeyword: at(node, 'never is not a useful exchangeable type'); return null;
-      case ts.SyntaxKind.UndefinedKeyword: case ts.SyntaxKind.NullKeyword: at(node, 'use Option<T> for an absent value'); return null;
+      case ts.SyntaxKind.UndefinedKeyword: at(node, 'use Option<T> for an absent value'); return null;
     }
+    if (ts.isLiteralTypeNode(node) && node.literal.kind === ts.SyntaxKind.NullKeyword) { at(node, 'use Option<T> for an absent value'); return null; } // (TypeScript parses the type null as a literal)
     if (ts.isFunctionTypeNode(node) || ts.isConstructorTypeNode(node)) { at(node, 'functions are not exchangeable: pass an Interface instead'); return null; }
     if (ts.isTypeLiteralNode(node)) { at(node, 'object literal types are mutable objects and not exchangeable: declare a Copy record or a Struct'); return null; }
     if (ts.isArrayTypeNode(node) || ts.isTupleTypeNode(node)) { at(node, 'arrays are not exchangeable: use RRefArray<T, N>, RRefDeque<T, N> or Bytes<N>'); return null; }
