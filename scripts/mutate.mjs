@@ -18,8 +18,10 @@ const names = wanted.length > 0 ? wanted : Object.keys(profiles);
 for (const n of names) if (!profiles[n]) { console.error(`mutate: no profile '${n}' (there are: ${Object.keys(profiles).join(', ')})`); process.exit(2); }
 
 const TARGET = 0.9;
+// (an entry names a mutant by file, line, mutator and replacement, and by column where a line has
+// two such mutants and only one is equivalent)
 const explained = (file, m) => equivalent.find((e) => e.file === file && e.line === m.location.start.line && e.mutator === m.mutatorName
-  && (e.replacement === undefined || e.replacement === m.replacement));
+  && (e.replacement === undefined || e.replacement === m.replacement) && (e.column === undefined || e.column === m.location.start.column));
 
 const modules = [];
 const open = [];
