@@ -851,8 +851,9 @@ export class ExchangeHeap {
   private childAt(s: number, index: unknown, dom: number): number {
     const off = this.slots[s].header;
     const t = this.types[this.dv.getUint32(off + 4, true)];
-    if (!isIndex(index) || index >= t.children.length) {
-      const e = new HeapViolation(`exchange heap: ${t.name} has no child slot ${show(index)}`);
+    // (a deque's slots are a ring behind its head and count: only push and pop may touch them)
+    if (t.kind === 'deque' || !isIndex(index) || index >= t.children.length) {
+      const e = new HeapViolation(t.kind === 'deque' ? `exchange heap: ${t.name} is an RRefDeque: use push and pop` : `exchange heap: ${t.name} has no child slot ${show(index)}`);
       this.onViolation(dom, e);
       throw e;
     }
