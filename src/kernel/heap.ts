@@ -445,19 +445,20 @@ export class ExchangeHeap {
     this.unsettled[this.unsettledCount++] = s;
   }
 
-  /** Limits what `dom` may allocate: allocations that would take what it owns past `bytes` fail. */
+  /** Limits what `dom` may allocate: allocations that would take what it owns past `bytes` fail.
+   *  A quota is set aside from arena nobody else is promised or holds, and is never below what
+   *  `dom`'s allocations already hold (so the quotas of all domains always fit in the arena). */
   setQuota(dom: number, bytes: number): void {
     const u = this.usage(dom);
-    if (!u.reserved) {
-      const free = this.capacity - this.reservedBytes - this.unreservedHeld();
-      if (bytes > free) {
-        throw new HeapExhausted(`exchange heap: cannot set aside ${bytes} bytes: ${Math.max(0, free)} of the arena's ${this.capacity} are not promised to another domain or in use`);
-      }
-      this.reservedBytes += bytes;
-      u.reserved = true;
-    } else {
-      this.reservedBytes += bytes - u.quota;
+    const free = this.capacity - this.reservedBytes - this.unreservedHeld() + (u.reserved ? u.quota : 0);
+    if (bytes > free) {
+      throw new HeapExhausted(`exchange heap: cannot set aside ${bytes} bytes: ${Math.max(0, free)} of the arena's ${this.capacity} are not promised to another domain or in use`);
     }
+    if (bytes < u.pool.held) {
+      throw new HeapExhausted(`exchange heap: cannot set a quota of ${bytes} bytes: domain ${dom}'s allocations hold ${u.pool.held}`);
+    }
+    this.reservedBytes += bytes - (u.reserved ? u.quota : 0);
+    u.reserved = true;
     u.quota = bytes;
     u.strikes = 0;
   }
