@@ -5,7 +5,7 @@
 // reason it changes no behaviour) counts as explained; every other survivor is printed, to be
 // killed by a test. Exit code 1 if a module is under 90% or a survivor is unexplained.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,15 +23,20 @@ const TARGET = 0.9;
 const explained = (file, m) => equivalent.find((e) => e.file === file && e.line === m.location.start.line && e.mutator === m.mutatorName
   && (e.replacement === undefined || e.replacement === m.replacement) && (e.column === undefined || e.column === m.location.start.column));
 
+const head = () => execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+const summaryFile = join(root, 'reports/mutation/summary.json');
+const before = existsSync(summaryFile) ? JSON.parse(readFileSync(summaryFile, 'utf8')) : { profiles: {}, modules: [] };
+const measured = { ...before.profiles }; // profile -> { date, commit } of the run its report is from
 const modules = [];
 const open = [];
 for (const name of names) {
   const report = join(root, 'reports/mutation', `${name}.json`);
   if (!reuse || !existsSync(report)) {
+    measured[name] = { date: new Date().toISOString(), commit: head() };
     console.log(`mutate: profile ${name}: ${profiles[name].about}`);
     const r = spawnSync('npx', ['stryker', 'run'], { cwd: root, stdio: 'inherit', env: { ...process.env, MUTATION_PROFILE: name } });
     if (r.status !== 0) { console.error(`mutate: stryker failed on profile ${name}`); process.exit(1); }
-  }
+  } else measured[name] ??= { date: statSync(report).mtime.toISOString(), commit: `report of ${statSync(report).mtime.toISOString().slice(0, 16)}, summarized at ${head()}` };
   const json = JSON.parse(readFileSync(report, 'utf8'));
   for (const [file, f] of Object.entries(json.files)) {
     const c = { killed: 0, timeout: 0, survived: 0, noCoverage: 0, equivalent: 0, invalid: 0 };
@@ -50,14 +55,16 @@ for (const name of names) {
   }
 }
 
-const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+// (the summary keeps the other profiles' figures from earlier runs)
+const kept = (before.modules ?? []).filter((m) => !names.includes(m.profile));
 mkdirSync(join(root, 'reports/mutation'), { recursive: true });
-writeFileSync(join(root, 'reports/mutation/summary.json'), `${JSON.stringify({ date: new Date().toISOString(), commit, target: TARGET, modules, unexplained: open }, null, 2)}\n`);
+writeFileSync(summaryFile, `${JSON.stringify({ target: TARGET, profiles: measured, modules: [...kept, ...modules], unexplained: open }, null, 2)}\n`);
 const w = Math.max(...modules.map((m) => m.file.length));
 console.log(`\n${'module'.padEnd(w)}  mutants  killed  survived  no-cov  equiv  score`);
 for (const m of modules) {
   console.log(`${m.file.padEnd(w)}  ${String(m.mutants).padStart(7)}  ${String(m.killed + m.timeout).padStart(6)}  ${String(m.survived).padStart(8)}  ${String(m.noCoverage).padStart(6)}  ${String(m.equivalent).padStart(5)}  ${(m.score * 100).toFixed(1).padStart(5)}%${m.score < TARGET ? '  UNDER 90%' : ''}`);
 }
 if (open.length > 0) console.log(`\n${open.length} survivors neither killed nor explained:\n${open.join('\n')}`);
-console.log(`\nreports/mutation/summary.json (commit ${commit}); HTML per profile in reports/mutation/`);
+for (const n of names) console.log(`${n}: measured ${measured[n].date.slice(0, 10)} at ${measured[n].commit}`);
+console.log('\nreports/mutation/summary.json (every profile measured so far); HTML per profile in reports/mutation/');
 process.exit(open.length > 0 || modules.some((m) => m.score < TARGET) ? 1 : 0);
