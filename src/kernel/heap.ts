@@ -852,19 +852,29 @@ export class ExchangeHeap {
   private childAt(s: number, index: unknown, dom: number): number {
     const off = this.slots[s].header;
     const t = this.types[this.dv.getUint32(off + 4, true)];
-    // (a deque's slots are a ring behind its head and count: only push and pop may touch them)
-    if (t.kind === 'deque' || !isIndex(index) || index >= t.children.length) {
-      const e = new HeapViolation(t.kind === 'deque' ? `exchange heap: ${t.name} is an RRefDeque: use push and pop` : `exchange heap: ${t.name} has no child slot ${show(index)}`);
+    if (!isIndex(index) || index >= t.children.length) {
+      const e = new HeapViolation(`exchange heap: ${t.name} has no child slot ${show(index)}`);
       this.onViolation(dom, e);
       throw e;
     }
     return off + HEADER_BYTES + t.meta + 4 * index;
   }
 
+  /** childAt for take and put, which change what a slot holds: a deque's slots are a ring behind
+   *  its head and count, changed only by push and pop. (A pin may map a deque's child: it changes
+   *  nothing, and the pinned deque refuses push and pop until it is unmapped.) */
+  private slotToChange(s: number, index: unknown, dom: number): number {
+    const t = this.types[this.slots[s].type];
+    if (t.kind !== 'deque') return this.childAt(s, index, dom);
+    const e = new HeapViolation(`exchange heap: ${t.name} is an RRefDeque: use push and pop`);
+    this.onViolation(dom, e);
+    throw e;
+  }
+
   /** Takes child `index` out of its parent: the caller owns it (or gets null for None). */
   take(dom: number, h: unknown, index: unknown): number | null {
     const s = this.writable(dom, h);
-    return this.detach(dom, s, this.childAt(s, index, dom));
+    return this.detach(dom, s, this.slotToChange(s, index, dom));
   }
 
   /** Takes the child at pointer `p` out of the tree rooted in slot `s`: it becomes a root of
@@ -914,7 +924,7 @@ export class ExchangeHeap {
   /** Puts `child` (moved in; null for None) into slot `index`; returns the previous child. */
   put(dom: number, h: unknown, index: unknown, child: unknown): number | null {
     const s = this.writable(dom, h);
-    const p = this.childAt(s, index, dom);
+    const p = this.slotToChange(s, index, dom);
     const cs = child === null ? -1 : this.writable(dom, child);
     if (cs >= 0) {
       this.checkChildType(dom, s, cs, index as number);
