@@ -65,6 +65,16 @@ function listFree(h: ExchangeHeap, s: number): void {
   i.freeCount++;
 }
 
+/** What audit() says when p's child c is unreadable: it and its subtree go uncounted. */
+const uncountedChild = ({ x, at }: World): string[] => [
+  `object at ${at(x.c)}: bad type or size`,
+  `slot ${slot(x.p)}: tree is 1/84, slot says 2/168`,
+  'counts 5/4432, reachable 4/4348',
+  'nested count 1, reachable 0',
+  'allocator has 6 blocks, 4 objects (1 with a page of their own) are reachable',
+  `owner ${A}: charged 5/4432, owns 4/4348`,
+];
+
 /** [what is wrong, how to make it so, what audit() must say]; slot numbers and header offsets come
  *  from the world. */
 const CASES: [string, (w: World) => void, (w: World) => string[]][] = [
@@ -94,24 +104,10 @@ const CASES: [string, (w: World) => void, (w: World) => string[]][] = [
     ({ x, at }) => [`object at ${at(x.c)} is reachable twice`]],
   ['a child whose header has the wrong size (it and its subtree are not counted)',
     ({ dv, x, at }) => dv.setUint32(at(x.c) + 12, 85, true),
-    ({ x, at }) => [
-      `object at ${at(x.c)}: bad type or size`,
-      `slot ${slot(x.p)}: tree is 1/84, slot says 2/168`,
-      'counts 5/4432, reachable 4/4348',
-      'nested count 1, reachable 0',
-      'allocator has 6 blocks, 4 objects (1 with a page of their own) are reachable',
-      `owner ${A}: charged 5/4432, owns 4/4348`,
-    ]],
+    uncountedChild],
   ['a child whose header names no type',
     ({ dv, x, at }) => dv.setUint32(at(x.c) + 4, 99, true),
-    ({ x, at }) => [
-      `object at ${at(x.c)}: bad type or size`,
-      `slot ${slot(x.p)}: tree is 1/84, slot says 2/168`,
-      'counts 5/4432, reachable 4/4348',
-      'nested count 1, reachable 0',
-      'allocator has 6 blocks, 4 objects (1 with a page of their own) are reachable',
-      `owner ${A}: charged 5/4432, owns 4/4348`,
-    ]],
+    uncountedChild],
   ['a child pointer left dangling to a freed object',
     ({ dv, x, at }) => dv.setUint32(at(x.k) + 16, at(x.x), true),
     ({ x, at }) => [
