@@ -106,8 +106,25 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
     'timer-long': () => { sys.timers.after(600_000, () => undefined); return 0; },
   };
 
+  // Results of odd shapes, returned as they are (test/rpc-results.test.ts checks what the caller gets).
+  let getterRuns = 0;
+  const results: Record<string, () => unknown> = {
+    'err-own': () => ({ ok: false, error: { kind: 'invalid-argument', domain: 'elsewhere', message: 'no such block' } }),
+    'err-odd': () => ({ ok: false, error: { kind: 'bogus', domain: 7, message: 5 } }),
+    'err-null': () => ({ ok: false, error: null }),
+    'err-string': () => ({ ok: false, error: 'plain text' }),
+    'err-getter': () => ({ ok: false, error: { get kind() { getterRuns++; return 'failed'; }, message: 'from a getter' } }),
+    'err-getter-throws': () => ({ ok: false, error: { get kind(): string { throw new Error('probe: kind getter threw'); } } }),
+    'getter-runs': () => ok(getterRuns),
+    'ok-bad-value': () => ({ ok: true, value: 'not a number' }),
+    'ok-odd': () => ({ ok: 'yes', value: 1 }),
+    'not-a-result': () => 42,
+  };
+
   return {
     run(what, arg) {
+      const shaped = results[what];
+      if (shaped) return shaped() as RpcResult<number>;
       const f = attempts[what];
       if (!f) throw new Error(`probe: no attempt named ${what}`);
       return ok(f(arg));
