@@ -450,14 +450,15 @@ export class ExchangeHeap {
    *  `dom`'s allocations already hold (so the quotas of all domains always fit in the arena). */
   setQuota(dom: number, bytes: number): void {
     const u = this.usage(dom);
-    const free = this.capacity - this.reservedBytes - this.unreservedHeld() + (u.reserved ? u.quota : 0);
+    const own = u.reserved ? u.quota : 0; // (what is set aside for dom already)
+    const free = this.capacity - this.reservedBytes - this.unreservedHeld() + own;
     if (bytes > free) {
       throw new HeapExhausted(`exchange heap: cannot set aside ${bytes} bytes: ${Math.max(0, free)} of the arena's ${this.capacity} are not promised to another domain or in use`);
     }
     if (bytes < u.pool.held) {
       throw new HeapExhausted(`exchange heap: cannot set a quota of ${bytes} bytes: domain ${dom}'s allocations hold ${u.pool.held}`);
     }
-    this.reservedBytes += bytes - (u.reserved ? u.quota : 0);
+    this.reservedBytes += bytes - own;
     u.reserved = true;
     u.quota = bytes;
     u.strikes = 0;

@@ -8,19 +8,25 @@ import { join } from 'node:path';
 /** The entry point of the compiled host, relative to the repository root. */
 export const HOST_ENTRY = join('build', 'host', 'src', 'cli', 'main.js');
 
+/** Every .ts file under `dir`, at any depth. @param {string} dir @returns {string[]} */
+export function tsFiles(dir) {
+  const out = [];
+  const stack = [dir];
+  while (stack.length > 0) {
+    const d = stack.pop();
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.name.endsWith('.ts')) out.push(p);
+    }
+  }
+  return out;
+}
+
 /** @param {string} root the repository root @returns {boolean} (false if there is no compiled host) */
 export function hostFresh(root) {
   let made;
   try { made = statSync(join(root, HOST_ENTRY)).mtimeMs; } catch { return false; }
   if (statSync(join(root, 'package.json')).mtimeMs > made) return false;
-  const stack = [join(root, 'src'), join(root, 'bench')];
-  while (stack.length > 0) {
-    const dir = stack.pop();
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.name.endsWith('.ts') && statSync(p).mtimeMs > made) return false;
-    }
-  }
-  return true;
+  return [...tsFiles(join(root, 'src')), ...tsFiles(join(root, 'bench'))].every((p) => statSync(p).mtimeMs <= made);
 }

@@ -9,21 +9,15 @@
 //
 // `import.meta.url` in each file becomes the source file's URL, so the code finds its files
 // (layout.json, the build tool's own sources, the repository root) exactly as from source.
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { HOST_ENTRY, hostFresh } from './host-fresh.mjs';
+import { HOST_ENTRY, hostFresh, tsFiles } from './host-fresh.mjs';
 
 export const HOST_DIR = join('build', 'host');
 
-function sources(dir: string, out: string[] = []): string[] {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) sources(p, out);
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.d.ts')) out.push(p);
-  }
-  return out;
-}
+/** The host's sources under `dir`: its .ts files but tests and declarations. */
+const sources = (dir: string): string[] => tsFiles(dir).filter((p) => !p.endsWith('.test.ts') && !p.endsWith('.d.ts'));
 
 /** Compiles the host (about 0.3 s), the entry point last; returns the entry's path. */
 export async function buildHost(root: string): Promise<string> {

@@ -22,6 +22,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSy
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { tsFiles } from '../host-fresh.mjs';
 import { FINGERPRINTS } from '../../idl/generated/types.ts';
 import { BUNDLE_FORMAT, canonicalBytes, canonicalJson, utf8, type InterfaceRef, type Manifest, type SignedBundle } from '../../kernel/verify.ts';
 import type { Compiled } from './bundle.ts';
@@ -249,18 +250,7 @@ function sameBuild(doc: SignedBundle, dir: string, root: string, meter: boolean,
 }
 
 /** Whether StrykerJS rewrote a source file of domain folder `dir` (its mutation switches are in it). */
-function rewrittenByStryker(dir: string): boolean {
-  const stack = [dir];
-  while (stack.length > 0) {
-    const d = stack.pop()!;
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.name.endsWith('.ts') && readFileSync(p, 'utf8').includes('stryMutAct_')) return true;
-    }
-  }
-  return false;
-}
+const rewrittenByStryker = (dir: string): boolean => tsFiles(dir).some((p) => readFileSync(p, 'utf8').includes('stryMutAct_'));
 
 /** Bundles, checks, meters and signs one domain folder (unless it is up to date). */
 export async function buildDomain(dir: string, opts: BuildOptions & { key: SigningKey }): Promise<Built> {
