@@ -22,7 +22,14 @@
 // Steps 2 and 3 concern only a device with DMA (an `iommu`); one without (the console) has no
 // mapper, and map() on it throws "device X does no DMA".
 // Each step is idempotent (the crash path may be retried part way), and none throws for a hung
-// device. DeviceCap.unmap follows the same rule: it unpins only after a 'done' unmap.
+// device. DeviceCap.unmap follows the same rule: it unpins only once the IOMMU entry is gone.
+//
+// A throw part way. map and unmap run at whatever depth the driver calls them, so any call in
+// them may fail for want of stack (a RangeError at the engine's limit). Neither makes a call
+// between a change and its record: map records its pin (Attached.strays) before it writes the
+// IOMMU entry and moves the record to `maps` after, with no call in between; unmap unpins
+// before it forgets the mapping. What a call cut short leaves behind, a stray pin or a mapping
+// the IOMMU already let go ('not-mapped'), is undone by the next map or unmap, or by the stop.
 //
 // Rights. A domain may open the devices its creator granted it (Kernel.create's `devices`, or a
 // creator's own devices passed on with sys.domains.create's grant); one live domain drives a
@@ -48,6 +55,8 @@ export class Attached {
   driver: Domain | null = null;
   /** the driver's mappings: iova → the pinned root */
   readonly maps = new Map<number, Mapping>();
+  /** pins with no IOMMU entry, left by a map cut short (see the header), to undo */
+  readonly strays: Mapping[] = [];
   /** resets, and resets the device did not acknowledge */
   resets = 0;
   failedResets = 0;
@@ -121,7 +130,17 @@ function stop(k: ServiceKernel, a: Attached): void {
       a.maps.delete(iova);
     }
   }
+  unpinStrays(k, a);
   a.driver = null;
+}
+
+/** Undoes the pins of `a.strays`, last first, each forgotten only once undone. */
+function unpinStrays(k: ServiceKernel, a: Attached): void {
+  for (let n = a.strays.length; n > 0; n = a.strays.length) {
+    const m = a.strays[n - 1];
+    k.heap.unpin(m.slot, m.handle);
+    a.strays.pop();
+  }
 }
 
 function checkAccess(access: unknown): number {
@@ -148,26 +167,33 @@ function capFor(k: ServiceKernel, d: Domain, a: Attached): DeviceCap {
       const mapper = a.mapper;
       if (mapper === null) throw new Error(`device ${a.name} does no DMA`);
       const acc = checkAccess(access);
-      const [slot, handle, offset, length] = k.heap.pin(d.id, h, child); // (checks h and child)
-      if (length === 0) return 0; // nothing to map (nothing was pinned)
-      let iova = 0;
-      try {
-        iova = mapper.map(offset, length, acc);
-      } finally {
-        if (iova === 0) k.heap.unpin(slot, handle);
+      if (a.strays.length > 0) unpinStrays(k, a);
+      const r = k.heap.pin(d.id, h, child); // (checks h and child; read by index: no iterator runs)
+      if (r[3] === 0) return 0; // nothing to map (nothing was pinned)
+      // From here until the return, no call between a change and its record (see the header).
+      const m: Mapping = { slot: r[0], handle: r[1] };
+      a.strays.push(m);
+      const iova = mapper.map(r[2], r[3], acc);
+      if (iova === 0) {
+        unpinStrays(k, a);
+        throw new Error(`devices: the IOMMU table of ${a.name} is full (${mapper.entries} mappings)`);
       }
-      if (iova === 0) throw new Error(`devices: the IOMMU table of ${a.name} is full (${mapper.entries} mappings)`);
-      a.maps.set(iova, { slot, handle });
+      const stale = a.maps.get(iova); // (a mapping whose unmap was cut short, its iova reused since)
+      a.maps.set(iova, m);
+      a.strays.pop();
+      if (stale !== undefined) a.strays.push(stale);
       return iova;
     },
     unmap(iova: number): boolean {
       mine();
+      if (a.strays.length > 0) unpinStrays(k, a);
       const m = typeof iova === 'number' ? a.maps.get(iova) : undefined;
       if (m === undefined || a.mapper === null) return false;
-      const done = a.mapper.unmap(iova) === 'done';
+      // 'not-mapped' for a recorded mapping: an earlier unmap of it was cut short after the IOMMU let go
+      const gone = a.mapper.unmap(iova) !== 'hung';
+      if (gone) k.heap.unpin(m.slot, m.handle); // else hung: pinned for good (see the header)
       a.maps.delete(iova);
-      if (done) k.heap.unpin(m.slot, m.handle); // else hung: pinned for good (see the header)
-      return done;
+      return gone;
     },
     onInterrupt(handler: () => void): void {
       mine();

@@ -51,11 +51,18 @@
 // kernel leaves it pinned for good). A hung entry is only looked at again, never waited for, so
 // the kernel's thread waits at most UNMAP_WAIT_MS per unmap or unmapAll call.
 //
+// A throw part way. The kernel calls map and unmap for a driver at whatever depth the driver is,
+// so a call inside them may fail for want of stack (a RangeError at the engine's limit). map makes
+// no call once it has changed anything. unmap records the entry as hung before it clears the
+// IOVA, and settle frees the index before it clears that record: an unmap cut short leaves a hung
+// entry, which the next unmap of its iova or unmapAll finishes, never an index lost to both the
+// table and the free list.
+//
 // Invariants:
 //   - table words are written by the kernel (IommuMapper) except BUSY, which the device sets to
 //     1 and back to 0 and the kernel only turns from 1 into 2;
-//   - an index is on the kernel's free list exactly when its IOVA word is 0, it is not hung, and
-//     no unmap of it is running;
+//   - an index is on the kernel's free list exactly when its IOVA word is 0 and it is not
+//     recorded hung (an unmap running, or cut short, counts as hung);
 //   - map and unmap are O(1): a ring of free indices, no search; unmapAll is one pass.
 
 /** Bytes per table entry. */
@@ -178,6 +185,7 @@ export class IommuMapper {
   unmap(iova: number): UnmapResult {
     const index = this.indexOf(iova);
     if (index >= 0) {
+      this.hungIova[index] = iova; // (until settled: see "A throw part way")
       Atomics.store(this.words, index * IOMMU_ENTRY_WORDS + IommuWord.IOVA, 0);
       this.live--;
       return this.settle(index, iova, Date.now() + this.waitMs) ? 'done' : 'hung';
@@ -199,6 +207,7 @@ export class IommuMapper {
       const w = i * IOMMU_ENTRY_WORDS + IommuWord.IOVA;
       const iova = this.words[w];
       if (iova !== 0) {
+        this.hungIova[i] = iova; // (until settled)
         Atomics.store(this.words, w, 0);
         this.live--;
         gone.push(i, iova);
@@ -260,8 +269,8 @@ export class IommuMapper {
       Atomics.compareExchange(this.words, busy, BUSY_IN_TRANSFER, BUSY_WAITED);
       Atomics.wait(this.words, busy, BUSY_WAITED, Math.min(left, 1));
     }
-    this.hungIova[index] = 0;
     this.release(index);
+    this.hungIova[index] = 0;
     return true;
   }
 
