@@ -90,6 +90,22 @@ test('SECURITY "a long-lived domain\'s bookkeeping does not grow with the domain
   assert.ok(creator.domain.calls.size <= calls0 + 1, `the creator holds ${creator.domain.calls.size} links (was ${calls0})`);
 });
 
+test('SECURITY "the kernel\'s own state is consistent after a throw at any point": a creator calling domains.create at each depth down to the engine\'s stack limit leaves no link to a child that never started and no quota set aside for one', () => {
+  const counter = k.create<Counter>('counter');
+  const creator = k.create<Probe>('loader', { counter: counter.api }, { privileged: true, budgetMs: 60_000, config: { bundle: '', probe: 'probe' } });
+  const reserved = (): number => (k.heap as unknown as { reservedBytes: number }).reservedBytes; // (private: what quotas set aside)
+  const served0 = counter.domain.served.size;
+  const reserved0 = reserved();
+  const live0 = k.list().length;
+  const r = creator.api.run('create-at-limit', 0);
+  assert.ok(r.ok && r.value >= 3, `children made: ${JSON.stringify(r)} (at least those 5000 frames above the limit)`);
+  for (const d of k.list()) if (d.args.creator === creator.domain.id) k.kill(d, 'test over');
+  assert.equal(k.list().length, live0, 'every child the creator made is registered (so it could be killed)');
+  assert.equal(counter.domain.served.size, served0, 'the counter serves no link to a child that never started');
+  assert.equal(reserved(), reserved0, 'no quota is left set aside for a child that never started');
+  assert.deepEqual(k.heap.audit(), []);
+});
+
 test('mutation testing: a domain sees the mutation tool\'s namespace only under npm run mutate (FROND_MUTATION=1 and the tool present), and live, not hardened', () => {
   const probe = k.create<Probe>('probe').api;
   assert.deepEqual(probe.run('stryker-active', 0), { ok: true, value: -1 }, 'not in an ordinary run');

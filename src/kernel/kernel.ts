@@ -190,8 +190,8 @@ export class Kernel {
    */
   load(signed: unknown): Bundle {
     const b = verifyBundle(signed, this.policy, this.host.crypto);
+    this.maps.add(b.name, b.map); // (first: a call, and a map without its bundle is harmless)
     this.bundles.set(b.name, b);
-    this.maps.add(b.name, b.map);
     return b;
   }
 
@@ -210,8 +210,8 @@ export class Kernel {
     const { bundle, manifest } = verifySigned(copy, this.policy, this.host.crypto, `(from ${creator.name})`);
     const key = `${bundle.name}@${manifest.code.sha256.slice(0, 16)}`;
     if (!this.bundles.has(key)) {
+      this.maps.add(bundle.name, bundle.map); // (first, as in load)
       this.bundles.set(key, bundle);
-      this.maps.add(bundle.name, bundle.map);
     }
     return key;
   }
@@ -249,6 +249,10 @@ export class Kernel {
   /** sys.domains.create for a privileged domain (its code is running: `imports` and `config` are
    *  its own values, read while it is the current domain). */
   createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown, grant?: unknown): RpcResult<unknown> {
+    // A creation changes several tables before the new domain is registered, and so can be
+    // cleaned up (links to its imports, its quota): it starts only with a good margin of stack,
+    // never from the engine's limit, where a call cut short would leave those behind for good.
+    if (!hasStack()) throw new RangeError(`domains.create: too little stack left to start a domain (called at the engine's stack limit)`);
     this.reap(); // (a shadow re-creating its target: the dead one's quota comes back first)
     try {
       const devices = grant !== null && typeof grant === 'object' ? deviceNames((grant as { devices?: unknown }).devices) : [];

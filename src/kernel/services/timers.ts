@@ -20,8 +20,9 @@ export function timersFor(k: ServiceKernel, d: Domain): Timers {
       const t = k.nextId();
       d.timers.set(t, k.host.setTimer(wait, () => {
         k.rpc.toEventLoop();
-        d.timers.delete(t);
-        callback(k, d, `timer ${t}`, f);
+        // (not on the record: cancelled, or this `after` was cut short at the engine's stack limit
+        // once the host timer existed, and the domain was told it failed)
+        if (d.timers.delete(t)) callback(k, d, `timer ${t}`, f);
       }));
       return t;
     },

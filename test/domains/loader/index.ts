@@ -54,6 +54,30 @@ export function init(sys: Sys, imports: { counter?: Counter }, config: Config): 
       const r = domains.create<Probe>(c.probe, { counter: { add: () => ok(1) } });
       return r.ok ? 1 : 0;
     },
+    'create-at-limit': () => {
+      // At each of the deepest 300 depths down to the engine's stack limit, in frames of a few
+      // sizes, create a child that imports the counter (a link to it, and a quota) and stop it
+      // again; and once 5000 frames above the limit. Returns how many children were made.
+      let made = 0;
+      let deepest = 0;
+      const attempt = (n: number): void => {
+        if (n > deepest) deepest = n;
+        if (n < deepest - 300 && n !== deepest - 5000) return;
+        let r: ReturnType<typeof domains.create<Probe>> | null = null;
+        try { r = domains.create<Probe>(c.probe, { counter: imports.counter }); } catch { return; }
+        if (r.ok) { made++; try { domains.kill(r.value); } catch { /* at the limit: the test kills the rest */ } }
+      };
+      const r1 = (n: number): number => { try { r1(n + 1); } catch { /* the limit */ } attempt(n); return n; };
+      const r2 = (n: number, a: number, b: number): number => { const x = a + b; try { r2(n + 1, x, a); } catch { /* the limit */ } attempt(n); return x; };
+      const r3 = (n: number, a: number, b: number, d: number, e: number): number => {
+        const x = a + b + d; const y = e + x;
+        try { r3(n + 1, y, x, a, b); } catch { /* the limit */ }
+        attempt(n);
+        return x + y;
+      };
+      r1(0); deepest = 0; r2(0, 1, 2); deepest = 0; r3(0, 1, 2, 3, 4);
+      return made;
+    },
     'grant-over': () => {
       const key = domains.load(encodeUtf8(c.bundle));
       const r = domains.create<Counter>(key, {}, null, { budgetMs: 1e9 });
