@@ -31,7 +31,8 @@ export default {
   concurrency: Number(process.env.MUTATION_CONCURRENCY ?? 2),
   timeoutMS: 10_000,
   timeoutFactor: 2,
-  ignorePatterns: ['/build', '/bench/results', '/reports', '/scratch', '/tmp', '/keys'],
+  // (the build's test fixtures include packages: Stryker leaves out every node_modules unless told)
+  ignorePatterns: ['/build', '/bench/results', '/reports', '/scratch', '/tmp', '/keys', '!/test/fixtures/build/node_modules'],
   // A run re-tests only the mutants whose code or covering tests changed since the last run of the
   // profile (the file is the last report, kept beside it).
   incremental: process.env.MUTATION_FRESH !== '1',
