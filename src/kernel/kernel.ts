@@ -409,9 +409,16 @@ export class Kernel {
     this.reaping = true;
     try {
       this.rpc.run(KERNEL_ID, () => {
-        while (this.dying.length > 0) {
-          this.end(this.dying[0]);
-          this.dying.shift();
+        for (;;) {
+          while (this.dying.length > 0) {
+            this.end(this.dying[0]);
+            this.dying.shift();
+          }
+          // A domain its budget stopped meanwhile (one a crash listener called): queued only now,
+          // since the queueing at the top was skipped while this reap ran.
+          if (!this.overrun) break;
+          this.queueOverruns();
+          if (this.dying.length === 0) break; // (put off to the event loop, or nothing to queue)
         }
       });
     } catch {
