@@ -309,10 +309,10 @@ export class Kernel {
     const given = this.importsFor(b, args.imports, args.creator);
     const d = new Domain(++this.lastDomain, b.name, b, args);
     const imports: Record<string, unknown> = {};
-    for (const [name, link, v] of given) {
+    for (const [name, link] of given) {
       if (!link) continue; // (connected below, once the domain is registered)
       const callee = this.domains.get(link.callee);
-      imports[name] = callee ? this.rpc.connect(link.iface, d, callee, link.impl) : this.rpc.wrap(link.iface, v, args.creator, d.id);
+      imports[name] = callee ? this.rpc.connect(link.iface, d, callee, link.impl) : this.rpc.deadProxy(link.iface, d, link);
     }
     try {
       this.heap.setQuota(d.id, args.quotaBytes); // (the clean-up of a crash gives it back)

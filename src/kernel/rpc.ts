@@ -150,9 +150,13 @@ export class Rpc implements ProxyRuntime {
       iface,
       target: callee.alive ? callee : null,
     };
-    if (caller && !caller.alive) { link.state |= CALLER_DEAD; link.impl = null; }
-    caller?.calls.add(link);
-    if (callee.alive) callee.served.add(link);
+    if (caller && !caller.alive) {
+      link.state |= CALLER_DEAD; // born revoked: on nobody's list (its caller's reap may be over)
+      link.impl = null;
+    } else {
+      caller?.calls.add(link);
+      if (callee.alive) callee.served.add(link);
+    }
     const p = harden(d.make(this, link));
     this.proxies.set(p, { link });
     return p;
@@ -173,10 +177,13 @@ export class Rpc implements ProxyRuntime {
    * An interface reference crossing from `from` to `to`: a proxy `from` holds is re-connected for
    * `to`; otherwise `v` must be `from`'s own implementation. Reading its methods may run `from`'s
    * code (getters, Proxy traps), so that is done only while `from` is the running domain.
+   * If `to` is gone or dead, null: nothing is connected, and nothing carries the null to anybody
+   * (the link of the call or result that crosses is revoked at that end, so the proxy refuses
+   * the call as dead, or the result goes to a dead caller); the value is not a bad one.
    */
   wrap(iface: string, v: unknown, from: number, to: number): unknown {
     const target = this.k.domain(to);
-    if (!target) return this.BAD;
+    if (!target) return null;
     const held = this.linkOf(v, from);
     if (held) {
       if (held.iface !== iface) return this.BAD;
@@ -187,11 +194,15 @@ export class Rpc implements ProxyRuntime {
     const owner = this.k.domain(from);
     if (!d || !owner || v === null || typeof v !== 'object' || this.proxies.has(v) || this.current() !== from) return this.BAD;
     for (const m of d.methods) if (typeof (v as Record<string, unknown>)[m] !== 'function') return this.BAD;
-    if (!owner.alive || !target.alive) return this.BAD; // (its getters ran: either end may have died)
+    // (its getters ran: either end may have died)
+    if (!owner.alive) return this.BAD;
+    if (!target.alive) return null;
     return this.connect(iface, target, owner, v);
   }
 
-  private deadProxy(iface: string, caller: Domain, dead: KLink): object {
+  /** A proxy for `caller` of the interface `dead` served, whose callee is gone: every call fails
+   *  as dead. (A domain handed such a capability, by a creator or at its creation, gets this.) */
+  deadProxy(iface: string, caller: Domain, dead: KLink): object {
     const link: KLink = {
       state: CALLEE_DEAD, impl: null, caller: caller.id, callee: dead.callee, callerName: caller.name, calleeName: dead.calleeName, iface, target: null,
     };

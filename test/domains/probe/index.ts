@@ -9,6 +9,16 @@ import { Packet, DequePacket32, ArrayPacket8, Bytes4096 } from '../../../src/idl
 
 type Imports = { counter?: Counter };
 
+// Exponential recursion that keeps the engine's stack at its limit, catching every RangeError
+// (through a getter run by a built-in), until the CPU budget stops it (test/rpc-edges.test.ts).
+const spinner = {
+  get g(): number {
+    try { JSON.stringify(spinner); } catch { /* out of stack: go on */ }
+    try { JSON.stringify(spinner); } catch { /* out of stack: go on */ }
+    return 0;
+  },
+};
+
 export function init(sys: Sys, imports: Imports, _config: Config): Probe {
   let kept: Borrow<PacketT> | null = null;
   const hoard: RRef<unknown>[] = [];
@@ -104,6 +114,16 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
     'log': (n) => { sys.log(`probe log ${n}`); return n; },
     'stryker-active': () => Number((globalThis as { __stryker__?: { activeMutant?: unknown } }).__stryker__?.activeMutant ?? -1),
     'timer-long': () => { sys.timers.after(600_000, () => undefined); return 0; },
+    // (privileged) Creates a counter while its grant's getter logs a line the test kills this domain
+    // on, then calls the new counter at once, with no CPU-budget check in between
+    // (test/rpc-edges.test.ts): the capability must be born revoked.
+    'create-dead-caller': (n) => {
+      const grant = { get quotaBytes(): undefined { sys.log(`probe create-dead-caller ${n}`); return undefined; } };
+      const r = sys.domains!.create<Counter>('counter', {}, null, grant);
+      if (!r.ok) return -1;
+      const a = r.value.add(n);
+      return a.ok ? a.value : -2;
+    },
   };
 
   // Results of odd shapes, returned as they are (test/rpc-results.test.ts checks what the caller gets).
@@ -119,6 +139,10 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
     'ok-bad-value': () => ({ ok: true, value: 'not a number' }),
     'ok-odd': () => ({ ok: 'yes', value: 1 }),
     'not-a-result': () => 42,
+    // (test/rpc-edges.test.ts) an error that is a function with the three fields; a value whose
+    // getter logs a line the test kills this domain on, then returns a value of the wrong type
+    'err-function': () => ({ ok: false, error: Object.assign(() => 0, { kind: 'dead', domain: 'elsewhere', message: 'from a function' }) }),
+    'ok-bad-value-kill': () => ({ ok: true, get value(): string { sys.log('probe value getter'); return 'not a number'; } }),
   };
 
   return {
@@ -133,6 +157,12 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
       if (what === 'throw-later') { await sys.timers.sleep(1); throw new Error('probe: async method threw'); }
       if (what === 'hang') { await new Promise(() => undefined); return ok(0); }
       if (what === 'slow') { await sys.timers.sleep(arg); return ok(arg); }
+      // (test/rpc-edges.test.ts) results read by the kernel after the promise fulfilled: a getter
+      // that throws; one that logs a line the test kills this domain on, then throws; and a spin
+      // at the engine's stack limit after an await, until the CPU budget stops it
+      if (what === 'result-getter-throws') return { get ok(): boolean { throw new Error('probe: ok getter threw'); } } as never;
+      if (what === 'result-getter-kill') return { get ok(): boolean { sys.log('probe ok getter'); throw new Error('probe: ok getter ran on'); } } as never;
+      if (what === 'spin-at-limit-later') { await sys.timers.sleep(1); return ok(spinner.g); }
       return ok(attempts[what](arg));
     },
     keep(p, write) {

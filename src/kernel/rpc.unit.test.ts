@@ -1,0 +1,151 @@
+// Unit tests of the proxy runtime (rpc.ts) against a stand-in kernel, for what no domain can
+// reach with the kernel as it is: isAbort on every kind of value, the domain stack as crossings()
+// lists it, a link whose caller is already dead when it is connected, and a capability handed on
+// after its callee was cleaned up (deadProxy; kernel.ts cannot get there: see test/rpc-edges.test.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Counter } from '../idl/demo.ts';
+import type { RpcResult } from '../idl/lib/types.ts';
+import { CALLEE_DEAD, CALLER_DEAD, Domain, type Bundle, type CreateArgs, type KLink } from './domain.ts';
+import type { ExchangeHeap } from './heap.ts';
+import { ensureLockdown } from './lockdown.ts';
+import { abortTarget, DomainAbort, isAbort, KERNEL_ID, Rpc, type RpcKernel } from './rpc.ts';
+
+ensureLockdown(); // (proxies are hardened)
+
+interface World { rpc: Rpc; domains: Map<number, Domain>; crashes: [string, string][]; dom(id: number, name: string): Domain }
+
+function world(): World {
+  const domains = new Map<number, Domain>();
+  const crashes: [string, string][] = [];
+  const k: RpcKernel = {
+    heap: {} as ExchangeHeap, // (no call below moves or lends anything)
+    domain: (id) => domains.get(id),
+    crash: (d, cause) => { crashes.push([d.name, cause]); d.alive = false; },
+    isPlainPromise: () => false,
+    explain: (e) => String(e),
+  };
+  const dom = (id: number, name: string): Domain => {
+    const d = new Domain(id, name, { name } as Bundle, { creator: KERNEL_ID } as CreateArgs);
+    domains.set(id, d);
+    return d;
+  };
+  return { rpc: new Rpc(k), domains, crashes, dom };
+}
+
+/** A counter implementation that records its calls. */
+function counterImpl(calls: number[]): Counter {
+  const no = (): never => { throw new Error('not used'); };
+  return {
+    add: (n) => { calls.push(n); return { ok: true, value: n }; },
+    nop: no, stats: no, bounce: no, peek: no, addLater: no, echoLater: no, chain: no, sum: no, name: no, subscribe: no, notify: no,
+  };
+}
+
+/** What the kernel's clean-up does to a dead domain's links (kernel.ts end, step 1), and forgets it. */
+function bury(w: World, d: Domain): void {
+  d.alive = false;
+  for (const l of d.calls) { l.state |= CALLER_DEAD; l.impl = null; }
+  for (const l of d.served) { l.state |= CALLEE_DEAD; l.impl = null; l.target = null; }
+  d.calls.clear();
+  d.served.clear();
+  w.domains.delete(d.id);
+}
+
+const fields = (l: KLink | null): unknown => l && {
+  state: l.state, impl: l.impl, caller: l.caller, callee: l.callee, callerName: l.callerName, calleeName: l.calleeName, iface: l.iface, target: l.target,
+};
+
+test('isAbort: true for a kernel abort only, and reads nothing of what it is given', () => {
+  const abort = new DomainAbort('domain x was stopped', 3);
+  assert.strictEqual(isAbort(abort), true);
+  assert.equal(abortTarget(abort), 3);
+  let traps = 0;
+  const trapped = new Proxy(abort, { get: () => { traps++; return undefined; }, getPrototypeOf: () => { traps++; return null; } });
+  const lookalike = Object.assign(new Error('domain x was stopped'), { name: 'DomainAbort' });
+  const others: [string, unknown][] = [
+    ['an Error', new Error('plain')], ['an Error named DomainAbort', lookalike], ['an object with its prototype', Object.create(DomainAbort.prototype)],
+    ['an object', {}], ['a Proxy of an abort', trapped], ['null', null], ['undefined', undefined], ['0', 0], ['its target', 3],
+    ['a string', 'DomainAbort'], ['a symbol', Symbol('abort')], ['true', true], ['a function', () => 0],
+  ];
+  for (const [what, v] of others) assert.strictEqual(isAbort(v), false, what);
+  assert.equal(traps, 0, 'no trap of a Proxy ran');
+});
+
+test('crossings: the kernel, then each domain entered, innermost last; back to the kernel alone when they return', () => {
+  const { rpc } = world();
+  assert.deepEqual(rpc.crossings(), [KERNEL_ID]);
+  const inner = rpc.run(5, () => [rpc.crossings(), rpc.run(7, () => rpc.crossings())]);
+  assert.deepEqual(inner, [[KERNEL_ID, 5], [KERNEL_ID, 5, 7]]);
+  assert.deepEqual(rpc.crossings(), [KERNEL_ID], 'every level popped (the levels above stay in the table, unlisted)');
+  rpc.jobStart(9);
+  assert.deepEqual(rpc.crossings(), [KERNEL_ID, 9], 'a promise job of domain 9');
+  rpc.toEventLoop();
+  assert.deepEqual(rpc.crossings(), [KERNEL_ID]);
+});
+
+test('a link whose caller is already dead is born revoked: its proxy unwinds the caller and never reaches the callee', () => {
+  const w = world();
+  const a = w.dom(1, 'a');
+  const b = w.dom(2, 'b');
+  const calls: number[] = [];
+  a.alive = false;
+  const p = w.rpc.connect('Counter', a, b, counterImpl(calls)) as Counter;
+  const link = w.rpc.linkOf(p, a.id);
+  assert.deepEqual(fields(link), { state: CALLER_DEAD, impl: null, caller: 1, callee: 2, callerName: 'a', calleeName: 'b', iface: 'Counter', target: b });
+  let thrown: unknown = null;
+  try { p.add(1); } catch (e) { thrown = e; }
+  assert.ok(thrown instanceof DomainAbort, 'the call threw the kernel\'s abort');
+  assert.equal((thrown as Error).message, 'capability revoked: domain a is dead');
+  assert.equal(abortTarget(thrown), a.id, 'it unwinds the dead caller');
+  assert.deepEqual(calls, [], 'the callee never ran');
+  assert.deepEqual(w.crashes, [], 'nobody was crashed');
+  // both ends dead: both bits
+  b.alive = false;
+  const q = w.rpc.connect('Counter', a, b, counterImpl(calls));
+  assert.equal(w.rpc.linkOf(q, a.id)!.state, CALLER_DEAD | CALLEE_DEAD);
+  assert.equal(w.rpc.linkOf(q, a.id)!.impl, null);
+});
+
+test('a held capability handed on is re-connected for its new holder if it is of the interface asked for, and refused if not', () => {
+  const w = world();
+  const a = w.dom(1, 'a');
+  const b = w.dom(2, 'b');
+  const c = w.dom(3, 'c');
+  const calls: number[] = [];
+  const impl = counterImpl(calls);
+  const pa = w.rpc.connect('Counter', a, b, impl);
+  assert.equal(w.rpc.wrap('Listener', pa, a.id, c.id), w.rpc.BAD, 'a Counter is no Listener');
+  assert.equal(w.rpc.wrap('Counter', pa, c.id, a.id), w.rpc.BAD, 'c does not hold it (and it is no implementation of c\'s)');
+  const pc = w.rpc.wrap('Counter', pa, a.id, c.id) as Counter;
+  assert.notEqual(pc, pa);
+  assert.deepEqual(fields(w.rpc.linkOf(pc, c.id)), { state: 0, impl, caller: 3, callee: 2, callerName: 'c', calleeName: 'b', iface: 'Counter', target: b });
+  assert.equal(w.rpc.linkOf(pc, a.id), null, 'it is c\'s, not a\'s');
+  assert.deepEqual(pc.add(4), { ok: true, value: 4 });
+  assert.deepEqual(calls, [4]);
+});
+
+test('a held capability whose callee is gone, handed on, becomes a dead capability of the new holder: calls fail as dead, naming the callee', () => {
+  const w = world();
+  const a = w.dom(1, 'a');
+  const b = w.dom(2, 'b');
+  const c = w.dom(3, 'c');
+  const calls: number[] = [];
+  const pa = w.rpc.connect('Counter', a, b, counterImpl(calls));
+  bury(w, b);
+  const pc = w.rpc.wrap('Counter', pa, a.id, c.id) as Counter;
+  assert.equal(typeof pc, 'object');
+  assert.ok(Object.isFrozen(pc), 'hardened, like every proxy');
+  const link = w.rpc.linkOf(pc, c.id);
+  assert.deepEqual(fields(link), { state: CALLEE_DEAD, impl: null, caller: 3, callee: 2, callerName: 'c', calleeName: 'b', iface: 'Counter', target: null });
+  assert.ok(c.calls.has(link!), 'it is on c\'s record (revoked when c dies)');
+  const dead: RpcResult<number> = { ok: false, error: { kind: 'dead', domain: 'b', message: 'Counter: domain b is dead' } };
+  assert.deepEqual(pc.add(1), dead);
+  // handed on once more, by c to a: the same
+  const back = w.rpc.wrap('Counter', pc, c.id, a.id) as Counter;
+  assert.deepEqual(fields(w.rpc.linkOf(back, a.id)), { state: CALLEE_DEAD, impl: null, caller: 1, callee: 2, callerName: 'a', calleeName: 'b', iface: 'Counter', target: null });
+  assert.deepEqual(back.add(2), dead);
+  assert.equal(w.rpc.wrap('Listener', pc, c.id, a.id), w.rpc.BAD, 'still of its own interface only');
+  assert.deepEqual(calls, []);
+  assert.deepEqual(w.crashes, []);
+});
