@@ -422,7 +422,9 @@ function isStatic(m: ts.ClassElement): boolean {
  */
 function firstFieldNeedingCheck(cls: ts.ClassLikeDeclaration): ts.Expression | undefined {
   const derived = cls.heritageClauses?.some((h) => h.token === ts.SyntaxKind.ExtendsKeyword) ?? false;
-  const constructor = cls.members.some((m) => ts.isConstructorDeclaration(m) && m.body);
+  // (TypeScript parses `static constructor() {}` as a constructor declaration: in JavaScript it is
+  // a static method, and the class has an implicit constructor)
+  const constructor = cls.members.some((m) => ts.isConstructorDeclaration(m) && m.body && !isStatic(m));
   // super() is evaluated inside the constructor (its body, or an arrow or parameter default in it),
   // each of which has checked already.
   if (derived && constructor) return undefined;
