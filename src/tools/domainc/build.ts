@@ -213,7 +213,7 @@ function manifestOf(c: Compiled, root: string, meter: boolean, check: boolean): 
   };
 }
 
-export function signManifest(m: Manifest, key: SigningKey): SignedBundle['signature'] {
+export function signManifest(m: Manifest, key: SigningKey): NonNullable<SignedBundle['signature']> {
   return { alg: 'ed25519', key: key.id, value: sign(null, canonicalBytes(m), key.privateKey).toString('base64') };
 }
 
@@ -246,6 +246,10 @@ function sameBuild(doc: SignedBundle, dir: string, root: string, meter: boolean,
     const p = join(root, f);
     if (!existsSync(p) || sha256(readFileSync(p)) !== h) return null;
   }
+  // Last, the signature: Ed25519 is deterministic, so what this build would sign is exactly what
+  // is there, or the file was edited (a field of the manifest, or the signature itself).
+  const sig = signManifest(m, key);
+  if (doc.signature.alg !== sig.alg || doc.signature.value !== sig.value) return null;
   return m;
 }
 
@@ -298,22 +302,36 @@ export async function buildAll(opts: BuildOptions, dirs?: readonly string[]): Pr
   const key = opts.key ?? devKey(join(opts.root, 'keys'));
   const list = dirs ?? findDomains(join(opts.root, 'src', 'domains'));
   const rel = (p: string): string => relative(opts.root, p).split(sep).join('/') || '.';
-  const names = new Map<string, string>();
   const out: Built[] = [];
   const failures: string[] = [];
+  const failed = (dir: string, e: unknown): void => {
+    if (e instanceof BuildError) { failures.push(e.message); return; }
+    // (readDomainJson's and the file system's messages start with the absolute path)
+    const msg = e instanceof Error ? e.message : String(e);
+    failures.push(msg.startsWith(dir) ? `${rel(dir)}${msg.slice(dir.length)}` : `${rel(dir)}: ${msg}`);
+  };
+  // First every folder's name, so that two folders giving the same one are both left unbuilt.
+  const names = new Map<string, string>();
+  const twice = new Set<string>();
+  const named: [string, string][] = [];
   for (const dir of list) {
     try {
       if (!existsSync(join(dir, 'index.ts'))) throw new BuildError(`${rel(dir)}: no index.ts (a domain folder holds domain.json and index.ts)`);
       const name = readDomainJson(dir).name;
       const prev = names.get(name);
-      if (prev !== undefined) throw new BuildError(`${rel(dir)}: domain name '${name}' is also used by ${rel(prev)}`);
+      if (prev !== undefined) { twice.add(name); throw new BuildError(`${rel(dir)}: domain name '${name}' is also used by ${rel(prev)}`); }
       names.set(name, dir);
+      named.push([dir, name]);
+    } catch (e) {
+      failed(dir, e);
+    }
+  }
+  for (const [dir, name] of named) {
+    if (twice.has(name)) continue;
+    try {
       out.push(await buildDomain(dir, { ...opts, key }));
     } catch (e) {
-      if (e instanceof BuildError) { failures.push(e.message); continue; }
-      // (readDomainJson's and the file system's messages start with the absolute path)
-      const msg = e instanceof Error ? e.message : String(e);
-      failures.push(msg.startsWith(dir) ? `${rel(dir)}${msg.slice(dir.length)}` : `${rel(dir)}: ${msg}`);
+      failed(dir, e);
     }
   }
   if (failures.length > 0) throw new BuildError(failures.join('\n'));
