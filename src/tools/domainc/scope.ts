@@ -167,7 +167,7 @@ function pathProblem(s: Scope, target: string, z: Zone): string | null {
     return `it is outside this domain's folder, in another domain (${relPath(s.root, other)}): ${where}; ` +
       'domains share no code: reach another domain through a capability passed to init';
   }
-  return `it resolves outside this domain's folder, to ${relPath(s.root, target)}: ${where}`;
+  return `it resolves outside this domain's folder, to ${relPath(s.root, target) || 'the repository root'}: ${where}`;
 }
 
 /** The nearest folder holding a domain.json that contains `target`, up to the root. */
