@@ -36,7 +36,11 @@ for (const name of names) {
     console.log(`mutate: profile ${name}: ${profiles[name].about}`);
     const r = spawnSync('npx', ['stryker', 'run'], { cwd: root, stdio: 'inherit', env: { ...process.env, MUTATION_PROFILE: name } });
     if (r.status !== 0) { console.error(`mutate: stryker failed on profile ${name}`); process.exit(1); }
-  } else measured[name] ??= { date: statSync(report).mtime.toISOString(), commit: `report of ${statSync(report).mtime.toISOString().slice(0, 16)}, summarized at ${head()}` };
+  } else {
+    // (a report newer than the recorded run came from a run made outside this script)
+    const at = statSync(report).mtime.toISOString();
+    if (!measured[name] || measured[name].date < at) measured[name] = { date: at, commit: `report of ${at.slice(0, 16)}, summarized at ${head()}` };
+  }
   const json = JSON.parse(readFileSync(report, 'utf8'));
   for (const [file, f] of Object.entries(json.files)) {
     const c = { killed: 0, timeout: 0, survived: 0, noCoverage: 0, equivalent: 0, invalid: 0 };
