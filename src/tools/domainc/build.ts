@@ -313,7 +313,6 @@ export async function buildAll(opts: BuildOptions, dirs?: readonly string[]): Pr
   // First every folder's name, so that two folders giving the same one are both left unbuilt.
   const names = new Map<string, string>();
   const twice = new Set<string>();
-  const named: [string, string][] = [];
   for (const dir of list) {
     try {
       if (!existsSync(join(dir, 'index.ts'))) throw new BuildError(`${rel(dir)}: no index.ts (a domain folder holds domain.json and index.ts)`);
@@ -321,12 +320,11 @@ export async function buildAll(opts: BuildOptions, dirs?: readonly string[]): Pr
       const prev = names.get(name);
       if (prev !== undefined) { twice.add(name); throw new BuildError(`${rel(dir)}: domain name '${name}' is also used by ${rel(prev)}`); }
       names.set(name, dir);
-      named.push([dir, name]);
     } catch (e) {
       failed(dir, e);
     }
   }
-  for (const [dir, name] of named) {
+  for (const [name, dir] of names) { // (in the order given: a Map keeps its first insertions')
     if (twice.has(name)) continue;
     try {
       out.push(await buildDomain(dir, { ...opts, key }));
