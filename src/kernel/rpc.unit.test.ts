@@ -1,7 +1,9 @@
 // Unit tests of the proxy runtime (rpc.ts) against a stand-in kernel, for what no domain can
 // reach with the kernel as it is: isAbort on every kind of value, the domain stack as crossings()
-// lists it, a link whose caller is already dead when it is connected, and a capability handed on
-// after its callee was cleaned up (deadProxy; kernel.ts cannot get there: see test/rpc-edges.test.ts).
+// lists it, a link whose caller is already dead when it is connected, a capability handed on after
+// its callee was cleaned up (deadProxy; kernel.ts cannot get there: see test/rpc-edges.test.ts), and
+// an async call answered after its caller died (through the kernel, only an rv6 process killed
+// during a pending read gets there).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Counter } from '../idl/demo.ts';
@@ -15,14 +17,14 @@ ensureLockdown(); // (proxies are hardened)
 
 interface World { rpc: Rpc; domains: Map<number, Domain>; crashes: [string, string][]; dom(id: number, name: string): Domain }
 
-function world(): World {
+function world(heap: Partial<ExchangeHeap> = {}): World {
   const domains = new Map<number, Domain>();
   const crashes: [string, string][] = [];
   const k: RpcKernel = {
-    heap: {} as ExchangeHeap, // (no call below moves or lends anything)
+    heap: heap as ExchangeHeap, // (no call below moves or lends anything; a test may watch reclaim)
     domain: (id) => domains.get(id),
     crash: (d, cause) => { crashes.push([d.name, cause]); d.alive = false; },
-    isPlainPromise: () => false,
+    isPlainPromise: (p) => p instanceof Promise && Object.getPrototypeOf(p) === Promise.prototype,
     explain: (e) => String(e),
   };
   const dom = (id: number, name: string): Domain => {
@@ -148,4 +150,34 @@ test('a held capability whose callee is gone, handed on, becomes a dead capabili
   assert.equal(w.rpc.wrap('Listener', pc, c.id, a.id), w.rpc.BAD, 'still of its own interface only');
   assert.deepEqual(calls, []);
   assert.deepEqual(w.crashes, []);
+});
+
+test('an async call whose caller died while it was pending is never resumed, and what it returned is reclaimed from the caller', async () => {
+  const reclaimed: number[] = [];
+  const w = world({ reclaim: (id: number) => { reclaimed.push(id); } });
+  const a = w.dom(1, 'a');
+  const b = w.dom(2, 'b');
+  const answers: ((v: RpcResult<number>) => void)[] = [];
+  const no = (): never => { throw new Error('not used'); };
+  const impl: Counter = {
+    addLater: () => new Promise((resolve) => { answers.push(resolve); }),
+    add: no, nop: no, stats: no, bounce: no, peek: no, echoLater: no, chain: no, sum: no, name: no, subscribe: no, notify: no,
+  };
+  const p = w.rpc.connect('Counter', a, b, impl) as Counter;
+  const settled: unknown[] = [];
+  void p.addLater(1).then((r) => settled.push(r));
+  void p.addLater(2).then((r) => settled.push(r));
+  assert.equal(answers.length, 2, 'both calls reached the callee');
+  // the first is answered while the caller lives: resumed, nothing reclaimed
+  answers[0]!({ ok: true, value: 1 });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(settled, [{ ok: true, value: 1 }]);
+  assert.deepEqual(reclaimed, []);
+  // the caller dies with the second pending; the callee then answers it
+  bury(w, a);
+  answers[1]!({ ok: true, value: 2 });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(settled, [{ ok: true, value: 1 }], 'the dead caller was not resumed');
+  assert.deepEqual(reclaimed, [a.id], 'whatever the answer handed the dead caller was reclaimed');
+  assert.equal(b.inflight, null, 'and the call is off the callee\'s list');
 });
