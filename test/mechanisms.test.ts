@@ -106,19 +106,21 @@ test('SECURITY "the kernel\'s own state is consistent after a throw at any point
   assert.deepEqual(k.heap.audit(), []);
 });
 
-test('mutation testing: a domain sees the mutation tool\'s namespace only under npm run mutate (FROND_MUTATION=1 and the tool present), and live, not hardened', () => {
+test('mutation testing: a domain sees the mutation tool\'s namespace only under npm run mutate (FROND_MUTATION=1), live, not hardened, also in a process a test starts', () => {
   const probe = k.create<Probe>('probe').api;
   assert.deepEqual(probe.run('stryker-active', 0), { ok: true, value: -1 }, 'not in an ordinary run');
-  const script = `
-    globalThis.__stryker__ = {}; // (as Stryker's hook leaves it: the mutant is in the environment)
+  const run = (toolPresent: boolean): ReturnType<typeof spawnSync> => spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    ${toolPresent ? 'globalThis.__stryker__ = {}; // (as Stryker\'s hook leaves it: the mutant is in the environment)' : '// (a frond command a test starts: no mutated host code, so no namespace)'}
     const { boot } = await import(${JSON.stringify(new URL('./helpers.ts', import.meta.url).href)});
     const b = await boot(['probe']);
     const p = b.k.create('probe').api;
     const first = p.run('stryker-active', 0).value;
     globalThis.__stryker__.activeMutant = 9;
     console.log('active:', first, p.run('stryker-active', 0).value);
-  `;
-  const c = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 20_000, env: { ...process.env, FROND_MUTATION: '1', __STRYKER_ACTIVE_MUTANT__: '7' } });
-  assert.equal(c.status, 0, c.stderr);
-  assert.match(c.stdout, /active: 7 9/);
+  `], { cwd: ROOT, encoding: 'utf8', timeout: 20_000, env: { ...process.env, FROND_MUTATION: '1', __STRYKER_ACTIVE_MUTANT__: '7' } });
+  for (const present of [true, false]) {
+    const c = run(present);
+    assert.equal(c.status, 0, String(c.stderr));
+    assert.match(String(c.stdout), /active: 7 9/, present ? 'the tool\'s namespace' : 'a namespace made for the process');
+  }
 });

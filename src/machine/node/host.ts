@@ -153,13 +153,17 @@ export class NodeHost implements Host {
   }
 
   /**
-   * Under `npm run mutate` (FROND_MUTATION=1, and StrykerJS's namespace present): its getter. The
-   * mutant to switch on comes in the environment, which mutated host code reads itself; domain code
-   * cannot reach `process`, so the getter copies it into the namespace first.
+   * Under `npm run mutate` (FROND_MUTATION=1): StrykerJS's namespace, through a getter. The mutant
+   * to switch on comes in the environment, which mutated host code reads itself; domain code cannot
+   * reach `process`, so the getter copies it into the namespace first. A process a test starts (a
+   * `frond` command) has no mutated host code, so no namespace yet: it gets an empty one, or the
+   * mutated domain code, which adds it to its global when missing, could not start in a hardened
+   * compartment.
    */
   mutationGlobals(): Readonly<Record<string, () => unknown>> {
     const g = globalThis as { __stryker__?: { activeMutant?: unknown } };
-    if (process.env.FROND_MUTATION !== '1' || g.__stryker__ === undefined) return {};
+    if (process.env.FROND_MUTATION !== '1') return {};
+    g.__stryker__ ??= {};
     return {
       __stryker__: () => {
         const ns = g.__stryker__;
