@@ -85,6 +85,25 @@ test('every host global is refused as a free identifier, at its position', () =>
   assert.deepEqual(checkLines(...names.map((row) => `void [${row.join(', ')}];`)), want);
 });
 
+test('a property written on an evaluator or a host global, or on top-level this, in a .js file, binds no name: their later uses are still refused', () => {
+  // (In JavaScript TypeScript records such assignments as declarations of the name they write to.)
+  assert.deepEqual(check({ 'd/a.js': [
+    'eval.x = 1;',
+    'process.y = 2;',
+    'this.Function = 0;',
+    'Object.defineProperty(setTimeout, "z", { value: 3 });',
+    'export const run = (s) => [eval(s), process.exit(), Function(s), setTimeout(s)];',
+  ].join('\n') + '\n' }), [
+    `d/a.js:1:1: eval ${EVALUATES}`,
+    `d/a.js:2:1: 'process' ${HOST}`,
+    `d/a.js:4:23: 'setTimeout' ${HOST}`,
+    `d/a.js:5:28: eval ${EVALUATES}`,
+    `d/a.js:5:37: 'process' ${HOST}`,
+    `d/a.js:5:53: the Function constructor ${EVALUATES}`,
+    `d/a.js:5:66: 'setTimeout' ${HOST}`,
+  ]);
+});
+
 test('host-global names used as property names, destructuring keys, labels and export aliases are not references', () => {
   assert.deepEqual(checkLines(
     "export { process, fetch as f } from './u.ts';",

@@ -304,13 +304,21 @@ function isValueReference(id: ts.Identifier): boolean {
   return named.name !== id && named.propertyName !== id && named.label !== id;
 }
 
-/** Whether `id` resolves, by scope, to a runtime declaration in the domain's own files. */
+/**
+ * Whether `id` resolves, by scope, to a runtime declaration in the domain's own files. Globals are
+ * left out: every file is a module and there is no lib, so a global can only be one a JavaScript
+ * file made up by writing to it (`eval.x = 1`, `this.eval = 0` at its top level), which declares
+ * nothing at run time.
+ */
 function isBoundLocally(c: Ctx, id: ts.Identifier): boolean {
-  const sym = c.checker.resolveName(id.text, id, ts.SymbolFlags.Value, false);
+  const sym = c.checker.resolveName(id.text, id, ts.SymbolFlags.Value, true);
   return sym?.declarations?.some((d) => c.files.has(d.getSourceFile()) && isRuntimeDeclaration(d)) ?? false;
 }
 
 function isRuntimeDeclaration(d: ts.Declaration): boolean {
+  // (a JavaScript assignment TypeScript takes for a declaration: `x.y = …`, `this.x = …`,
+  // `Object.defineProperty(x, …)`: it binds no name)
+  if (ts.isBinaryExpression(d) || ts.isAccessExpression(d) || ts.isCallExpression(d) || ts.isIdentifier(d)) return false;
   if (ts.isInterfaceDeclaration(d) || ts.isTypeAliasDeclaration(d) || ts.isTypeParameterDeclaration(d)) return false;
   if (ts.isImportSpecifier(d) && (d.isTypeOnly || d.parent.parent.isTypeOnly)) return false;
   if (ts.isImportClause(d) && d.isTypeOnly) return false;
