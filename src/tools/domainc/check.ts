@@ -150,6 +150,10 @@ function parse(files: readonly LoadedFile[]): { program: ts.Program; byName: Map
   };
   host.fileExists = (name) => byName.has(name);
   host.readFile = (name) => byName.get(name)?.text;
+  // Imports resolve to nothing, whatever the machine holds (TypeScript would otherwise look for
+  // /frond-check on the real disk first): a file is checked on its own text, its imports are the
+  // guard's business.
+  host.resolveModuleNameLiterals = (literals) => literals.map(() => ({ resolvedModule: undefined }));
   return { program: ts.createProgram({ rootNames: [...byName.keys()], options: OPTIONS, host }), byName };
 }
 
