@@ -199,6 +199,16 @@ test('new.target is not import.meta; a require() of a non-constant is not an imp
 
 // ---- rule 4: globalThis ------------------------------------------------------------------------------
 
+test('a .js file is checked as JavaScript: a free require() call in it is a host global, and its specifier an import', () => {
+  // (In a .js file TypeScript resolves a free `require` in a call to a symbol of its own, with no declarations.)
+  assert.deepEqual(check({ 'd/a.js': "require('./b.js');\nconst fs = require('node:fs');\nexport const r = require;\n" }), [
+    `d/a.js:1:1: 'require' ${HOST}`,
+    `d/a.js:2:12: 'require' ${HOST}`,
+    `d/a.js:2:20: import 'node:fs': host modules are not available to domains; ${CAPS}`,
+    `d/a.js:3:18: 'require' ${HOST}`,
+  ]);
+});
+
 test('every mutator of the global object is refused; other calls are aliasing', () => {
   assert.deepEqual(checkLines(
     'Object.defineProperties(globalThis, {});',
@@ -282,6 +292,12 @@ test('destructuring into globalThis.name (spread, rest, property) is a write; re
 });
 
 // ---- ordering and de-duplication ------------------------------------------------------------------------
+
+test('globalThis.name spread into call or constructor arguments is a read, even under delete; into an array being destructured, a write', () => {
+  assert.deepEqual(check({ 'd/a.ts': 'delete f(...globalThis.x);\ndelete new F(...globalThis.y);\n[...globalThis.s] = [1];\n' }), [
+    "d/a.ts:3:5: writing globalThis.s is not allowed: the global object is read-only for domains; keep state in the domain's own variables",
+  ]);
+});
 
 test('checkSources sorts across files, whatever order they were loaded in', () => {
   assert.deepEqual(check({ 'd/b.ts': 'void process;\n', 'd/a.ts': 'void fetch;\n' }), [`d/a.ts:1:6: 'fetch' ${HOST}`, `d/b.ts:1:6: 'process' ${HOST}`]);
