@@ -322,7 +322,7 @@ function isBoundLocally(c: Ctx, id: ts.Identifier): boolean {
 function isRuntimeDeclaration(d: ts.Declaration): boolean {
   // (a JavaScript assignment TypeScript takes for a declaration: `x.y = …`, `this.x = …`,
   // `Object.defineProperty(x, …)`: it binds no name)
-  if (ts.isBinaryExpression(d) || ts.isAccessExpression(d) || ts.isCallExpression(d) || ts.isIdentifier(d)) return false;
+  if (ts.isBinaryExpression(d) || ts.isPropertyAccessExpression(d) || ts.isElementAccessExpression(d) || ts.isCallExpression(d) || ts.isIdentifier(d)) return false;
   if (ts.isInterfaceDeclaration(d) || ts.isTypeAliasDeclaration(d) || ts.isTypeParameterDeclaration(d)) return false;
   if (ts.isImportSpecifier(d) && (d.isTypeOnly || d.parent.parent.isTypeOnly)) return false;
   if (ts.isImportClause(d) && d.isTypeOnly) return false;
