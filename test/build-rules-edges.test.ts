@@ -382,9 +382,18 @@ test('guard: an import the checks will refuse is left external and recorded, exa
 
 test('guard: the entry glue is trusted (its imports are not deferred), and a resolved file comes back as esbuild resolved it', async () => {
   const g = driven(true);
-  assert.deepEqual(await g.resolve(resolveArgs('node:fs', ENTRY)), { path: join(ROOT, 'd/a.ts'), namespace: 'file', sideEffects: true, suffix: '' });
+  assert.deepEqual(await g.resolve(resolveArgs('node:fs', ENTRY)), { path: join(ROOT, 'd/a.ts'), namespace: 'file', sideEffects: true });
   assert.deepEqual(g.state.deferred, []);
   assert.deepEqual(g.asked, ['node:fs']);
+});
+
+test('guard: a file esbuild resolves with a query or hash suffix is refused (esbuild would take it for another file)', async () => {
+  for (const suffix of ['?x', '#y']) {
+    const g = driven(false, { suffix });
+    assert.deepEqual(await g.resolve(resolveArgs(`./a.ts${suffix}`, join(ROOT, 'd/a.ts'))), {
+      errors: [{ text: `import './a.ts${suffix}': a query or hash suffix (${suffix}) is not allowed in a domain's imports: the bundler would take the file for another one than the checks saw` }],
+    });
+  }
 });
 
 test('guard: other import kinds, esbuild\'s resolution errors and non-files are refused with their words', async () => {

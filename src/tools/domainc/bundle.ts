@@ -148,14 +148,14 @@ export function finishBundle(dir: string, src: Sources, flags: CompileFlags): Co
   if (src.js === null || src.map === null) throw new Error(`${src.scope.dirName}: esbuild produced no output`);
   const { json: m, sha256 } = loadDomainJson(dir);
   const s = src.scope;
-  const js = src.js.replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n');
   // Source paths relative to the repository root, so crash reports read src/domains/x/index.ts:12.
   const sm = JSON.parse(src.map) as { sources: string[] };
   sm.sources = sm.sources.map((p) => relPath(s.root, resolve(s.root, 'build/domains', p)));
-  let body = js;
+  // (sourcemap 'external': esbuild's script names no map)
+  let body = src.js;
   let stats: MeterStats | null = null;
   if (flags.meter) {
-    const r = meter(js);
+    const r = meter(src.js);
     body = r.code;
     stats = r.stats;
   }

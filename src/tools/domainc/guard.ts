@@ -8,7 +8,8 @@
 //   - the loader is chosen here from the file's extension, never by esbuild's defaults or by the
 //     importer: .ts is TypeScript (including a name like x.d.ts: esbuild compiles it as code, so it
 //     is checked as code), .js is JavaScript, .json is data; any other extension is refused;
-//   - import attributes (`with { type: ... }`) are refused: they would choose another loader;
+//   - import attributes (`with { type: ... }`) are refused: they would choose another loader; so
+//     are query and hash suffixes (`./a.ts?x`): esbuild would take the file for another one;
 //   - only real files are loaded (no data: URLs or other namespaces), and only from a zone of
 //     scope.ts (the domain folder, the trusted and shared folders, an allowlisted package), judged on the real path
 //     esbuild resolved (symbolic links, package.json main/exports and the like already followed);
@@ -87,8 +88,9 @@ async function resolveImport(
   const r = await build.resolve(spec, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, namespace: args.namespace, pluginData: GUARD });
   if (r.errors.length > 0) return { errors: r.errors };
   if (r.external || r.namespace !== 'file') return refuse(`import '${spec}': it is not a file (${r.external ? 'external' : r.namespace}); domains may import only files`);
+  if (r.suffix !== '') return refuse(`import '${spec}': a query or hash suffix (${r.suffix}) is not allowed in a domain's imports: the bundler would take the file for another one than the checks saw`);
   if (zoneOf(s, realpath(r.path)) === null) return refuse(outsideMessage(s, spec, r.path));
-  return { path: r.path, namespace: 'file', sideEffects: r.sideEffects, suffix: r.suffix };
+  return { path: r.path, namespace: 'file', sideEffects: r.sideEffects };
 }
 
 export function attributesMessage(spec: string): string {
@@ -111,7 +113,8 @@ function loadFile(s: Scope, state: GuardState, args: OnLoadArgs): OnLoadResult {
   if (loader === undefined) {
     return refuse(`${rel}: '${extname(path) || basenameOf(rel)}' files cannot be bundled into a domain: only .ts and .js (code) and .json (data)`);
   }
-  const bytes = readFileSync(path);
+  let bytes: Buffer;
+  try { bytes = readFileSync(path); } catch (e) { return refuse(`${rel}: cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`); }
   let text: string;
   try { text = utf8.decode(bytes); } catch { return refuse(`${rel}: not valid UTF-8: save the file as UTF-8`); }
   const file: LoadedFile = { path, rel, text, loader, zone, sha256: createHash('sha256').update(bytes).digest('hex') };
