@@ -253,8 +253,11 @@ function sameBuild(doc: SignedBundle, dir: string, root: string, meter: boolean,
   return m;
 }
 
-/** Whether StrykerJS rewrote a source file of domain folder `dir` (its mutation switches are in it). */
-const rewrittenByStryker = (dir: string): boolean => tsFiles(dir).some((p) => readFileSync(p, 'utf8').includes('stryMutAct_'));
+/** Whether StrykerJS rewrote a source file of domain folder `dir` (its mutation switches are in it).
+ *  (A file that cannot be read was not: the guard refuses it, naming it.) */
+const rewrittenByStryker = (dir: string): boolean => tsFiles(dir).some((p) => {
+  try { return readFileSync(p, 'utf8').includes('stryMutAct_'); } catch { return false; }
+});
 
 /** Bundles, checks, meters and signs one domain folder (unless it is up to date). */
 export async function buildDomain(dir: string, opts: BuildOptions & { key: SigningKey }): Promise<Built> {
