@@ -108,6 +108,7 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
   }
 
   const admin = new QueuePair(dev.memory, 0, A);
+  admin.mask(true); // (polled: its completions must not end a wait() for I/O)
   let adminCid = 0;
   function adminCommand(c: Command): number {
     if (admin.submit(c) !== Status.SUCCESS) throw new Error('nvme: the admin queue is full');
