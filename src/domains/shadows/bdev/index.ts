@@ -23,8 +23,12 @@
 //   - completions of re-submitted requests are kept in `ready` and returned by the next
 //     submitAndPoll calls, before the driver's own; a synchronous read or write gets its own
 //     request back (found by its seq).
+//   - a recovery that fails (no driver could start, or one refused the re-submission) keeps what it
+//     salvaged in `unsent`, counted by pending(), for the next recovery;
+//   - a read or write that fails for good frees its request: the caller moved it in, and gets an
+//     error, not the request, back.
 // If requests did not come back (`inDriver` exceeds what was salvaged: a driver that freed them),
-// they are reported in `lost`, and the call fails; this never happens with the nvme driver.
+// they are reported in `lost`, once, and the call fails; this never happens with the nvme driver.
 import type { BDev, BlockBatch, BlockReq as BlockReqT } from '../../../idl/block.ts';
 import type { Config, Sys } from '../../../idl/lib/sys.ts';
 import type { RpcError, RpcResult, RRef } from '../../../idl/lib/types.ts';
@@ -74,6 +78,8 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
   /** empty deques salvaged, for re-submission */
   const spares: Batch[] = [];
   let lost = 0;
+  /** requests salvaged and not handed to a driver yet (a recovery that failed leaves them here) */
+  const unsent: Req[] = [];
 
   const nextSeq = (): number => (seq = (seq + 1) >>> 0);
 
@@ -142,7 +148,7 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
    */
   function recover(e: RpcError, own: number): { error: RpcError | null; req: Req | null } {
     if (!recoverable(e)) return { error: e, req: null };
-    const todo: Req[] = [];
+    const todo = unsent;
     let mine: Req | null = null;
     let error: RpcError | null = e;
     for (let attempt = 0; attempt < maxRetries && error !== null; attempt++) {
@@ -160,6 +166,7 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
     }
     if (error === null && lost > 0) {
       error = { kind: 'failed', domain: sys.self.name, message: `${lost} requests were lost with the driver` };
+      lost = 0;
     }
     return { error, req: mine };
   }
@@ -179,12 +186,16 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
       const moved = movedIn(res.error);
       if (!moved) inDriver--; // (cur is still ours)
       const { error, req } = recover(res.error, moved ? own : 0);
-      if (error !== null) return { ok: false, error };
+      if (error !== null) {
+        if (req !== null) BlockReq.free(req);
+        return { ok: false, error };
+      }
       if (moved) {
         if (req === null) return fail('failed', sys.self.name, 'the request was lost with the driver');
         cur = req;
       }
     }
+    BlockReq.free(cur);
     return fail('failed', sys.self.name, `the driver crashed ${maxRetries + 1} times on one request`);
   }
 
@@ -203,7 +214,7 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
     read: (r) => sync(r, (d, q) => d.read(q)),
     write: (r) => sync(r, (d, q) => d.write(q)),
     flush: () => retry((d) => d.flush()),
-    pending: () => ok(inDriver + ready.length),
+    pending: () => ok(inDriver + ready.length + unsent.length),
     submitAndPoll: (batch) => {
       stamp(batch);
       const handed = DequeBlockReq32.count(batch);
@@ -225,7 +236,11 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
       if (!res.ok) return res;
       const out = res.value;
       inDriver -= DequeBlockReq32.count(out);
-      while (ready.length > 0 && DequeBlockReq32.count(out) < CAPACITY) DequeBlockReq32.push(out, ready.shift()!);
+      if (ready.length > 0) {
+        // (what was ready is older than what the driver just completed: it goes first)
+        for (let q = DequeBlockReq32.pop(out); q !== null; q = DequeBlockReq32.pop(out)) ready.push(q);
+        while (ready.length > 0 && DequeBlockReq32.count(out) < CAPACITY) DequeBlockReq32.push(out, ready.shift()!);
+      }
       return ok(out);
     },
     wait: async () => {
