@@ -571,3 +571,12 @@ test('a read or write that fails with "the driver crashed N times on one request
   assert.deepEqual(failed(s.api.write(req(1))), shadowError('the driver crashed 2 times on one request'));
   assert.equal(s.objects(), 0, 'the shadow keeps nothing of the caller\'s');
 });
+
+test('a read or write whose recovery fails after its request came back (no driver can start) leaves nothing of the caller\'s in the shadow', () => {
+  const s = rig({ maxRetries: 2 });
+  s.script([M.write, CRASH_AFTER]);
+  s.failStarts(-1);
+  assert.deepEqual(failed(s.api.write(req(1))), shadowError(refused(3)));
+  assert.equal(s.objects(), 0, 'the shadow keeps nothing of the caller\'s');
+  s.failStarts(0);
+});
