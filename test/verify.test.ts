@@ -279,3 +279,27 @@ test('frond verify: one file is still prefixed by its name; a --no-check bundle 
   assert.match(help.stdout, /^frond verify/);
   assert.equal(readFileSync(good, 'utf8'), await signed('src/domains/apps/counter'), 'verify changes nothing');
 });
+
+test('every pattern of the shape is whole: a value with anything before or after a well-formed one is refused, naming the field', () => {
+  const doc = JSON.parse(legit) as SignedBundle;
+  const m = doc.manifest;
+  const ref = { iface: 'Counter', fingerprint: 'f'.repeat(64) };
+  const cases: [unknown, string][] = [
+    [{ ...doc, manifest: { ...m, name: `${m.name}!` } }, 'manifest.name is not a domain name'],
+    [{ ...doc, manifest: { ...m, name: `!${m.name}` } }, 'manifest.name is not a domain name'],
+    [{ ...doc, manifest: { ...m, code: { ...m.code, sha256: `${m.code.sha256}0` } } }, 'manifest.code.sha256 is not a SHA-256 digest'],
+    [{ ...doc, manifest: { ...m, code: { ...m.code, sha256: `0${m.code.sha256}` } } }, 'manifest.code.sha256 is not a SHA-256 digest'],
+    [{ ...doc, manifest: { ...m, map: { sha256: `x${m.map.sha256}` } } }, 'manifest.map.sha256 is not a SHA-256 digest'],
+    [{ ...doc, manifest: { ...m, exports: { ...ref, iface: `${ref.iface}!` } } }, 'manifest.exports.iface is not an interface name'],
+    [{ ...doc, manifest: { ...m, exports: { ...ref, iface: `!${ref.iface}` } } }, 'manifest.exports.iface is not an interface name'],
+    [{ ...doc, manifest: { ...m, exports: { ...ref, fingerprint: `${ref.fingerprint}0` } } }, 'manifest.exports.fingerprint is not a SHA-256 digest'],
+    [{ ...doc, manifest: { ...m, imports: { 'a!': ref } } }, 'manifest.imports has a malformed key "a!"'],
+    [{ ...doc, manifest: { ...m, imports: { '!a': ref } } }, 'manifest.imports has a malformed key "!a"'],
+    [{ ...doc, signature: { ...doc.signature!, key: `${doc.signature!.key}0` } }, 'signature.key is not a key id (16 hex digits)'],
+    [{ ...doc, signature: { ...doc.signature!, key: `0${doc.signature!.key}` } }, 'signature.key is not a key id (16 hex digits)'],
+    [{ ...doc, signature: { ...doc.signature!, value: `A${doc.signature!.value}` } }, 'signature.value is not a base64 Ed25519 signature'],
+  ];
+  for (const [d, why] of cases) {
+    refused(JSON.stringify(d), 'malformed manifest', new RegExp(`\\(${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`));
+  }
+});
