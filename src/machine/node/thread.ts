@@ -24,6 +24,42 @@ export function threadSource(constants: Readonly<Record<string, unknown>>, shipp
   return [...consts, ...fns, loop].join('\n');
 }
 
+// ---- mutation testing ------------------------------------------------------------------------------
+
+/** The helpers StrykerJS's instrumented code calls (stryNS_<id>, stryCov_<id>, stryMutAct_<id>). */
+const STRYKER_HELPER = /\bstry(?:NS|Cov|MutAct)_([0-9a-f]+)\b/;
+
+/**
+ * Under mutation testing (FROND_MUTATION=1: npm run mutate, README "Mutation testing"), a shipped function StrykerJS
+ * instrumented calls helpers that live in its own module, not in the worker: without stand-ins it
+ * throws a ReferenceError, and the device fails every command. The stand-ins switch on the mutant
+ * under test (the worker inherits process.env) and send each mutant the worker reaches to the
+ * parent once, which counts it as reached by the test file running (startThread), as if it ran
+ * there. Nothing is added to any other source.
+ */
+function mutationPrelude(source: string): string {
+  const helper = process.env.FROND_MUTATION === '1' ? STRYKER_HELPER.exec(source) : null;
+  if (helper === null) return '';
+  const id = helper[1]!;
+  return `const __strykerActive = process.env.__STRYKER_ACTIVE_MUTANT__;
+const __strykerSeen = new Set();
+function stryNS_${id}() { return {}; }
+function stryCov_${id}(...ids) {
+  for (const m of ids) if (!__strykerSeen.has(m)) { __strykerSeen.add(m); require('node:worker_threads').parentPort.postMessage({ strykerCovered: m }); }
+}
+function stryMutAct_${id}(m) { return m === __strykerActive; }
+`;
+}
+
+/** Counts a mutant a device thread reached in this process's StrykerJS namespace (see mutationPrelude). */
+function countCovered(message: unknown): void {
+  const ns = (globalThis as { __stryker__?: { mutantCoverage?: { static: Record<string, number>; perTest: Record<string, unknown> } } }).__stryker__;
+  const m = (message as { strykerCovered?: unknown } | null)?.strykerCovered;
+  if (ns === undefined || typeof m !== 'string') return;
+  const cov = (ns.mutantCoverage ??= { static: {}, perTest: {} }).static;
+  cov[m] = (cov[m] ?? 0) + 1;
+}
+
 export interface DeviceThread {
   readonly worker: Worker;
   /** the error the thread died of, if it did */
@@ -35,7 +71,9 @@ export interface DeviceThread {
 }
 
 export function startThread(source: string, workerData: unknown, onError?: (e: Error) => void): DeviceThread {
-  const worker = new Worker(source, { eval: true, execArgv: [], workerData });
+  const prelude = mutationPrelude(source);
+  const worker = new Worker(prelude + source, { eval: true, execArgv: [], workerData });
+  if (prelude !== '') worker.on('message', countCovered);
   let error: Error | null = null;
   let done = false;
   const exited = new Promise<void>((resolve) => worker.once('exit', () => { done = true; resolve(); }));
