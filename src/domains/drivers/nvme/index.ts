@@ -148,17 +148,15 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
   function start(r: Req): void {
     const op = BlockReq.op(r);
     if (op !== BlockOp.READ && op !== BlockOp.WRITE && op !== BlockOp.FLUSH) return finish(r, BlockStatus.BAD_OP);
+    BlockReq.setStatus(r, BlockStatus.PENDING);
     let iova = 0;
     if (op !== BlockOp.FLUSH) {
-      BlockReq.setStatus(r, BlockStatus.PENDING);
       try {
         iova = dev.map(r, 0, op === BlockOp.READ ? DEVICE_WRITES : DEVICE_READS);
       } catch {
         return finish(r, BlockStatus.NO_MAPPING);
       }
       if (iova === 0) return finish(r, BlockStatus.NO_BLOCK);
-    } else {
-      BlockReq.setStatus(r, BlockStatus.PENDING);
     }
     const cid = freeCids.pop()!;
     reqOf[cid] = r;
