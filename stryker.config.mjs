@@ -31,8 +31,9 @@ export default {
   concurrency: Number(process.env.MUTATION_CONCURRENCY ?? 2),
   timeoutMS: 10_000,
   timeoutFactor: 2,
-  // (the build's test fixtures include packages: Stryker leaves out every node_modules unless told)
-  ignorePatterns: ['/build', '/bench/results', '/reports', '/scratch', '/tmp', '/keys', '!/test/fixtures/build/node_modules'],
+  // (the build's test fixtures include packages: Stryker leaves out every node_modules unless told;
+  // it leaves out its own temporary folder, not the other profiles' sandboxes beside it)
+  ignorePatterns: ['/build', '/bench/results', '/reports', '/scratch', '/tmp', '/keys', '/.stryker-tmp', '!/test/fixtures/build/node_modules'],
   // A run re-tests only the mutants whose code or covering tests changed since the last run of the
   // profile (the file is the last report, kept beside it).
   incremental: process.env.MUTATION_FRESH !== '1',
