@@ -29,7 +29,7 @@ import { DeviceTable, Interrupts, makeSys, reclaimServices } from './services/in
 import { heapFor } from './services/heap.ts';
 import type { Device } from '../machine/common/device.ts';
 import { startDomain } from './loader.ts';
-import { BundleRefused, MAX_BUNDLE_BYTES, oneLine, verifyBundle, verifySigned, type VerifyPolicy } from './verify.ts';
+import { canonicalBytes, oneLine, verifyBundle, verifySigned, type VerifyPolicy } from './verify.ts';
 
 export interface KernelOptions {
   /** the Ed25519 public keys (raw 32 bytes, base64) whose bundles the kernel loads */
@@ -198,7 +198,8 @@ export class Kernel {
   /**
    * sys.domains.load: verifies a signed bundle a privileged domain read from somewhere (rv6's core
    * reads executables from its file system) and registers it under a key of its own,
-   * `name@<first 16 hex digits of the code's SHA-256>`, so two versions of one program, or a
+   * `name@<first 16 hex digits of the SHA-256 of its signed manifest>` (which covers the code, the
+   * map and every declaration), so two versions of one program, two manifests of one code, or a
    * program named like a kernel-loaded bundle, never replace each other. `bytes` is copied first
    * (a plain Uint8Array only: safe.ts plainBytes), so nothing of the domain's runs during the
    * check and what is verified is what runs. Throws BundleRefused (the domain's call throws it).
@@ -206,9 +207,8 @@ export class Kernel {
   loadFor(creator: Domain, bytes: unknown): string {
     const copy = plainBytes(bytes);
     if (copy === null) throw new TypeError('domains.load: expected a plain Uint8Array (not a subclass, look-alike or Proxy)');
-    if (copy.length > MAX_BUNDLE_BYTES) throw new BundleRefused('malformed manifest', '(from a domain)', `over ${MAX_BUNDLE_BYTES} bytes`);
     const { bundle, manifest } = verifySigned(copy, this.policy, this.host.crypto, `(from ${creator.name})`);
-    const key = `${bundle.name}@${manifest.code.sha256.slice(0, 16)}`;
+    const key = `${bundle.name}@${this.host.crypto.sha256(canonicalBytes(manifest)).slice(0, 16)}`;
     if (!this.bundles.has(key)) {
       this.maps.add(bundle.name, bundle.map); // (first, as in load)
       this.bundles.set(key, bundle);
@@ -308,20 +308,22 @@ export class Kernel {
     }
     const given = this.importsFor(b, args.imports, args.creator);
     const d = new Domain(++this.lastDomain, b.name, b, args);
-    const imports: Record<string, unknown> = {};
-    for (const [name, link] of given) {
-      if (!link) continue; // (connected below, once the domain is registered)
-      const callee = this.domains.get(link.callee);
-      imports[name] = callee ? this.rpc.connect(link.iface, d, callee, link.impl) : this.rpc.deadProxy(link.iface, d, link);
-    }
+    // Its quota first: a start the heap refuses leaves nothing behind. Then it is registered, and
+    // whatever else it gets (links to its imports) its clean-up takes back.
     try {
-      this.heap.setQuota(d.id, args.quotaBytes); // (the clean-up of a crash gives it back)
+      this.heap.setQuota(d.id, args.quotaBytes);
     } catch (e) {
       if (e instanceof HeapExhausted) throw new DomainStartError(`domain ${b.name} cannot start: ${e.message}`, null);
       throw e;
     }
     this.domains.set(d.id, d);
+    const imports: Record<string, unknown> = {};
     try {
+      for (const [name, link] of given) {
+        if (!link) continue;
+        const callee = this.domains.get(link.callee);
+        imports[name] = callee ? this.rpc.connect(link.iface, d, callee, link.impl) : this.rpc.deadProxy(link.iface, d, link);
+      }
       for (const [name, link, v, iface] of given) {
         if (link) continue;
         const p = this.rpc.wrap(iface, v, args.creator, d.id);
@@ -353,9 +355,8 @@ export class Kernel {
     return ++this.lastId;
   }
 
-  /** Whether `p` is a genuine promise whose species lookup runs no domain code: Promise.prototype
-   *  directly, no own `constructor`. (A Proxy is not a promise to the host, so nothing here can
-   *  run a trap.) Only such a promise is ever handed to `then` by the kernel. */
+  /** One line describing a value a domain threw or returned, for an error message (never a getter
+   *  or a trap of it runs: crash.ts describe). */
   explain(e: unknown): string {
     try {
       return oneLine(describe(this.host, e).message);
@@ -364,6 +365,9 @@ export class Kernel {
     }
   }
 
+  /** Whether `p` is a genuine promise whose species lookup runs no domain code: Promise.prototype
+   *  directly, no own `constructor`. (A Proxy is not a promise to the host, so nothing here can
+   *  run a trap.) Only such a promise is ever handed to `then` by the kernel. */
   isPlainPromise(p: unknown): boolean {
     return this.host.isPromise(p) && getPrototypeOf(p) === PromiseProto && !hasOwn(p as object, 'constructor');
   }
@@ -508,7 +512,9 @@ export class Kernel {
     }
     if (x.step === 6) {
       x.step = 7; // whatever the log and the listeners do, they are told once
-      if (x.log) this.log(x.report!.text);
+      if (x.log) {
+        try { this.log(x.report!.text); } catch { /* the host's log failing is not the domain's end failing */ }
+      }
       for (const fn of this.listeners) {
         try { fn(x.report!); } catch { /* a listener's failure is not the kernel's */ }
       }
@@ -629,15 +635,19 @@ export class Kernel {
 
   /** Stops every domain (one log line in all, not a report each) and detaches from the host. */
   shutdown(): void {
-    const before = this.crashes.length;
-    for (const d of this.list()) this.mark(d, 'shutdown', null, true, false);
-    this.reap();
+    // (counted as the reports are made: the ring of the latest reports may have dropped some)
     let n = 0;
     let objects = 0;
     let bytes = 0;
-    for (const r of this.crashes.slice(before)) {
-      if (r.cause !== 'shutdown') continue;
+    const off = this.onCrash((r) => {
+      if (r.cause !== 'shutdown') return; // (a domain that was dying already keeps its own cause)
       n++; objects += r.reclaimed.objects; bytes += r.reclaimed.bytes;
+    });
+    try {
+      for (const d of this.list()) this.mark(d, 'shutdown', null, true, false);
+      this.reap();
+    } finally {
+      off();
     }
     if (n > 0) this.log(`kernel: shut down: ${n} domain${n === 1 ? '' : 's'} stopped, ${objects} exchange objects (${bytes} bytes) reclaimed`);
     this.host.detach();

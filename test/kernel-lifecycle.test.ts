@@ -1,0 +1,229 @@
+// Tests of the kernel proper (src/kernel/kernel.ts) at the edges of a domain's life that the
+// mechanism tests pass through without pinning down: each refusal of a creation word for word (the
+// creator reads it) and at its exact limits, grants at exactly the creator's own budget and quota, a
+// restart of a live domain, a start the heap cannot give a quota to (nothing of it left behind),
+// bundles loaded by a domain keyed by their whole signed manifest, which promises the kernel takes
+// for plain, crash listeners leaving, a device name attached twice, an injected fault's report,
+// what stats() lists, and shutdown's one line: none for nothing stopped, "1 domain", and a count
+// that holds when the ring of the latest crash reports is full. Also a log that throws: the
+// clean-up goes on and the crash listeners are still told.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { boot, signed, testKey } from './helpers.ts';
+import type { Counter, Probe } from '../src/idl/demo.ts';
+import { DomainStartError, type CreateOptions, type Kernel } from '../src/kernel/kernel.ts';
+import { BundleRefused, MAX_BUNDLE_BYTES, type SignedBundle } from '../src/kernel/verify.ts';
+import { signManifest } from '../src/tools/domainc/build.ts';
+import type { Device } from '../src/machine/common/device.ts';
+
+const b = await boot(['counter', 'probe', 'test/domains/services']);
+const { k, logs } = b;
+after(() => k.shutdown());
+
+/** Asserts that creating `bundle` throws a DomainStartError with exactly `message` and no report. */
+function startRefused(f: () => unknown, message: string): void {
+  assert.throws(f, (e: unknown) => {
+    assert.ok(e instanceof DomainStartError, String(e));
+    assert.equal(e.message, message);
+    assert.equal(e.report, null, 'refused before anything of it ran');
+    return true;
+  });
+}
+
+const live = (): number => k.list().length;
+
+test('create: every refusal of its options, word for word, at the exact limits', () => {
+  const n = live();
+  const names = (count: number): string[] => Array.from({ length: count }, (_, i) => `dev${i}`);
+  const devices = 'devices must be an array of device names';
+  startRefused(() => k.create('counter', {}, { devices: 'dev0' as unknown as string[] }), devices);
+  startRefused(() => k.create('counter', {}, { devices: names(65) }), devices);
+  startRefused(() => k.create('counter', {}, { devices: ['dev0', 7 as unknown as string] }), devices);
+  for (const ok of [names(64), null, undefined, []]) {
+    const c = k.create<Counter>('counter', {}, { devices: ok as string[] });
+    assert.deepEqual(c.domain.args.devices, ok ?? []);
+    k.kill(c.domain);
+  }
+  for (const bad of [0, -1, NaN, Infinity, '5']) {
+    startRefused(() => k.create('counter', {}, { budgetMs: bad as number }), 'budgetMs must be a positive number');
+    startRefused(() => k.create('counter', {}, { quotaBytes: bad as number }), 'quotaBytes must be a positive number');
+  }
+  startRefused(() => k.create('counter', {}, { config: { n: 1n } }), 'config is not plain data: Do not know how to serialize a BigInt');
+  startRefused(() => k.create('counter', {}, { config: () => 1 }), 'config is not plain data');
+  startRefused(() => k.create('nothing'), "no bundle named 'nothing' is loaded");
+  assert.equal(live(), n, 'nothing refused is left running');
+});
+
+test('create: imports are checked against the manifest and the kernel\'s own capabilities, word for word', () => {
+  const counter = k.create<Counter>('counter');
+  const probe = k.create<Probe>('probe', { counter: counter.api });
+  const served = counter.domain.served.size;
+  startRefused(() => k.create('probe', null as unknown as Record<string, unknown>), 'imports must be an object of capabilities');
+  startRefused(() => k.create('probe', 'counter' as unknown as Record<string, unknown>), 'imports must be an object of capabilities');
+  startRefused(() => k.create('probe', { log: counter.api }), "probe does not import 'log' (its manifest lists: counter)");
+  startRefused(() => k.create('counter', { log: counter.api }), "counter does not import 'log' (its manifest lists: nothing)");
+  startRefused(() => k.create('probe', { counter: { add: () => ({ ok: true, value: 1 }) } }), "import 'counter' for probe is not a capability the kernel holds");
+  startRefused(() => k.create('probe', { counter: probe.api }), "import 'counter' for probe must be a Counter, not a Probe");
+  assert.equal(counter.domain.served.size, served, 'no link to the counter is left by a refused start');
+  k.kill(probe.domain);
+  k.kill(counter.domain);
+});
+
+test('create: a quota the heap cannot set aside refuses the start, and leaves no link to its imports behind', () => {
+  const counter = k.create<Counter>('counter');
+  const served = counter.domain.served.size;
+  const quota = k.heap.capacity * 2;
+  assert.throws(() => k.create('probe', { counter: counter.api }, { quotaBytes: quota }), (e: unknown) => {
+    assert.ok(e instanceof DomainStartError, String(e));
+    assert.match(e.message, new RegExp(`^domain probe cannot start: exchange heap: cannot set aside ${quota} bytes: \\d+ of the arena's ${k.heap.capacity} are not promised to another domain or in use$`));
+    return true;
+  });
+  assert.equal(counter.domain.served.size, served, 'the link made for the import is gone');
+  assert.deepEqual(counter.api.add(2), { ok: true, value: 2 });
+  k.kill(counter.domain);
+});
+
+test('createFor: a grant of exactly the creator\'s budget and quota is allowed, one more is refused word for word; so are bad device lists', () => {
+  const creator = k.create<Counter>('counter', {}, { budgetMs: 40, quotaBytes: 1 << 20 }).domain;
+  const child = (grant: unknown): ReturnType<Kernel['createFor']> => k.createFor(creator, 'counter', {}, undefined, grant);
+  const made = (r: ReturnType<Kernel['createFor']>): void => {
+    assert.ok(r.ok, r.ok ? '' : r.error.message);
+    const d = k.list().find((x) => x.args.creator === creator.id)!;
+    k.kill(d);
+  };
+  made(child({ budgetMs: 40, quotaBytes: 1 << 20 }));
+  made(child(null));
+  made(child({}));
+  const refused = (grant: unknown, message: string): void => assert.deepEqual(child(grant), { ok: false, error: { kind: 'crashed', domain: 'counter', message } });
+  refused({ budgetMs: 40.5 }, "cannot grant budgetMs 40.5: more than the creator's 40");
+  refused({ quotaBytes: (1 << 20) + 1 }, `cannot grant quotaBytes ${(1 << 20) + 1}: more than the creator's ${1 << 20}`);
+  refused({ budgetMs: -1 }, 'budgetMs must be a positive number');
+  refused({ devices: 'disk' }, 'devices must be an array of device names');
+  refused({ devices: ['disk'] }, 'cannot grant device disk: domain counter does not hold it');
+  assert.equal(k.list().filter((x) => x.args.creator === creator.id).length, 0);
+  k.kill(creator);
+});
+
+test('restart of a live domain stops the old one (reported as stopped for "restart") and starts a fresh one', () => {
+  const old = k.create<Counter>('counter');
+  assert.deepEqual(old.api.add(5), { ok: true, value: 5 });
+  const fresh = k.restart<Counter>(old.domain);
+  assert.equal(old.domain.alive, false);
+  const r = k.crashes.find((x) => x.id === old.domain.id)!;
+  assert.deepEqual([r.cause, r.killed], ['restart', true]);
+  assert.equal(old.api.add(1).ok, false, 'the old instance refuses calls');
+  assert.deepEqual(fresh.api.add(1), { ok: true, value: 1 }, 'fresh state');
+  k.kill(fresh.domain);
+});
+
+test('loadFor: a bundle is keyed by its whole signed manifest, so one code under two manifests is two programs; refusals name the loading domain', async () => {
+  const creator = k.create<Counter>('counter').domain;
+  const doc = JSON.parse(await signed('src/domains/apps/counter')) as SignedBundle;
+  const bytes = (d: SignedBundle): Uint8Array => new TextEncoder().encode(JSON.stringify(d));
+  const key1 = k.loadFor(creator, bytes(doc));
+  const other = structuredClone(doc);
+  other.manifest.entry += '/again';
+  other.signature = signManifest(other.manifest, testKey());
+  const key2 = k.loadFor(creator, bytes(other));
+  assert.match(key1, /^counter@[0-9a-f]{16}$/);
+  assert.match(key2, /^counter@[0-9a-f]{16}$/);
+  assert.notEqual(key1, key2, 'the same code under another manifest is registered apart');
+  assert.equal(k.loadFor(creator, bytes(doc)), key1, 'the same bundle again is the same program');
+  const canonical = (v: unknown): string => JSON.stringify(v, (_, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [c]) => (a < c ? -1 : 1))) : x));
+  assert.equal(key1, `counter@${createHash('sha256').update(canonical(doc.manifest)).digest('hex').slice(0, 16)}`);
+  const refusal = (input: Uint8Array, message: string): void => {
+    assert.throws(() => k.loadFor(creator, input), (e: unknown) => e instanceof BundleRefused && e.message === message);
+  };
+  refusal(new Uint8Array(MAX_BUNDLE_BYTES + 1), 'refused bundle (from counter): malformed manifest (the document is 16777217 bytes, over the 16 MiB limit)');
+  refusal(new Uint8Array([0xff]), 'refused bundle (from counter): malformed manifest (the document is not UTF-8 text)');
+  k.kill(creator);
+});
+
+test('isPlainPromise: only a promise of Promise.prototype itself with no own constructor', () => {
+  assert.equal(k.isPlainPromise(Promise.resolve(1)), true);
+  class Sub extends Promise<number> {}
+  assert.equal(k.isPlainPromise(Sub.resolve(1)), false);
+  const own = Promise.resolve(1);
+  Object.defineProperty(own, 'constructor', { value: Promise });
+  assert.equal(k.isPlainPromise(own), false);
+  assert.equal(k.isPlainPromise({ then: () => undefined }), false);
+});
+
+test('onCrash: a listener that left is not told', () => {
+  const heard: string[] = [];
+  const off = k.onCrash((r) => heard.push(r.domain));
+  const a = k.create<Counter>('counter');
+  k.kill(a.domain);
+  off();
+  const c = k.create<Counter>('counter');
+  k.kill(c.domain);
+  assert.deepEqual(heard, ['counter']);
+});
+
+test('a runtime violation is logged as a crash report', () => {
+  const p = k.create<Probe>('probe');
+  const from = logs.length;
+  assert.equal(p.api.run('use-after-free', 0).ok, false);
+  const r = k.crashes.find((x) => x.id === p.domain.id)!;
+  assert.equal(r.cause, 'runtime violation');
+  assert.ok(logs.slice(from).includes(r.text), 'the report is logged');
+});
+
+test('attachDevice: a name attached already is refused, and the line it asked for stays free', () => {
+  const dev = (): Device => ({ memory: new SharedArrayBuffer(64), reset: () => true, onInterrupt: () => undefined });
+  k.attachDevice('lc-a', dev(), { irq: 90 });
+  assert.throws(() => k.attachDevice('lc-a', dev(), { irq: 91 }), { message: 'devices: lc-a is attached already' });
+  k.attachDevice('lc-b', dev(), { irq: 91 });
+});
+
+test('injectCrash: the driver dies at once, counted as a crash with its own cause and error, and not logged', () => {
+  k.attachDevice('lc-inj', { memory: new SharedArrayBuffer(64), reset: () => true, onInterrupt: () => undefined }, { irq: 92 });
+  const s = k.create<Probe>('services', {}, { devices: ['lc-inj'] } satisfies CreateOptions);
+  assert.ok(s.api.run('open lc-inj', 0).ok);
+  const crashes = k.stats().crashes;
+  const from = logs.length;
+  assert.equal(k.injectCrash('lc-inj'), true);
+  assert.equal(s.domain.alive, false);
+  const r = k.crashes.find((x) => x.id === s.domain.id)!;
+  assert.deepEqual([r.cause, r.killed], ['injected fault', false]);
+  assert.match(r.error.message, /^Error: fault injected into the driver of lc-inj$/);
+  assert.equal(k.stats().crashes, crashes + 1);
+  assert.deepEqual(logs.slice(from), [], 'not logged');
+});
+
+test('stats: the live domains by id and name', () => {
+  const before = k.stats().domains;
+  const c = k.create<Counter>('counter');
+  assert.deepEqual(k.stats().domains, [...before, { id: c.domain.id, name: 'counter' }]);
+  k.kill(c.domain);
+  assert.deepEqual(k.stats().domains, before);
+});
+
+test('shutdown: one line, none for nothing stopped, "1 domain", and right when the ring of crash reports is full', async () => {
+  const one = await boot(['counter']);
+  one.k.shutdown();
+  assert.deepEqual(one.logs, [], 'nothing was running: nothing to say');
+
+  const two = await boot(['counter']);
+  for (let i = 0; i < 300; i++) two.k.kill(two.k.create<Counter>('counter').domain);
+  assert.equal(two.k.crashes.length, 256, 'the ring keeps the latest 256 reports');
+  two.k.create<Counter>('counter');
+  const from = two.logs.length;
+  two.k.shutdown();
+  assert.deepEqual(two.logs.slice(from), ['kernel: shut down: 1 domain stopped, 0 exchange objects (0 bytes) reclaimed']);
+});
+
+test('a log that throws: the clean-up goes on, the crash listeners are told, the kernel goes on', async () => {
+  let fail = true;
+  const x = await boot(['counter'], { log: () => { if (fail) throw new Error('log: broken pipe'); } });
+  const heard: number[] = [];
+  x.k.onCrash((r) => heard.push(r.id));
+  const a = x.k.create<Counter>('counter');
+  x.k.kill(a.domain);
+  assert.deepEqual(heard, [a.domain.id], 'told, although the log threw');
+  const c = x.k.create<Counter>('counter');
+  assert.deepEqual(c.api.add(4), { ok: true, value: 4 });
+  fail = false;
+  x.k.shutdown();
+});
