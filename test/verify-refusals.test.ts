@@ -56,6 +56,7 @@ test('every shape refusal names the field and what it should be, word for word',
     [(d) => { delete (d as Partial<SignedBundle>).map; }, 'map is missing'],
     [(d) => { delete (m(d) as Partial<Record<string, unknown>>).inputs; }, 'manifest.inputs is missing'],
     [(d) => { d['Stryker was here'] = 1; }, 'the document has an unexpected field "Stryker was here"'],
+    [(d) => { m(d)['Stryker was here'] = 1; }, 'manifest has an unexpected field "Stryker was here"'],
     [(d) => { d[long] = 1; }, `the document has an unexpected field "${long.slice(0, 40)}"`],
     [(d) => { d.code = 7 as unknown as string; }, 'code is not a string'],
     [(d) => { d.map = null as unknown as string; }, 'map is not a string'],
@@ -148,6 +149,7 @@ test('the size limit is exact: a document of MAX_BUNDLE_BYTES is read, one byte 
 
 test('text that is not JSON is refused with where the parser stopped, and nothing of the text', () => {
   refusedWith('{"format": 12345678, x}', 'refused bundle (unnamed): malformed manifest (not JSON (at byte 21))');
+  refusedWith('{"format":', 'refused bundle (unnamed): malformed manifest (not JSON)'); // (V8 names no position at the end)
   refusedWith(new Uint8Array([0x22, 0xff, 0x22]), 'refused bundle (unnamed): malformed manifest (the document is not UTF-8 text)');
   refusedWith('"\ud800"', 'refused bundle (unnamed): malformed manifest (the document is not well-formed Unicode (a lone surrogate): pass the bundle file\'s bytes)');
 });
