@@ -10,9 +10,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { boot, signed, testKey } from './helpers.ts';
+import { boot, signed, testKey, tick } from './helpers.ts';
 import type { Counter, Probe } from '../src/idl/demo.ts';
-import { DomainStartError, type CreateOptions, type Kernel } from '../src/kernel/kernel.ts';
+import { DomainStartError, Kernel, type CreateOptions } from '../src/kernel/kernel.ts';
+import { NodeHost } from '../src/machine/node/host.ts';
 import { BundleRefused, MAX_BUNDLE_BYTES, type SignedBundle } from '../src/kernel/verify.ts';
 import { signManifest } from '../src/tools/domainc/build.ts';
 import type { Device } from '../src/machine/common/device.ts';
@@ -226,4 +227,38 @@ test('a log that throws: the clean-up goes on, the crash listeners are told, the
   assert.deepEqual(c.api.add(4), { ok: true, value: 4 });
   fail = false;
   x.k.shutdown();
+});
+
+test('a start that fails where the clean-up must be put off (the engine\'s stack limit) says it crashed, and is cleaned up afterwards', async () => {
+  const before = live();
+  const outcomes = new Set<string>();
+  const made: Kernel['list'] extends () => infer D ? D : never = [];
+  let deepest = 0;
+  const attempt = (): void => {
+    try { made.push(k.create<Counter>('counter').domain); } catch (e) {
+      outcomes.add(e instanceof DomainStartError ? e.message : 'thrown before the domain existed');
+    }
+  };
+  // (on the way back up from the limit, at each depth until one start succeeds)
+  const down = (n: number): void => {
+    if (n > deepest) deepest = n;
+    try { down(n + 1); } catch { /* the limit */ }
+    if (made.length === 0) attempt();
+  };
+  down(0);
+  assert.ok(outcomes.has('domain counter failed to start: crashed'), `${made.length} made; ${[...outcomes].join('; ')}`);
+  for (const d of made) k.kill(d);
+  await tick(10);
+  assert.equal(live(), before, 'every domain that failed to start was cleaned up');
+  assert.deepEqual(k.heap.audit(), []);
+});
+
+test('without a log option, kernel lines go to the host\'s output', async () => {
+  const lines: string[] = [];
+  const x = new Kernel(new NodeHost((l) => lines.push(l)), { trust: [testKey().publicKey] });
+  x.load(await signed('src/domains/apps/counter'));
+  const c = x.create<Counter>('counter');
+  x.kill(c.domain, 'test');
+  assert.deepEqual(lines, [x.crashes[0]!.text]);
+  x.shutdown();
 });
