@@ -391,12 +391,14 @@ export class Kernel {
    * marked dead (a store). From here on every call into it fails, its code aborts at its next
    * check (the preemption word is raised), its services refuse, and its timers do not fire.
    */
-  private mark(d: Domain, cause: string, error: unknown, killed: boolean, log: boolean): void {
-    if (!d.alive) return;
-    this.dying.push({ d, cause, error, killed, log, step: 0, described: null, reclaimed: noneReclaimed(), report: null });
+  private mark(d: Domain, cause: string, error: unknown, killed: boolean, log: boolean): Dying | null {
+    if (!d.alive) return null;
+    const x: Dying = { d, cause, error, killed, log, step: 0, described: null, reclaimed: noneReclaimed(), report: null };
+    this.dying.push(x);
     d.queued = true;
     d.alive = false;
     this.budgets.preempt();
+    return x;
   }
 
   /**
@@ -635,19 +637,16 @@ export class Kernel {
 
   /** Stops every domain (one log line in all, not a report each) and detaches from the host. */
   shutdown(): void {
-    // (counted as the reports are made: the ring of the latest reports may have dropped some)
+    // (the reports of the domains it stops, read from their clean-ups: the ring of the latest
+    // reports may have dropped them, and another domain's clean-up may end in the same reap)
+    const stopped = this.list().map((d) => this.mark(d, 'shutdown', null, true, false)!); // (live: marked)
+    this.reap();
     let n = 0;
     let objects = 0;
     let bytes = 0;
-    const off = this.onCrash((r) => {
-      if (r.cause !== 'shutdown') return; // (a domain that was dying already keeps its own cause)
-      n++; objects += r.reclaimed.objects; bytes += r.reclaimed.bytes;
-    });
-    try {
-      for (const d of this.list()) this.mark(d, 'shutdown', null, true, false);
-      this.reap();
-    } finally {
-      off();
+    for (const x of stopped) {
+      if (x.report === null) continue; // (its clean-up was put off: the engine's stack limit)
+      n++; objects += x.report.reclaimed.objects; bytes += x.report.reclaimed.bytes;
     }
     if (n > 0) this.log(`kernel: shut down: ${n} domain${n === 1 ? '' : 's'} stopped, ${objects} exchange objects (${bytes} bytes) reclaimed`);
     this.host.detach();
