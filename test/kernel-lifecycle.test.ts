@@ -262,3 +262,16 @@ test('without a log option, kernel lines go to the host\'s output', async () => 
   assert.deepEqual(lines, [x.crashes[0]!.text]);
   x.shutdown();
 });
+
+test('a domain its budget stops by stores alone (at the engine\'s stack limit) is reported as a crash, and the report is logged', async () => {
+  const p = k.create<Probe>('probe', {}, { budgetMs: 20 });
+  const crashes = k.stats().crashes;
+  const from = logs.length;
+  const r = await p.api.runAsync('spin-at-limit-later', 0);
+  assert.equal(r.ok, false);
+  const report = k.crashes.find((x) => x.id === p.domain.id)!;
+  assert.deepEqual([report.cause, report.killed], ['runtime violation', false]);
+  assert.match(report.error.message, /^BudgetExceeded: CPU budget exceeded: ran \d+ ms without yielding \(budget 20 ms\)$/);
+  assert.equal(k.stats().crashes, crashes + 1);
+  assert.ok(logs.slice(from).includes(report.text), 'logged');
+});
