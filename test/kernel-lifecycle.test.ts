@@ -17,6 +17,7 @@ import { NodeHost } from '../src/machine/node/host.ts';
 import { BundleRefused, MAX_BUNDLE_BYTES, type SignedBundle } from '../src/kernel/verify.ts';
 import { signManifest } from '../src/tools/domainc/build.ts';
 import type { Device } from '../src/machine/common/device.ts';
+import type { HostHooks } from '../src/machine/common/host.ts';
 
 const b = await boot(['counter', 'probe', 'test/domains/services']);
 const { k, logs } = b;
@@ -274,4 +275,19 @@ test('a domain its budget stops by stores alone (at the engine\'s stack limit) i
   assert.match(report.error.message, /^BudgetExceeded: CPU budget exceeded: ran \d+ ms without yielding \(budget 20 ms\)$/);
   assert.equal(k.stats().crashes, crashes + 1);
   assert.ok(logs.slice(from).includes(report.text), 'logged');
+});
+
+test('an uncaught exception or rejection that is no domain\'s is left to the host program (the kernel\'s trap answers false)', () => {
+  let hooks: HostHooks | null = null;
+  class Trapped extends NodeHost {
+    override attach(h: HostHooks): void { hooks = h; }
+    override detach(): void { hooks = null; }
+  }
+  const x = new Kernel(new Trapped(() => undefined), { trust: [] });
+  const trap = hooks as HostHooks | null;
+  assert.ok(trap !== null);
+  assert.equal(trap.uncaught('exception', new Error('the host program\'s own'), null), false);
+  assert.equal(trap.uncaught('rejection', new Error('the host program\'s own'), Promise.resolve()), false);
+  x.shutdown();
+  assert.equal(hooks, null, 'detached');
 });
