@@ -79,7 +79,12 @@
 //   - interrupts: for a queue not masked, the device raises one (IRQS[q] += 1, Control.INTR += 1,
 //     notify INTR) once the completions it posted since the last one reach the queue's threshold, or once
 //     the oldest of them has waited the queue's coalescing time; the admin queue's threshold is 1.
-//     Completions posted while the queue is masked are never signalled;
+//     Completions posted while the queue is masked are not signalled then; once the queue is
+//     unmasked, the device raises one interrupt for them if the driver has not consumed them all
+//     (CQ_HEAD short of the tail), as NVMe asserts a masked vector's pending interrupt on unmask.
+//     So a driver that unmasks and sleeps never waits for a completion posted just before. The
+//     unmask is seen by the SLEEPING protocol above: the driver stores INT_MASK and then loads
+//     SLEEPING (ringing DOORBELL if set); the device stores SLEEPING and then looks at INT_MASK;
 //   - a doorbell outside [0, entries), or an SQ_TAIL of a queue that does not exist, is a driver
 //     bug: the device sets FATAL and stops taking commands until a controller reset;
 //   - controller reset (CC.EN 1 -> 0): at the next command boundary the device drops every pending
@@ -400,9 +405,11 @@ export class QueuePair {
     this.atomics.notify(this.words, word(Reg.DOORBELL));
   }
 
-  /** Masks (true: polling, no interrupts) or unmasks q's interrupts. Completions posted while masked are never signalled. */
+  /** Masks (true: polling, no interrupts) or unmasks q's interrupts. A completion posted while
+   *  masked raises the interrupt once q is unmasked, unless the driver has consumed it by then. */
   mask(on: boolean): void {
     this.atomics.store(this.words, word(queueReg(this.q, QueueReg.INT_MASK)), on ? 1 : 0);
+    if (!on && this.atomics.load(this.words, word(Reg.SLEEPING)) !== Sleeping.BUSY) this.wake();
   }
 
   /** Interrupts the device has raised for q. */

@@ -756,6 +756,27 @@ test('a masked queue raises no interrupts (its driver polls); unmasked, it does 
     r.io.mask(false);
     assert.equal(run(r, { opcode: Opcode.FLUSH }).status, Status.SUCCESS);
     await until(() => r.io.irqs() === 1, 'the interrupt');
+    await sleep(20);
+    assert.equal(r.io.irqs(), 1, 'the completions the driver consumed while masked raise nothing on the unmask');
+  } finally {
+    await r.dev.stop();
+  }
+});
+
+test('a completion posted while masked and not consumed raises the interrupt once the queue is unmasked, idle device or not', async () => {
+  const r = rig();
+  try {
+    for (const round of [1, 2, 3]) {
+      r.io.mask(true);
+      const events = r.io.events();
+      r.io.submit(command(r, { opcode: Opcode.FLUSH, cid: round }));
+      await until(() => r.io.events() === events + 1, 'the completion');
+      await sleep(round === 3 ? 30 : 1); // (the device is asleep by the third round)
+      assert.equal(r.io.irqs(), round - 1, 'not signalled while masked');
+      r.io.mask(false);
+      await until(() => r.io.irqs() === round, 'the interrupt, on the unmask');
+      assert.equal(next(r.io).cid, round);
+    }
   } finally {
     await r.dev.stop();
   }

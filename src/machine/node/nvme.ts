@@ -33,8 +33,10 @@
 // (IRQS[q] += 1 in the queue memory, Control.INTR += 1, notify INTR) once `threshold` of them are
 // waiting, or once the oldest has waited the queue's coalescing time, whichever comes first; the
 // admin queue has threshold 1.
-// Completions posted while a queue is masked are never signalled (its driver polls). The idle
-// device sleeps no longer than the earliest deadline, so time-limited interrupts come on time.
+// Completions posted while a queue is masked are not signalled then (its driver polls); once it is
+// unmasked, one interrupt is raised for them if the driver has not consumed them all (unmasked()).
+// The idle device sleeps no longer than the earliest deadline, so time-limited interrupts come on
+// time.
 // On the host, onInterrupt() watches INTR with Atomics.waitAsync (no thread, no timer).
 //
 // Controller reset (CC.EN 1 -> 0, reset()): acted on between commands, never inside one; the
@@ -243,6 +245,8 @@ const SQ_TAIL = wordsOf(QueueReg.SQ_TAIL), CQ_HEAD = wordsOf(QueueReg.CQ_HEAD), 
 const SQ_HEAD = wordsOf(QueueReg.SQ_HEAD), EVENTS = wordsOf(QueueReg.EVENTS), IRQS = wordsOf(QueueReg.IRQS);
 const live = new Uint8Array(Q), sqHead = new Int32Array(Q), cqTail = new Int32Array(Q), phase = new Uint8Array(Q);
 const threshold = new Int32Array(Q), limitMs = new Float64Array(Q), unsignalled = new Int32Array(Q);
+/** 1 while q has a completion posted masked and not signalled (see unmasked) */
+const postedMasked = new Uint8Array(Q);
 const due = new Float64Array(Q).fill(Infinity);
 let nextDue = Infinity;
 
@@ -385,12 +389,12 @@ function io(c) {
 /** Makes queue q live and empty, with its coalescing settings. */
 function openQueue(q, thr, ms) {
   live[q] = 1; sqHead[q] = 0; cqTail[q] = 0; phase[q] = 1;
-  threshold[q] = thr; limitMs[q] = ms; unsignalled[q] = 0; due[q] = Infinity;
+  threshold[q] = thr; limitMs[q] = ms; unsignalled[q] = 0; due[q] = Infinity; postedMasked[q] = 0;
 }
 
 /** Deletes queue q: its pending commands are dropped; its words and rings are zeroed. */
 function closeQueue(q) {
-  live[q] = 0; unsignalled[q] = 0; due[q] = Infinity;
+  live[q] = 0; unsignalled[q] = 0; due[q] = Infinity; postedMasked[q] = 0;
   for (const w of [SQ_TAIL, CQ_HEAD, INT_MASK, SQ_HEAD, EVENTS, IRQS]) Atomics.store(words, w[q], 0);
   memBytes.fill(0, sqeOffset(N, q, 0), cqeOffset(N, q, N));
 }
@@ -435,15 +439,29 @@ function raise(q) {
   Atomics.notify(ctl, INTR);
 }
 
-/** A completion was posted on q: raise its interrupt now, or arm its deadline. */
+/** A completion was posted on q: raise its interrupt now, or arm its deadline (or, masked, note it). */
 function signal(q) {
-  if (load(INT_MASK[q]) !== 0) return;
+  if (load(INT_MASK[q]) !== 0) { postedMasked[q] = 1; return; }
+  postedMasked[q] = 0; // (this completion's interrupt, now or at its deadline, wakes the driver for those too)
   const n = ++unsignalled[q];
   if (n >= threshold[q] || limitMs[q] === 0) raise(q);
   else if (n === 1) {
     due[q] = performance.now() + limitMs[q];
     if (due[q] < nextDue) nextDue = due[q];
   }
+}
+
+/** For each queue unmasked since a completion was posted on it masked (and none since unmasked,
+ *  whose own interrupt wakes the driver for it too): raises its interrupt if the driver has not
+ *  consumed every completion (CQ_HEAD short of the tail). True if it raised one. */
+function unmasked() {
+  let raised = false;
+  for (let q = 0; q < Q; q++) {
+    if (postedMasked[q] === 0 || load(INT_MASK[q]) !== 0) continue;
+    postedMasked[q] = 0;
+    if (load(CQ_HEAD[q]) !== cqTail[q]) { raise(q); raised = true; }
+  }
+  return raised;
 }
 
 /** Raises the interrupts whose deadline has passed (dropping those of queues masked since). */
@@ -517,6 +535,7 @@ function idle() {
   Atomics.store(words, SLEEPING, Sleeping.IDLE);
   try {
     const seen = load(DOORBELL);
+    if (unmasked()) return; // (after SLEEPING: an unmask the driver made without ringing is seen here)
     let s = scan();
     if (s === 2) { Atomics.store(words, SLEEPING, Sleeping.CQ_WAIT); s = scan(); }
     if (s === 1) return;
@@ -541,6 +560,7 @@ function serve() {
     let worked = 0;
     for (let q = 0; q < Q; q++) if (live[q]) worked += serveQueue(q);
     fireDue();
+    unmasked();
     if (worked === 0) idle();
   }
 }

@@ -258,14 +258,10 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
     wait: () => {
       reap();
       if (done.length > 0 || (backlog.length === 0 && freeCids.length === depth)) return Promise.resolve(ok(done.length));
-      // Unmask, then look once more: a completion posted while masked raises no interrupt, and
-      // one posted between the reap above and the unmask would otherwise be waited for forever.
+      // Unmask and sleep: a completion posted between the reap above and the unmask raises the
+      // interrupt once the device sees the unmask (machine/common/nvme.ts), so none is waited for
+      // forever.
       io.mask(false);
-      reap();
-      if (done.length > 0) {
-        io.mask(true);
-        return Promise.resolve(ok(done.length));
-      }
       return new Promise((resolve) => { waiters.push(resolve); });
     },
   };
