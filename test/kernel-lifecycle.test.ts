@@ -291,3 +291,44 @@ test('an uncaught exception or rejection that is no domain\'s is left to the hos
   x.shutdown();
   assert.equal(hooks, null, 'detached');
 });
+
+test('shutdown reports each domain it stopped as stopped for "shutdown"; from the engine\'s stack limit it refuses, and works once there is room', async () => {
+  const x = await boot(['counter']);
+  const c = x.k.create<Counter>('counter');
+  const crashes = x.k.stats().crashes;
+  const refusals = new Set<string>();
+  let done = false;
+  const down = (): void => {
+    try { down(); } catch { /* the limit */ }
+    if (done) return;
+    try { x.k.shutdown(); done = true; } catch (e) { refusals.add(`${(e as Error).name}: ${(e as Error).message}`); }
+  };
+  down();
+  assert.ok(done);
+  assert.ok(refusals.has('RangeError: shutdown: too little stack left to stop every domain (called at the engine\'s stack limit)'), [...refusals].join('; '));
+  for (const r of refusals) assert.match(r, /^RangeError: /);
+  assert.deepEqual(x.logs, ['kernel: shut down: 1 domain stopped, 0 exchange objects (0 bytes) reclaimed']);
+  const r = x.k.crashes.find((y) => y.id === c.domain.id)!;
+  assert.deepEqual([r.cause, r.killed, r.error.message], ['shutdown', true, 'stopped: shutdown']);
+  assert.equal(x.k.stats().crashes, crashes, 'stops are not crashes');
+});
+
+test('shutdown from a crash listener, while the kernel reaps, stops every domain and detaches from the host', async () => {
+  let attached = false;
+  class Watched extends NodeHost {
+    override attach(h: HostHooks): void { super.attach(h); attached = true; }
+    override detach(): void { attached = false; super.detach(); }
+  }
+  const lines: string[] = [];
+  const x = new Kernel(new Watched(() => undefined), { trust: [testKey().publicKey], log: (l) => lines.push(l) });
+  x.load(await signed('src/domains/apps/counter'));
+  const a = x.create<Counter>('counter');
+  const other = x.create<Counter>('counter');
+  x.onCrash((r) => { if (r.id === a.domain.id) x.shutdown(); });
+  assert.equal(attached, true);
+  x.kill(a.domain, 'test');
+  assert.equal(attached, false, 'detached');
+  assert.equal(other.domain.alive, false);
+  assert.deepEqual(x.crashes.map((r) => r.cause), ['test', 'shutdown'], 'the reap under way ended the one shutdown stopped');
+  assert.equal(x.list().length, 0);
+});

@@ -412,6 +412,11 @@ export class Kernel {
     if (this.overrun && !this.reaping) this.queueOverruns();
     if (this.reaping || this.dying.length === 0) return;
     if (!hasStack()) { this.reapLater(); return; }
+    this.reapAll();
+  }
+
+  /** reap's work, for a caller that has checked the stack margin itself (reap, shutdown). */
+  private reapAll(): void {
     this.reaping = true;
     try {
       this.rpc.run(KERNEL_ID, () => {
@@ -637,15 +642,17 @@ export class Kernel {
 
   /** Stops every domain (one log line in all, not a report each) and detaches from the host. */
   shutdown(): void {
+    // (not from the engine's stack limit, where the clean-ups would be put off past the detach)
+    if (!hasStack()) throw new RangeError('shutdown: too little stack left to stop every domain (called at the engine\'s stack limit)');
     // (the reports of the domains it stops, read from their clean-ups: the ring of the latest
     // reports may have dropped them, and another domain's clean-up may end in the same reap)
     const stopped = this.list().map((d) => this.mark(d, 'shutdown', null, true, false)!); // (live: marked)
-    this.reap();
+    if (!this.reaping) this.reapAll();
     let n = 0;
     let objects = 0;
     let bytes = 0;
     for (const x of stopped) {
-      if (x.report === null) continue; // (its clean-up was put off: the engine's stack limit)
+      if (x.report === null) continue; // (shutdown from a crash listener: the reap under way ends it)
       n++; objects += x.report.reclaimed.objects; bytes += x.report.reclaimed.bytes;
     }
     if (n > 0) this.log(`kernel: shut down: ${n} domain${n === 1 ? '' : 's'} stopped, ${objects} exchange objects (${bytes} bytes) reclaimed`);
