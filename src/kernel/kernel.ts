@@ -249,9 +249,9 @@ export class Kernel {
   /** sys.domains.create for a privileged domain (its code is running: `imports` and `config` are
    *  its own values, read while it is the current domain). */
   createFor(creator: Domain, bundle: string, imports: Readonly<Record<string, unknown>>, config?: unknown, grant?: unknown): RpcResult<unknown> {
-    // A creation changes several tables before the new domain is registered, and so can be
-    // cleaned up (links to its imports, its quota): it starts only with a good margin of stack,
-    // never from the engine's limit, where a call cut short would leave those behind for good.
+    // A creation sets the new domain's quota aside before it is registered, and so can be cleaned
+    // up: it starts only with a good margin of stack, never from the engine's limit, where a call
+    // cut short between the two would leave the quota set aside for good.
     if (!hasStack()) throw new RangeError(`domains.create: too little stack left to start a domain (called at the engine's stack limit)`);
     this.reap(); // (a shadow re-creating its target: the dead one's quota comes back first)
     try {
