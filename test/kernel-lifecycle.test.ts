@@ -332,3 +332,66 @@ test('shutdown from a crash listener, while the kernel reaps, stops every domain
   assert.deepEqual(x.crashes.map((r) => r.cause), ['test', 'shutdown'], 'the reap under way ended the one shutdown stopped');
   assert.equal(x.list().length, 0);
 });
+
+test('more refusals and reports word for word: an undeclared import lists every declared one; kill\'s default reason; a crash is no kill', async () => {
+  const x = await boot(['counter', 'probe', 'test/domains/relay']);
+  startRefused(() => x.k.create('relay', { log: {} }), "relay does not import 'log' (its manifest lists: b, counter)");
+  const c = x.k.create<Counter>('counter');
+  x.k.kill(c.domain);
+  assert.deepEqual([x.k.crashes.at(-1)!.cause, x.k.crashes.at(-1)!.killed], ['killed', true]);
+  const p = x.k.create<Probe>('probe');
+  const crashes = x.k.stats().crashes;
+  assert.equal(p.api.run('throw', 0).ok, false);
+  const r = x.k.crashes.find((y) => y.id === p.domain.id)!;
+  assert.equal(r.killed, false);
+  assert.match(r.error.message, /^Error: probe: thrown on purpose$/);
+  assert.equal(x.k.stats().crashes, crashes + 1);
+  x.k.shutdown();
+});
+
+test('allowUnmetered: a kernel told so loads a bundle built without CPU-budget checks; by default it refuses it', async () => {
+  const doc = JSON.parse(await signed('src/domains/apps/counter')) as SignedBundle;
+  doc.manifest.metered = false;
+  doc.signature = signManifest(doc.manifest, testKey());
+  const text = JSON.stringify(doc);
+  const strict = await boot([]);
+  assert.throws(() => strict.k.load(text), /unmetered \(built without CPU-budget checks\)/);
+  strict.k.shutdown();
+  const loose = await boot([], { allowUnmetered: true });
+  assert.equal(loose.k.load(text).metered, false);
+  loose.k.shutdown();
+});
+
+test('createFor: a child is never privileged; an error that is not a start refusal (a getter of the imports that throws) reaches the creator as thrown', () => {
+  const creator = k.create<Counter>('counter', {}, { privileged: true }).domain;
+  const r = k.createFor(creator, 'counter', {}, undefined, null);
+  assert.ok(r.ok);
+  const child = k.list().find((d) => d.args.creator === creator.id)!;
+  assert.equal(child.args.privileged, false);
+  k.kill(child);
+  const own = new Error('the creator\'s getter');
+  assert.throws(() => k.createFor(creator, 'counter', { get x(): never { throw own; } }, undefined, null), (e: unknown) => e === own);
+  k.kill(creator);
+});
+
+test('a clean-up put off at the engine\'s stack limit is finished on the event loop, without a further kernel call, each time', async () => {
+  for (let round = 0; round < 2; round++) {
+    const c = k.create<Counter>('counter');
+    let putOff = false;
+    let done = false;
+    const down = (): void => {
+      try { down(); } catch { /* the limit */ }
+      if (done) return;
+      try {
+        k.kill(c.domain, 'at the limit');
+        done = true;
+        putOff = k.domain(c.domain.id) !== undefined;
+      } catch { /* no room for the kill itself */ }
+    };
+    down();
+    assert.ok(done && putOff, `round ${round}: the kill was made and its clean-up put off`);
+    await tick(20);
+    assert.equal(k.domain(c.domain.id), undefined, `round ${round}: cleaned up by the event loop`);
+    assert.ok(k.crashes.some((r) => r.id === c.domain.id));
+  }
+});
