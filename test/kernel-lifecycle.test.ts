@@ -190,6 +190,7 @@ test('injectCrash: the driver dies at once, counted as a crash with its own caus
   const r = k.crashes.find((x) => x.id === s.domain.id)!;
   assert.deepEqual([r.cause, r.killed], ['injected fault', false]);
   assert.match(r.error.message, /^Error: fault injected into the driver of lc-inj$/);
+  assert.equal(r.reclaimed.devices, 1, 'the device it drove is counted among what was reclaimed');
   assert.equal(k.stats().crashes, crashes + 1);
   assert.deepEqual(logs.slice(from), [], 'not logged');
 });
@@ -339,6 +340,7 @@ test('more refusals and reports word for word: an undeclared import lists every 
   const c = x.k.create<Counter>('counter');
   x.k.kill(c.domain);
   assert.deepEqual([x.k.crashes.at(-1)!.cause, x.k.crashes.at(-1)!.killed], ['killed', true]);
+  assert.deepEqual(x.k.crashes.at(-1)!.error, { message: 'stopped: killed', stack: [] }, 'a kill has no stack of the domain\'s');
   const p = x.k.create<Probe>('probe');
   const crashes = x.k.stats().crashes;
   assert.equal(p.api.run('throw', 0).ok, false);
@@ -378,6 +380,7 @@ test('a clean-up put off at the engine\'s stack limit is finished on the event l
   for (let round = 0; round < 2; round++) {
     const c = k.create<Counter>('counter');
     let putOff = false;
+    let listed = true;
     let done = false;
     const down = (): void => {
       try { down(); } catch { /* the limit */ }
@@ -386,12 +389,37 @@ test('a clean-up put off at the engine\'s stack limit is finished on the event l
         k.kill(c.domain, 'at the limit');
         done = true;
         putOff = k.domain(c.domain.id) !== undefined;
+        listed = k.list().includes(c.domain);
       } catch { /* no room for the kill itself */ }
     };
     down();
     assert.ok(done && putOff, `round ${round}: the kill was made and its clean-up put off`);
+    assert.equal(listed, false, 'a dead domain is not listed, cleaned up or not');
     await tick(20);
     assert.equal(k.domain(c.domain.id), undefined, `round ${round}: cleaned up by the event loop`);
     assert.ok(k.crashes.some((r) => r.id === c.domain.id));
   }
+});
+
+test('a bundle that exports nothing starts and gives its creator no interface; one whose code throws as it is evaluated is reported as failing in init', async () => {
+  const x = await boot([]);
+  const sign = (d: SignedBundle): string => {
+    d.manifest.code = { sha256: createHash('sha256').update(d.code, 'utf8').digest('hex'), bytes: Buffer.byteLength(d.code, 'utf8') };
+    d.signature = signManifest(d.manifest, testKey());
+    return JSON.stringify(d);
+  };
+  const silent = JSON.parse(await signed('src/domains/apps/counter')) as SignedBundle;
+  silent.manifest.exports = null;
+  x.k.load(sign(silent));
+  const s = x.k.create('counter');
+  assert.equal(s.api, null);
+  assert.equal(s.domain.alive, true);
+  x.k.kill(s.domain);
+  const broken = JSON.parse(await signed('src/domains/apps/counter')) as SignedBundle;
+  broken.code = `throw new Error('counter: broken on purpose');\n${broken.code}`;
+  x.k.load(sign(broken));
+  assert.throws(() => x.k.create('counter'), (e: unknown) => e instanceof DomainStartError && e.message === 'domain counter failed to start: Error: counter: broken on purpose');
+  const r = x.k.crashes.at(-1)!;
+  assert.deepEqual([r.domain, r.cause, r.killed], ['counter', 'init', false]);
+  x.k.shutdown();
 });
