@@ -343,9 +343,11 @@ test('more refusals and reports word for word: an undeclared import lists every 
   assert.deepEqual(x.k.crashes.at(-1)!.error, { message: 'stopped: killed', stack: [] }, 'a kill has no stack of the domain\'s');
   const p = x.k.create<Probe>('probe');
   const crashes = x.k.stats().crashes;
+  const from = x.logs.length;
   assert.equal(p.api.run('throw', 0).ok, false);
   const r = x.k.crashes.find((y) => y.id === p.domain.id)!;
   assert.equal(r.killed, false);
+  assert.deepEqual(x.logs.slice(from), [r.text], 'a crash is logged');
   assert.match(r.error.message, /^Error: probe: thrown on purpose$/);
   assert.equal(x.k.stats().crashes, crashes + 1);
   x.k.shutdown();
