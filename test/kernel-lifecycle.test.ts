@@ -425,3 +425,10 @@ test('a bundle that exports nothing starts and gives its creator no interface; o
   assert.deepEqual([r.domain, r.cause, r.killed], ['counter', 'init', false]);
   x.k.shutdown();
 });
+
+test('a crash report keeps at most 64 frames of a stack, however long the one the domain wrote', () => {
+  const p = k.create<Probe>('probe');
+  assert.equal(p.api.run('throw-long-stack', 0).ok, false);
+  const r = k.crashes.find((x) => x.id === p.domain.id)!;
+  assert.equal(r.error.stack.length, 64);
+});

@@ -29,6 +29,11 @@ export function init(sys: Sys, imports: Imports, _config: Config): Probe {
   const attempts: Record<string, (arg: number) => number> = {
     'throw': () => { throw new Error('probe: thrown on purpose'); },
     'throw-null': () => { throw null; },
+    'throw-long-stack': () => {
+      const e = new Error('probe: a stack of 1000 frames, written by the domain');
+      Object.defineProperty(e, 'stack', { value: `Error: forged\n${'    at f (probe.ts:1:1)\n'.repeat(1000)}` });
+      throw e;
+    },
     'throw-proxy': () => { throw new Proxy({}, { get() { throw new Error('trap ran in the kernel'); }, getPrototypeOf() { throw new Error('trap ran'); } }); },
     'mutate-array-proto': () => refused(() => { (Array.prototype as unknown as Record<string, unknown>).push = () => 0; }),
     'mutate-object-proto': () => refused(() => { (Object.prototype as Record<string, unknown>).polluted = 1; }),
