@@ -30,12 +30,12 @@ export function threadSource(constants: Readonly<Record<string, unknown>>, shipp
 const STRYKER_HELPER = /\bstry(?:NS|Cov|MutAct)_([0-9a-f]+)\b/;
 
 /**
- * Under mutation testing (FROND_MUTATION=1: npm run mutate, README "Mutation testing"), a shipped function StrykerJS
- * instrumented calls helpers that live in its own module, not in the worker: without stand-ins it
- * throws a ReferenceError, and the device fails every command. The stand-ins switch on the mutant
- * under test (the worker inherits process.env) and send each mutant the worker reaches to the
- * parent once, which counts it as reached by the test file running (startThread), as if it ran
- * there. Nothing is added to any other source.
+ * Under mutation testing (FROND_MUTATION=1: npm run mutate, README "Mutation testing"), a shipped
+ * function StrykerJS instrumented calls helpers that live in its own module, not in the worker:
+ * without stand-ins it throws a ReferenceError, and the device fails every command. The stand-ins
+ * switch on the mutant under test (the worker inherits process.env) and send each mutant the
+ * worker reaches to the parent once, which counts it as reached by the test file running
+ * (startThread), as if it ran there. Nothing is added to any other source.
  */
 function mutationPrelude(source: string): string {
   const helper = process.env.FROND_MUTATION === '1' ? STRYKER_HELPER.exec(source) : null;

@@ -148,20 +148,19 @@ export function init(sys: Sys, _imports: Readonly<Record<string, unknown>>, conf
    */
   function recover(e: RpcError, own: number): { error: RpcError | null; req: Req | null } {
     if (!recoverable(e)) return { error: e, req: null };
-    const todo = unsent;
     let mine: Req | null = null;
     let error: RpcError | null = e;
     for (let attempt = 0; attempt < maxRetries && error !== null; attempt++) {
-      salvage(todo);
-      const at = own === 0 ? -1 : todo.findIndex((r) => BlockReq.seq(r) === own);
-      if (at >= 0) mine = todo.splice(at, 1)[0];
+      salvage(unsent);
+      const at = own === 0 ? -1 : unsent.findIndex((r) => BlockReq.seq(r) === own);
+      if (at >= 0) mine = unsent.splice(at, 1)[0];
       try {
         drv = create();
       } catch (x) {
         error = { kind: 'failed', domain: sys.self.name, message: (x as Error).message };
         continue;
       }
-      error = resubmit(todo);
+      error = resubmit(unsent);
       if (error !== null && !recoverable(error)) break;
     }
     if (error === null && lost > 0) {
