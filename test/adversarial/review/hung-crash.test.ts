@@ -45,6 +45,8 @@ test('a driver that dies while the device is stuck in a transfer into its buffer
     for (const p of got) Bytes4096.free(p);
     assert.deepEqual({ freed, reused }, { freed: false, reused: false },
       'the retried clean-up unpinned the buffer the device is still transferring into: it was freed and given to the next allocation');
+    const report = b.k.crashes.find((c) => c.id === h.domain.id);
+    assert.equal(report?.reclaimed.deferred, 1, 'the report counts the page left pinned for the device, to be freed once it is unpinned');
   } finally {
     Atomics.store(words, entry + IommuWord.BUSY, 0);
   }

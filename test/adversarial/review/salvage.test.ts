@@ -51,6 +51,8 @@ test('salvage through the bdev shadow: a driver that crashes cannot hand the sha
   const res = s.api.submitAndPoll(batch);
   assert.ok(res.ok, 'the shadow hid the crash');
   const tags = drain(res.value);
+  const crashed = b.k.crashes.filter((c) => c.domain === 'hostile-review-bdev');
+  assert.deepEqual(crashed.map((c) => c.reclaimed.salvaged), [1], 'the driver crashed once, and its report counts the one root it gave back: the deque the shadow moved in');
   const driver = b.k.list().find((d) => d.name === 'hostile-review-bdev');
   b.k.kill(s.domain);
   if (driver) b.k.kill(driver);
