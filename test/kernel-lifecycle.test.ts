@@ -6,7 +6,8 @@
 // for plain, crash listeners leaving, a device name attached twice, an injected fault's report,
 // what stats() lists, and shutdown's one line: none for nothing stopped, "1 domain", and a count
 // that holds when the ring of the latest crash reports is full. Also a log that throws: the
-// clean-up goes on and the crash listeners are still told.
+// clean-up goes on and the crash listeners are still told. And an init that dies or is stopped and
+// still returns: its creator gets a refusal, not a dead domain.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -170,6 +171,32 @@ test('a runtime violation is logged as a crash report', () => {
   const r = k.crashes.find((x) => x.id === p.domain.id)!;
   assert.equal(r.cause, 'runtime violation');
   assert.ok(logs.slice(from).includes(r.text), 'the report is logged');
+});
+
+test('an init that is stopped or dies and still returns has not started: its creator is told why', async () => {
+  const n = live();
+  // A heap violation marks it dead; init catches the throw (the meter's check in the catch block
+  // throws again).
+  assert.throws(() => k.create<Probe>('probe', {}, { config: { init: 'use-after-free' } }), (e: unknown) => {
+    assert.ok(e instanceof DomainStartError, String(e));
+    assert.match(e.message, /^domain probe failed to start: HeapViolation: /);
+    assert.equal(e.report?.cause, 'runtime violation');
+    return true;
+  });
+  assert.equal(live(), n, 'nothing of it is left running');
+  // The host kills it while its init logs a line; init then returns without running a check.
+  const own = await boot(['probe'], { log: (l) => { if (l.includes('probe log 0')) for (const d of own.k.list()) own.k.kill(d, 'killed by the test'); } });
+  try {
+    assert.throws(() => own.k.create<Probe>('probe', {}, { config: { init: 'log' } }), (e: unknown) => {
+      assert.ok(e instanceof DomainStartError, String(e));
+      assert.equal(e.message, 'domain probe failed to start: stopped: killed by the test');
+      assert.deepEqual([e.report?.cause, e.report?.killed], ['killed by the test', true]);
+      return true;
+    });
+    assert.deepEqual(own.k.list(), [], 'nothing of it is left running');
+  } finally {
+    own.k.shutdown();
+  }
 });
 
 test('attachDevice: a name attached already is refused, and the line it asked for stays free', () => {
