@@ -199,6 +199,16 @@ test('an init that is stopped or dies and still returns has not started: its cre
   }
 });
 
+test('each import is one link: a domain killed at once revokes exactly the links to its imports', () => {
+  const c = k.create<Counter>('counter');
+  const p = k.create<Probe>('probe', { counter: c.api });
+  assert.deepEqual(p.api.run('call-counter', 5), { ok: true, value: 5 });
+  k.kill(p.domain);
+  assert.equal(k.crashes.find((r) => r.id === p.domain.id)?.reclaimed.revoked, 1);
+  k.kill(c.domain);
+  assert.equal(k.crashes.find((r) => r.id === c.domain.id)?.reclaimed.revoked, 0, 'the counter held nothing');
+});
+
 test('attachDevice: a name attached already is refused, and the line it asked for stays free', () => {
   const dev = (): Device => ({ memory: new SharedArrayBuffer(64), reset: () => true, onInterrupt: () => undefined });
   k.attachDevice('lc-a', dev(), { irq: 90 });
@@ -290,6 +300,19 @@ test('without a log option, kernel lines go to the host\'s output', async () => 
   x.kill(c.domain, 'test');
   assert.deepEqual(lines, [x.crashes[0]!.text]);
   x.shutdown();
+});
+
+test('a host that offers no mutation globals (the method is optional) runs domains all the same', async () => {
+  const host = new NodeHost(() => undefined);
+  Object.defineProperty(host, 'mutationGlobals', { value: undefined });
+  const x = new Kernel(host, { trust: [testKey().publicKey] });
+  try {
+    x.load(await signed('src/domains/apps/counter'));
+    const c = x.create<Counter>('counter');
+    assert.deepEqual(c.api.add(3), { ok: true, value: 3 });
+  } finally {
+    x.shutdown();
+  }
 });
 
 test('a domain its budget stops by stores alone (at the engine\'s stack limit) is reported as a crash, and the report is logged', async () => {
