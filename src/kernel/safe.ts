@@ -10,6 +10,8 @@
 // to the event loop, where the stack is empty. Probing costs a few microseconds, so it is done on
 // rare paths only.
 
+import { stackFor } from '../machine/common/stack.ts';
+
 /** A short description of `v` that runs none of its code. */
 export function show(v: unknown): string {
   switch (typeof v) {
@@ -26,17 +28,9 @@ export function show(v: unknown): string {
  *  clean-up and report, host logging included, stay well within a few hundred). */
 const PROBE_FRAMES = 1000;
 
-function probe(n: number): number {
-  return n === 0 ? 0 : 1 + probe(n - 1);
-}
-
 /** Whether PROBE_FRAMES more frames fit on the engine's stack now. */
 export function hasStack(): boolean {
-  try {
-    return probe(PROBE_FRAMES) === PROBE_FRAMES;
-  } catch {
-    return false;
-  }
+  return stackFor(PROBE_FRAMES);
 }
 
 const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;

@@ -30,6 +30,10 @@ export interface PreemptTimer {
   acknowledge(): void;
 }
 
+/**
+ * The kernel calls a host at any depth, down to the engine's stack limit. So each method does all
+ * it says, or throws having changed nothing (a RangeError where there is too little stack left).
+ */
 export interface Host {
   /** milliseconds, monotonic, sub-millisecond resolution */
   now(): number;

@@ -8,6 +8,7 @@ import { inspect, types } from 'node:util';
 import { promiseHooks } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Host, HostCrypto, HostHooks, PreemptTimer } from '../common/host.ts';
+import { stackFor } from '../common/stack.ts';
 
 /** How often the preemption timer fires: a domain over budget is stopped within about this. */
 export const PREEMPT_PERIOD_MS = 1;
@@ -98,6 +99,21 @@ function hostError(what: string, e: unknown): never {
   process.exit(1);
 }
 
+/**
+ * Node's timer and immediate queues, and its streams, are not safe to cut short: a RangeError part
+ * way into setTimeout or clearTimeout (at the engine's stack limit) can leave a list of timers out
+ * of the queue, so that no later timer fires, or a reference that keeps the process from ever
+ * exiting. A domain recursing to the limit and setting a timer at each depth on the way back up
+ * did both (test/host-stack.test.ts). So the host enters them only with a margin of stack, and
+ * otherwise throws before it has touched anything, as the Host contract asks. The margin:
+ * setTimeout needed up to about 450 frames of the probe on Node 20 with an async hook installed.
+ */
+const HOST_FRAMES = 600;
+
+function room(what: string): void {
+  if (!stackFor(HOST_FRAMES)) throw new RangeError(`host.${what}: too little stack left to enter Node's queues safely (called at the engine's stack limit)`);
+}
+
 export class NodeHost implements Host {
   private off: (() => void) | null = null;
   private readonly t0 = performance.now();
@@ -107,10 +123,10 @@ export class NodeHost implements Host {
 
   now(): number { return performance.now() - this.t0; }
   preemptTimer(): PreemptTimer { return nodePreemptTimer(); }
-  setTimer(ms: number, fn: () => void): unknown { return setTimeout(fn, ms); }
-  clearTimer(t: unknown): void { clearTimeout(t as NodeJS.Timeout); }
-  nextTurn(fn: () => void): void { setImmediate(fn); }
-  write(line: string): void { this.sink(line); }
+  setTimer(ms: number, fn: () => void): unknown { room('setTimer'); return setTimeout(fn, ms); }
+  clearTimer(t: unknown): void { room('clearTimer'); clearTimeout(t as NodeJS.Timeout); }
+  nextTurn(fn: () => void): void { room('nextTurn'); setImmediate(fn); }
+  write(line: string): void { room('write'); this.sink(line); }
   isProxy(v: unknown): boolean { return types.isProxy(v); }
   isError(v: unknown): boolean { return types.isNativeError(v); }
   isPromise(v: unknown): boolean { return types.isPromise(v); }

@@ -24,6 +24,7 @@ export function init(sys: Sys, imports: Imports, config: Config): Probe {
   const hoard: RRef<unknown>[] = [];
   let heard = 0;
   let irqs = 0;
+  let timersFired = 0;
   const secret = { big: new Array(100_000).fill(7) }; // private heap the GC test watches
 
   const attempts: Record<string, (arg: number) => number> = {
@@ -119,6 +120,23 @@ export function init(sys: Sys, imports: Imports, config: Config): Probe {
     'log': (n) => { sys.log(`probe log ${n}`); return n; },
     'stryker-active': () => Number((globalThis as { __stryker__?: { activeMutant?: unknown } }).__stryker__?.activeMutant ?? -1),
     'timer-long': () => { sys.timers.after(600_000, () => undefined); return 0; },
+    // From a timer callback of its own (inside the host's timer queue), down to the engine's stack
+    // limit: on the way back up, one timer set and one cancelled at each depth until each works.
+    'timers-at-limit': () => {
+      sys.timers.after(0, () => {
+        let set = false;
+        let cancelled = false;
+        const spare = sys.timers.after(600_000, () => undefined);
+        const down = (): void => {
+          try { down(); } catch { /* the limit */ }
+          try { if (!set) { sys.timers.after(1, () => { timersFired++; }); set = true; } } catch { /* refused */ }
+          try { if (!cancelled) { sys.timers.cancel(spare); cancelled = true; } } catch { /* refused */ }
+        };
+        down();
+      });
+      return 0;
+    },
+    'timers-fired': () => timersFired,
     // (privileged) Creates a counter while its grant's getter logs a line the test kills this domain
     // on, then calls the new counter at once, with no CPU-budget check in between
     // (test/rpc-edges.test.ts): the capability must be born revoked.
