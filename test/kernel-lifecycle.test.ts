@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { boot, signed, testKey, tick } from './helpers.ts';
 import type { Counter, Probe } from '../src/idl/demo.ts';
 import { DomainStartError, Kernel, type CreateOptions } from '../src/kernel/kernel.ts';
+import type { Domain } from '../src/kernel/domain.ts';
 import { NodeHost } from '../src/machine/node/host.ts';
 import { BundleRefused, MAX_BUNDLE_BYTES, type SignedBundle } from '../src/kernel/verify.ts';
 import { signManifest } from '../src/tools/domainc/build.ts';
@@ -451,6 +452,39 @@ test('a clean-up put off at the engine\'s stack limit is finished on the event l
     assert.equal(k.domain(c.domain.id), undefined, `round ${round}: cleaned up by the event loop`);
     assert.ok(k.crashes.some((r) => r.id === c.domain.id));
   }
+});
+
+test('a clean-up put off at the engine\'s stack limit in a timer callback, with no promise job after it, is finished by the kernel\'s own timer, each time', async () => {
+  // Any promise job's end reaps too (the kernel's promise hook): here none runs, so only the
+  // timer the kernel set when it put the clean-up off can finish it.
+  const x = await boot(['counter']);
+  const killAtLimit = (d: Domain): boolean => {
+    let done = false;
+    const down = (): void => {
+      try { down(); } catch { /* the limit */ }
+      if (done) return;
+      try { x.k.kill(d, 'at the limit'); done = true; } catch { /* no room for the kill itself */ }
+    };
+    down();
+    return done && x.k.domain(d.id) !== undefined;
+  };
+  const rounds: { putOff: boolean; cleaned: boolean }[] = [];
+  try {
+    await new Promise<void>((resolve) => {
+      const round = (): void => {
+        const c = x.k.create<Counter>('counter');
+        const putOff = killAtLimit(c.domain);
+        setTimeout(() => {
+          rounds.push({ putOff, cleaned: x.k.domain(c.domain.id) === undefined });
+          if (rounds.length < 2) round(); else resolve();
+        }, 20);
+      };
+      setTimeout(round, 0);
+    });
+  } finally {
+    x.k.shutdown();
+  }
+  assert.deepEqual(rounds, [{ putOff: true, cleaned: true }, { putOff: true, cleaned: true }]);
 });
 
 test('a bundle that exports nothing starts and gives its creator no interface; one whose code throws as it is evaluated is reported as failing in init', async () => {

@@ -450,14 +450,17 @@ export class Kernel {
     }
   }
 
+  /** Puts reap off to a timer of its own. Called at the stack limit, where setting the timer may
+   *  throw: the flag is recorded only once the timer is set, or no later clean-up would set one
+   *  again (until then any promise job's end, or the next reap, finishes the clean-up). */
   private reapLater(): void {
     if (this.reapScheduled) return;
-    this.reapScheduled = true;
     this.host.setTimer(0, () => {
       this.reapScheduled = false;
       this.rpc.toEventLoop();
       this.reap();
     });
+    this.reapScheduled = true;
   }
 
   /** The clean-up of one dead domain, step by step (see reap). */
