@@ -125,7 +125,8 @@ export class Budgets {
     const stretchKey = act > 0 ? act : -1 - this.epoch; // a domain's promise jobs in one turn: one stretch
     if (root.stretchKey !== stretchKey) { root.stretchKey = stretchKey; root.stretchSpent = 0; }
     root.stretchSpent += ms;
-    if (root.turn !== this.epoch) { root.turn = this.epoch; root.turnSpent = 0; this.watchTurn(); }
+    if (root.turn !== this.epoch) { root.turn = this.epoch; root.turnSpent = 0; }
+    if (!this.turnWatched) this.watchTurn();
     root.turnSpent += ms;
     // Stopping a domain that ran too long. It may be deep in a recursion at the engine's stack
     // limit, catching every RangeError, with room for no further call: so it is marked dead by
@@ -155,13 +156,17 @@ export class Budgets {
     return new BudgetExceeded(`CPU budget exceeded: ran ${Math.round(d.overrun)} ms without yielding (budget ${d.args.budgetMs} ms)`);
   }
 
-  /** Ends the current turn when the event loop next gets past its I/O poll. */
+  /** Ends the current turn when the event loop next gets past its I/O poll. A tick may run at the
+   *  engine's stack limit, where queuing the callback throws: then the turn is not watched yet,
+   *  and the next tick tries again (the throw is not let out, or a domain spinning at the limit
+   *  would catch one at every tick, before its budget is checked). */
   private watchTurn(): void {
-    if (this.turnWatched) return;
-    this.turnWatched = true;
-    this.k.host.nextTurn(() => {
-      this.turnWatched = false;
-      this.epoch++;
-    });
+    try {
+      this.k.host.nextTurn(() => {
+        this.turnWatched = false;
+        this.epoch++;
+      });
+      this.turnWatched = true;
+    } catch { /* out of stack: the next tick tries again */ }
   }
 }

@@ -11,7 +11,9 @@ import type { Domain } from '../../src/kernel/domain.ts';
 import type { CreateOptions } from '../../src/kernel/kernel.ts';
 import type { Device } from '../../src/machine/common/device.ts';
 import { KERNEL_ID } from '../../src/kernel/rpc.ts';
-import { boot, tick, type Booted } from '../helpers.ts';
+import { Kernel } from '../../src/kernel/kernel.ts';
+import { NodeHost } from '../../src/machine/node/host.ts';
+import { boot, signed, testKey, tick, type Booted } from '../helpers.ts';
 
 const EDGES = 'test/adversarial/domains/budget-edges';
 const NAME = 'hostile-budget-edges';
@@ -188,4 +190,38 @@ test('a callee stopped for its own overrun is not charged to its caller: the cal
   assert.equal(caller.domain.alive, true);
   assert.equal(handled, 1, 'the caller\'s interrupt handler ran at once: the callee\'s time was not left on its share of this turn');
   assert.equal(b.k.rpc.depth, 1);
+});
+
+// ---- a turn the kernel could not watch for ------------------------------------------------------
+
+/** A host whose first nextTurn throws, as queuing a callback does at the engine's stack limit. */
+class FirstTurnFails extends NodeHost {
+  failed = 0;
+  override nextTurn(fn: () => void): void {
+    if (this.failed++ === 0) throw new RangeError('Maximum call stack size exceeded');
+    super.nextTurn(fn);
+  }
+}
+
+test('a tick that cannot queue the end of its turn (out of stack) lets no throw out, and a later tick does: the turn still ends', async () => {
+  // Were the first failure to stick, the turn would never end: the domain's share of it would
+  // add up across turns, and once over its budget its callbacks would wait for good.
+  const logs: string[] = [];
+  const k = new Kernel(new FirstTurnFails(() => undefined), { trust: [testKey().publicKey], log: (l) => logs.push(l) });
+  sys = { k, logs };
+  k.load(await signed(EDGES));
+  const dev = device();
+  k.attachDevice('edges-turn', dev, { irq: 93 });
+  const d = create(sys, {}, { budgetMs: 30, devices: ['edges-turn'], config: { device: 'edges-turn' } });
+  assert.deepEqual(d.api.run('on-int', 0), { ok: true, value: 0 });
+  // 160 ms of spinning, 20 ms in each of eight turns (none over the budget alone).
+  for (let i = 0; i < 8; i++) {
+    assert.deepEqual(d.api.run('spin', 20), { ok: true, value: 20 }, `spin ${i}`);
+    await tick(5);
+  }
+  const before = dev.words[3];
+  dev.raise();
+  await until(() => dev.words[3] !== before, 500);
+  assert.equal(dev.words[3] - before, 1, 'its interrupt handler ran: its share of this turn is not the sum of the last eight');
+  assert.equal(d.domain.alive, true);
 });
