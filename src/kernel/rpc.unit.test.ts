@@ -47,8 +47,8 @@ function counterImpl(calls: number[]): Counter {
 /** What the kernel's clean-up does to a dead domain's links (kernel.ts end, step 1), and forgets it. */
 function bury(w: World, d: Domain): void {
   d.alive = false;
-  for (const l of d.calls) { l.state |= CALLER_DEAD; l.impl = null; }
-  for (const l of d.served) { l.state |= CALLEE_DEAD; l.impl = null; l.target = null; }
+  for (const l of d.calls) { l.state |= CALLER_DEAD; l.impl = null; w.domains.get(l.callee)?.served.delete(l); }
+  for (const l of d.served) { l.state |= CALLEE_DEAD; l.impl = null; l.target = null; w.domains.get(l.caller)?.calls.delete(l); }
   d.calls.clear();
   d.served.clear();
   w.domains.delete(d.id);
@@ -180,4 +180,108 @@ test('an async call whose caller died while it was pending is never resumed, and
   assert.deepEqual(settled, [{ ok: true, value: 1 }], 'the dead caller was not resumed');
   assert.deepEqual(reclaimed, [a.id], 'whatever the answer handed the dead caller was reclaimed');
   assert.equal(b.inflight, null, 'and the call is off the callee\'s list');
+});
+
+test('outermost: the lowest level a domain is entered at, among the levels on the stack only', () => {
+  const { rpc } = world();
+  assert.deepEqual(rpc.run(5, () => rpc.run(7, () => rpc.run(5, () => [rpc.outermost(5), rpc.outermost(7), rpc.outermost(9)]))), [1, 2, 0]);
+  assert.equal(rpc.run(5, () => rpc.outermost(7)), 0, 'a level above the top (left from the calls that returned) is not on the stack');
+  assert.equal(rpc.outermost(5), 0);
+});
+
+test('a link to a live callee with no implementation (the link it came from was revoked) is dead from birth', () => {
+  const w = world();
+  const a = w.dom(1, 'a');
+  const b = w.dom(2, 'b');
+  const p = w.rpc.connect('Counter', a, b, null) as Counter;
+  assert.equal(w.rpc.linkOf(p, a.id)!.state, CALLEE_DEAD);
+  assert.deepEqual(p.add(1), { ok: false, error: { kind: 'dead', domain: 'b', message: 'Counter: domain b is dead' } });
+});
+
+test('a link made to a callee that is dead but not yet cleaned up stays on its caller\'s record when the callee is', () => {
+  const w = world();
+  const a = w.dom(1, 'a');
+  const b = w.dom(2, 'b');
+  b.alive = false; // marked dead, its clean-up not run yet
+  const p = w.rpc.connect('Counter', a, b, counterImpl([]));
+  bury(w, b);
+  assert.ok(a.calls.has(w.rpc.linkOf(p, a.id)!), 'a\'s death still revokes it');
+  assert.deepEqual((p as Counter).add(1), { ok: false, error: { kind: 'dead', domain: 'b', message: 'Counter: domain b is dead' } });
+});
+
+test('a callee\'s own error of each kind reaches its caller as that kind, copied; any other kind is "failed"', () => {
+  const w = world();
+  const a = w.dom(1, 'a');
+  const b = w.dom(2, 'b');
+  const kinds = ['crashed', 'dead', 'revoked', 'invalid-argument', 'bad-return', 'failed', 'other', ''];
+  const impl = { ...counterImpl([]), add: (n: number) => ({ ok: false, error: { kind: kinds[n], domain: 'elsewhere', message: `kind ${n}` } }) } as Counter;
+  const p = w.rpc.connect('Counter', a, b, impl) as Counter;
+  const seen = kinds.map((_, n) => p.add(n)).map((r) => (r.ok ? null : r.error.kind));
+  assert.deepEqual(seen, ['crashed', 'dead', 'revoked', 'invalid-argument', 'bad-return', 'failed', 'failed', 'failed']);
+});
+
+test('a kernel abort of the caller thrown through its callee unwinds the caller and crashes nobody; the callee\'s own throw crashes it', () => {
+  const w = world({ reclaim: () => ({ objects: 0, bytes: 0, deferred: 0, salvaged: 0 }) });
+  const a = w.dom(1, 'a');
+  const b = w.dom(2, 'b');
+  let p: Counter | null = null;
+  const impl = {
+    ...counterImpl([]),
+    add: (n: number) => {
+      if (n === 1) throw new Error('b failed');
+      // a is killed while b runs for it: the abort that unwinds a comes back through b
+      const link = w.rpc.linkOf(p, a.id)!;
+      a.alive = false;
+      link.state |= CALLER_DEAD;
+      throw new DomainAbort('domain a was stopped', a.id);
+    },
+  } as Counter;
+  p = w.rpc.connect('Counter', a, b, impl) as Counter;
+  let thrown: unknown = null;
+  try { p.add(0); } catch (e) { thrown = e; }
+  assert.equal(abortTarget(thrown), a.id, 'a is unwound');
+  assert.equal((thrown as Error).message, 'domain a was killed');
+  assert.deepEqual(w.crashes, [], 'b did nothing wrong');
+  const c = w.dom(3, 'c');
+  const q = w.rpc.connect('Counter', c, b, impl) as Counter;
+  assert.equal(q.add(1).ok, false);
+  assert.deepEqual(w.crashes, [['b', 'exception in Counter.add']]);
+});
+
+test('wrap: an implementation handed on is refused unless it is a plain object of its owner\'s, with every method, handed while its owner runs', () => {
+  const w = world();
+  const owner = w.dom(1, 'owner');
+  const to = w.dom(2, 'to');
+  const other = w.dom(3, 'other');
+  const calls: number[] = [];
+  const impl = counterImpl(calls);
+  const as = <T>(id: number, f: () => T): T => w.rpc.run(id, f);
+  const BAD = w.rpc.BAD;
+  assert.equal(as(1, () => w.rpc.wrap('NoSuchInterface', impl, owner.id, to.id)), BAD, 'an interface no IDL declares');
+  assert.equal(as(9, () => w.rpc.wrap('Counter', impl, 9, to.id)), BAD, 'an owner that is gone');
+  assert.equal(as(1, () => w.rpc.wrap('Counter', null, owner.id, to.id)), BAD, 'null');
+  assert.equal(as(1, () => w.rpc.wrap('Counter', 5, owner.id, to.id)), BAD, 'a number');
+  assert.equal(as(1, () => w.rpc.wrap('Counter', Object.defineProperties(() => 0, Object.getOwnPropertyDescriptors(impl)), owner.id, to.id)), BAD, 'a function, though it has every method');
+  const foreign = w.rpc.connect('Counter', other, to, counterImpl([]));
+  assert.equal(as(1, () => w.rpc.wrap('Counter', foreign, owner.id, to.id)), BAD, 'a capability another domain holds');
+  assert.equal(w.rpc.wrap('Counter', impl, owner.id, to.id), BAD, 'handed while the owner is not running (the kernel is)');
+  assert.equal(as(3, () => w.rpc.wrap('Counter', impl, owner.id, to.id)), BAD, 'handed while another domain runs');
+  const { add: _add, ...partial } = impl;
+  assert.equal(as(1, () => w.rpc.wrap('Counter', partial, owner.id, to.id)), BAD, 'a method missing');
+  // its getters run as the owner: either end may die meanwhile
+  const killing = (who: Domain): Counter => {
+    const o = { ...impl } as Record<string, unknown>;
+    Object.defineProperty(o, 'add', { get: () => { who.alive = false; return impl.add; }, enumerable: true });
+    return o as unknown as Counter;
+  };
+  assert.equal(as(1, () => w.rpc.wrap('Counter', killing(owner), owner.id, to.id)), BAD, 'its owner died while its methods were read');
+  owner.alive = true;
+  assert.equal(as(1, () => w.rpc.wrap('Counter', killing(to), owner.id, to.id)), null, 'the receiver died meanwhile: nothing is connected');
+  to.alive = true;
+  assert.equal(as(1, () => w.rpc.wrap('Counter', impl, owner.id, 9)), null, 'a receiver that is gone');
+  const p = as(1, () => w.rpc.wrap('Counter', impl, owner.id, to.id)) as Counter;
+  assert.deepEqual(fields(w.rpc.linkOf(p, to.id)), { state: 0, impl, caller: 2, callee: 1, callerName: 'to', calleeName: 'owner', iface: 'Counter', target: owner });
+  assert.deepEqual(p.add(3), { ok: true, value: 3 });
+  assert.deepEqual(calls, [3]);
+  assert.deepEqual(w.crashes, []);
 });
