@@ -70,3 +70,29 @@ test('NodeHost at every depth up from the limit: each scheduling call works or t
   assert.equal(ran, 1, 'the immediate queued by the call that worked ran; the timer it cancelled did not');
   assert.equal(timeouts(), base);
 });
+
+test('NodeHost\'s doorbell at every depth up from the limit: each ring that returned calls back once, from the event loop; after detach none does', async () => {
+  const host = new NodeHost(() => undefined);
+  let heard = 0;
+  const ring = host.doorbell(() => { heard++; });
+  let rung = 0;
+  await new Promise<void>((resolve) => {
+    setTimeout(() => {
+      const down = (n: number): void => {
+        try { down(n + 1); } catch { /* the limit */ }
+        try { ring(); rung++; } catch { /* (only a call into the ring itself can fail, before it posts) */ }
+      };
+      down(0);
+      resolve();
+    }, 0);
+  });
+  assert.equal(heard, 0, 'not called back from inside the ring');
+  for (let i = 0; i < 500 && heard < rung; i++) await tick(2);
+  assert.ok(rung > 1);
+  assert.equal(heard, rung);
+  host.detach();
+  ring();
+  await tick(10);
+  assert.equal(heard, rung, 'a ring after detach does nothing');
+  await timersFire();
+});

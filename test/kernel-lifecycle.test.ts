@@ -454,9 +454,11 @@ test('a clean-up put off at the engine\'s stack limit is finished on the event l
   }
 });
 
-test('a clean-up put off at the engine\'s stack limit in a timer callback, with no promise job after it, is finished by the kernel\'s own timer, each time', async () => {
+test('a clean-up put off at the engine\'s stack limit in a timer callback, with no promise job after it, is finished from the event loop by the kernel\'s doorbell, each time', async () => {
   // Any promise job's end reaps too (the kernel's promise hook): here none runs, so only the
-  // timer the kernel set when it put the clean-up off can finish it.
+  // doorbell the kernel rang when it put the clean-up off can finish it. (It rang the host's timer
+  // before; the host refuses timers near the limit, and after one refusal no clean-up was put off
+  // to the event loop again.)
   const x = await boot(['counter']);
   const killAtLimit = (d: Domain): boolean => {
     let done = false;

@@ -148,6 +148,8 @@ export class Kernel {
   /** a domain was marked dead by its budget's stores alone (budget.ts stop) and awaits queuing */
   overrun = false;
   private reapScheduled = false;
+  /** rings for a reap from the event loop (see reapLater) */
+  private readonly ringReap: () => void;
   private lastId = 0;
   private lastDomain = KERNEL_ID;
   private readonly policy: VerifyPolicy;
@@ -167,6 +169,11 @@ export class Kernel {
     this.rpc = new Rpc(this);
     this.budgets = new Budgets(this);
     this.mutationGlobals = host.mutationGlobals?.() ?? {};
+    this.ringReap = host.doorbell(() => {
+      this.reapScheduled = false;
+      this.rpc.toEventLoop();
+      this.reap();
+    });
     this.policy = harden({
       trusted: [...(opts.trust ?? [])],
       fingerprints: { ...FINGERPRINTS },
@@ -450,16 +457,12 @@ export class Kernel {
     }
   }
 
-  /** Puts reap off to a timer of its own. Called at the stack limit, where setting the timer may
-   *  throw: the flag is recorded only once the timer is set, or no later clean-up would set one
-   *  again (until then any promise job's end, or the next reap, finishes the clean-up). */
+  /** Puts reap off to the event loop. Called where the stack is short, down to the engine's limit,
+   *  where the host may refuse to set a timer: so it rings the host's doorbell, which works at any
+   *  depth. The flag is recorded after the ring, so a ring that failed leaves none behind. */
   private reapLater(): void {
     if (this.reapScheduled) return;
-    this.host.setTimer(0, () => {
-      this.reapScheduled = false;
-      this.rpc.toEventLoop();
-      this.reap();
-    });
+    this.ringReap();
     this.reapScheduled = true;
   }
 

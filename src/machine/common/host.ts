@@ -45,6 +45,10 @@ export interface Host {
   /** runs `fn` once the event loop has turned (after it polled for I/O): how the kernel tells turns
    *  apart, and where it puts off the callbacks of a domain that used its share of this one */
   nextTurn(fn: () => void): void;
+  /** A doorbell for `fn`, made once: each ring has `fn` called from the event loop soon after.
+   *  Ringing works at any depth, the engine's stack limit included, where setting a timer may be
+   *  refused: it is how the kernel puts off work that needs a stack. It keeps no process alive. */
+  doorbell(fn: () => void): () => void;
   /** one line of kernel log output */
   write(line: string): void;
   /** true for a Proxy exotic object (so the kernel can describe values without running traps) */
