@@ -13,6 +13,8 @@ import type { Device } from '../../src/machine/common/device.ts';
 import { KERNEL_ID } from '../../src/kernel/rpc.ts';
 import { Kernel } from '../../src/kernel/kernel.ts';
 import { NodeHost } from '../../src/machine/node/host.ts';
+import type { PreemptTimer } from '../../src/machine/common/host.ts';
+import { Worker } from 'node:worker_threads';
 import { boot, signed, testKey, tick, type Booted } from '../helpers.ts';
 
 const EDGES = 'test/adversarial/domains/budget-edges';
@@ -88,12 +90,43 @@ test('a domain killed while inside a call cannot run its catch block', async () 
   victim = d.domain;
   const t0 = Date.now();
   const r = d.api.run('catch-killed', 0);
-  assert.equal(r.ok, false, 'the call failed');
+  assert.deepEqual(r, { ok: false, error: { kind: 'crashed', domain: NAME, message: `Probe.run: domain ${NAME} crashed: DomainAbort: domain ${NAME} was stopped` } });
   assert.ok(Date.now() - t0 < 5000, 'the kill unwound it at once, not its budget');
   assert.equal(d.domain.alive, false);
   assert.equal(b.k.crashes.find((c) => c.id === d.domain.id)?.cause, 'killed by the test');
   assert.equal(dev.words[2], 0, 'the catch block that caught the abort did not run on');
   assert.equal(b.k.rpc.depth, 1);
+});
+
+test('a kill raises the interrupt word: the domain aborts at its next check, not when the timer next fires', async () => {
+  // The machine's timer here fires once, after 300 ms; were the kill not to raise the word
+  // itself, the domain's loop would turn until then.
+  const word = new SharedArrayBuffer(4);
+  const timer = new Worker('const w = new Int32Array(require("node:worker_threads").workerData); setTimeout(() => Atomics.store(w, 0, 1), 300);', { eval: true, workerData: word });
+  class SlowTimer extends NodeHost {
+    override preemptTimer(): PreemptTimer {
+      return { pending: new DataView(word), acknowledge: () => { Atomics.store(new Int32Array(word), 0, 0); } };
+    }
+  }
+  let victim: Domain | null = null;
+  const logs: string[] = [];
+  const k = new Kernel(new SlowTimer(() => undefined), {
+    trust: [testKey().publicKey],
+    log: (l) => { logs.push(l); if (l.includes(`[${NAME}] kill me`) && victim) k.kill(victim, 'killed by the test'); },
+  });
+  sys = { k, logs };
+  try {
+    k.load(await signed(EDGES));
+    const dev = device();
+    k.attachDevice('edges-word', dev, { irq: 94 });
+    const d = create(sys, {}, { budgetMs: 20_000, devices: ['edges-word'], config: { device: 'edges-word' } });
+    victim = d.domain;
+    assert.equal(d.api.run('catch-killed', 0).ok, false);
+    assert.ok(dev.words[5] <= 1, `its loop's first check aborted it (it made ${dev.words[5]} turns)`);
+    assert.equal(dev.words[2], 0);
+  } finally {
+    await timer.terminate();
+  }
 });
 
 // ---- the root of a stretch above a kernel level ------------------------------------------------

@@ -80,7 +80,7 @@ export function init(sys: Sys, imports: { callee?: Probe }, config: Config): Pro
           // Killed while inside this call (the test's log hook kills it on this line).
           try {
             sys.log('kill me');
-            for (;;) { /* spin until the abort */ }
+            for (;;) mem[5]++; // (counts the turns of the loop it makes before the abort)
           } catch {
             mem[2] = 1;
           }
