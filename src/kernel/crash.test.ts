@@ -68,6 +68,7 @@ test('describe of an Error whose stack is not a string or starts with a frame', 
     [withStack('    at f (a.js:1:1)\n    at g (b.js:2:2)', 'msg'), { message: 'Error: msg', stack: ['at f (a.js:1:1)', 'at g (b.js:2:2)'] }],
     [withStack('    at f (a.js:1:1)', 5), { message: 'Error: ', stack: ['at f (a.js:1:1)'] }],
     [withStack('', 'msg'), { message: '', stack: [] }],
+    [withStack('CustomError: look   at this\n    at f (a.js:1:1)', 'other'), { message: 'CustomError: look   at this', stack: ['at f (a.js:1:1)'] }],
   ];
   for (const [e, want] of cases) assert.deepEqual(describe(host, e), want);
 });
@@ -104,9 +105,13 @@ test('SourceMaps.frame rewrites mapped positions and leaves anything else as it 
   maps.add('good', JSON.stringify({ version: 3, sources: ['src/a.ts'], names: [], mappings: 'AAAA;AACE' }));
   maps.add('bad', '{ not json');
   maps.add('none', undefined);
+  maps.add('replaced', JSON.stringify({ version: 3, sources: ['src/old.ts'], names: [], mappings: 'AAAA' }));
+  maps.add('replaced', undefined); // (a version loaded later without a map: the old one's is not used)
   const cases: [string, string][] = [
     ['at f (frond-domain://good/1:1:1)', 'at f (src/a.ts:1:1)'],
     ['at f (frond-domain://good/1:2:3)', 'at f (src/a.ts:2:3)'],
+    ['at f (frond-domain://good/1:2:13)', 'at f (src/a.ts:2:3)'], // (a column of two digits, all of it replaced)
+    ['at f (frond-domain://replaced/1:1:1)', 'at f (frond-domain://replaced/1:1:1)'],
     ['at f (frond-domain://good/1:0:1)', 'at f (frond-domain://good/1:0:1)'], // line 0: the map throws
     ['at f (frond-domain://good/1:1:0)', 'at f (frond-domain://good/1:1:0)'], // column -1: the map throws
     ['at f (frond-domain://good/1:9:1)', 'at f (frond-domain://good/1:9:1)'], // no mapping there

@@ -42,10 +42,11 @@ export function frameDomain(line: string): number | undefined {
 /** Source maps of loaded bundles, parsed on first use. */
 export class SourceMaps {
   private readonly maps = new Map<string, TraceMap | null>();
-  private readonly raw = new Map<string, string>();
+  private readonly raw = new Map<string, string | undefined>();
 
+  /** The map of `bundle` (none: its frames are left as they are), replacing any it had. */
   add(bundle: string, map: string | undefined): void {
-    if (map) this.raw.set(bundle, map);
+    this.raw.set(bundle, map);
     this.maps.delete(bundle);
   }
 

@@ -28,6 +28,7 @@ test('startDomain refuses bundles and inits of the wrong shape, with exact messa
     ['(() => 5)', 'Thing', 'bundle did not evaluate to { start(sys, imports) }'],
     ['(() => ({}))', 'Thing', 'bundle did not evaluate to { start(sys, imports) }'],
     ['(() => ({ start: 1 }))', 'Thing', 'bundle did not evaluate to { start(sys, imports) }'],
+    ['(() => Object.assign(() => 0, { start: () => ({ go() {} }) }))', 'Thing', 'bundle did not evaluate to { start(sys, imports) }'],
     ['(() => ({ start: () => null }))', 'Thing', 'init must return an implementation of Thing'],
     ['(() => ({ start: () => 3 }))', 'Thing', 'init must return an implementation of Thing'],
     ['(() => ({ start: () => ({}) }))', 'Thing', 'init\'s result lacks Thing.go'],
@@ -47,9 +48,11 @@ test('startDomain returns the checked implementation, or null when nothing is ex
 test('the host\'s getters are globals of the domain; its evaluators are gone', () => {
   let reads = 0;
   const code = '(() => ({ start: () => ({ go() {}, probe,'
-    + ' evals: [typeof eval, typeof Function, typeof Compartment, typeof lockdown].join() }) }))';
-  const impl = start(bundle(code, 'Thing'), ['go'], { probe: () => { reads++; return 42; } }) as { probe: unknown; evals: string };
+    + ' evals: [typeof eval, typeof Function, typeof Compartment, typeof lockdown].join(),'
+    + ' listed: Object.keys(globalThis).includes("probe") }) }))';
+  const impl = start(bundle(code, 'Thing'), ['go'], { probe: () => { reads++; return 42; } }) as { probe: unknown; evals: string; listed: boolean };
   assert.equal(impl.probe, 42);
+  assert.equal(impl.listed, false, 'a getter is not among the global object\'s enumerable keys');
   assert.equal(reads, 1);
   assert.equal(impl.evals, 'undefined,undefined,undefined,undefined');
 });
