@@ -129,6 +129,15 @@ test('a kill raises the interrupt word: the domain aborts at its next check, not
   }
 });
 
+test('time while no domain ran is charged to nobody: spin, stay idle for three budgets, spin again, and stay alive', async () => {
+  const b = await start();
+  const d = create(b, {}, { budgetMs: 50 });
+  assert.deepEqual(d.api.run('spin', 10), { ok: true, value: 10 });
+  await tick(150);
+  assert.deepEqual(d.api.run('spin', 10), { ok: true, value: 10 }, 'the first tick after the idle time charged only its own period');
+  assert.equal(d.domain.alive, true);
+});
+
 // ---- the root of a stretch above a kernel level ------------------------------------------------
 
 test('a domain entered from a crash listener (the kernel\'s level below it) is the root of its stretch: its callees\' time is charged to it', async () => {
