@@ -208,6 +208,28 @@ test('each import is one link: a domain killed at once revokes exactly the links
   assert.equal(k.crashes.find((r) => r.id === p.domain.id)?.reclaimed.revoked, 1);
   k.kill(c.domain);
   assert.equal(k.crashes.find((r) => r.id === c.domain.id)?.reclaimed.revoked, 0, 'the counter held nothing');
+  // A capability to the dead counter, handed to a new domain: a link whose callee is gone, which
+  // its holder's clean-up revokes all the same.
+  const late = k.create<Probe>('probe', { counter: c.api });
+  assert.equal(late.api.run('call-counter', 1).value, -1, 'the call failed as dead');
+  k.kill(late.domain);
+  assert.equal(k.domain(late.domain.id), undefined, 'cleaned up');
+  assert.equal(k.crashes.find((r) => r.id === late.domain.id)?.reclaimed.revoked, 1);
+});
+
+test('a clean-up put off at the engine\'s stack limit inside a promise job is finished when that job ends, before the event loop turns', async () => {
+  await Promise.resolve(); // (from here on, this test runs in promise jobs)
+  const c = k.create<Counter>('counter');
+  let done = false;
+  const down = (): void => {
+    try { down(); } catch { /* the limit */ }
+    if (done) return;
+    try { k.kill(c.domain, 'at the limit'); done = true; } catch { /* no room for the kill itself */ }
+  };
+  down();
+  const putOff = k.domain(c.domain.id) !== undefined;
+  await null; // the next job: the doorbell's message cannot have come yet
+  assert.deepEqual({ putOff, cleaned: k.domain(c.domain.id) === undefined }, { putOff: true, cleaned: true });
 });
 
 test('attachDevice: a name attached already is refused, and the line it asked for stays free', () => {
