@@ -329,6 +329,22 @@ test('a shadow retries transparently across 1000 consecutive crashes', async () 
   assert.deepEqual(await shadow.echoLater(4), { ok: true, value: 4 }, 'async methods are shadowed too');
 });
 
+test('a shadow refuses to start without a target bundle named in its config, or without the domains capability', async () => {
+  const b = await start();
+  const refusal = (config: unknown, privileged = true): string => {
+    try {
+      b.k.create<Counter>('counter-shadow', {}, { privileged, config });
+      return 'started';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  const noTarget = 'domain counter-shadow failed to start: Error: counter-shadow: config.target must name a bundle';
+  for (const config of [null, 5, 'counter', ['counter'], {}, { target: 7 }]) assert.equal(refusal(config), noTarget, JSON.stringify(config));
+  assert.equal(refusal({ target: 'counter' }, false), 'domain counter-shadow failed to start: Error: counter-shadow: needs the privileged domains capability');
+  assert.equal(refusal({ target: 'counter' }), 'started');
+});
+
 test('RRefs move through proxies: in and back, batched in a deque, and borrowed', async () => {
   const b = await start();
   const counter = b.k.create<Counter>('counter').api;
