@@ -37,6 +37,19 @@ function startRefused(f: () => unknown, message: string): void {
 
 const live = (): number => k.list().length;
 
+/** Kills `d` at the engine's stack limit: on the way back up from it, at each depth until a kill
+ *  is made. True if its clean-up was put off (it is dead and not cleaned up yet). */
+function killAtLimit(kernel: Kernel, d: Domain): boolean {
+  let done = false;
+  const down = (): void => {
+    try { down(); } catch { /* the limit */ }
+    if (done) return;
+    try { kernel.kill(d, 'at the limit'); done = true; } catch { /* no room for the kill itself */ }
+  };
+  down();
+  return done && kernel.domain(d.id) !== undefined;
+}
+
 test('create: every refusal of its options, word for word, at the exact limits', () => {
   const n = live();
   const names = (count: number): string[] => Array.from({ length: count }, (_, i) => `dev${i}`);
@@ -220,14 +233,7 @@ test('each import is one link: a domain killed at once revokes exactly the links
 test('a clean-up put off at the engine\'s stack limit inside a promise job is finished when that job ends, before the event loop turns', async () => {
   await Promise.resolve(); // (from here on, this test runs in promise jobs)
   const c = k.create<Counter>('counter');
-  let done = false;
-  const down = (): void => {
-    try { down(); } catch { /* the limit */ }
-    if (done) return;
-    try { k.kill(c.domain, 'at the limit'); done = true; } catch { /* no room for the kill itself */ }
-  };
-  down();
-  const putOff = k.domain(c.domain.id) !== undefined;
+  const putOff = killAtLimit(k, c.domain);
   await null; // the next job: the doorbell's message cannot have come yet
   assert.deepEqual({ putOff, cleaned: k.domain(c.domain.id) === undefined }, { putOff: true, cleaned: true });
 });
@@ -454,22 +460,8 @@ test('createFor: a child is never privileged; an error that is not a start refus
 test('a clean-up put off at the engine\'s stack limit is finished on the event loop, without a further kernel call, each time', async () => {
   for (let round = 0; round < 2; round++) {
     const c = k.create<Counter>('counter');
-    let putOff = false;
-    let listed = true;
-    let done = false;
-    const down = (): void => {
-      try { down(); } catch { /* the limit */ }
-      if (done) return;
-      try {
-        k.kill(c.domain, 'at the limit');
-        done = true;
-        putOff = k.domain(c.domain.id) !== undefined;
-        listed = k.list().includes(c.domain);
-      } catch { /* no room for the kill itself */ }
-    };
-    down();
-    assert.ok(done && putOff, `round ${round}: the kill was made and its clean-up put off`);
-    assert.equal(listed, false, 'a dead domain is not listed, cleaned up or not');
+    assert.ok(killAtLimit(k, c.domain), `round ${round}: the kill was made and its clean-up put off`);
+    assert.equal(k.list().includes(c.domain), false, 'a dead domain is not listed, cleaned up or not');
     await tick(20);
     assert.equal(k.domain(c.domain.id), undefined, `round ${round}: cleaned up by the event loop`);
     assert.ok(k.crashes.some((r) => r.id === c.domain.id));
@@ -482,22 +474,12 @@ test('a clean-up put off at the engine\'s stack limit in a timer callback, with 
   // before; the host refuses timers near the limit, and after one refusal no clean-up was put off
   // to the event loop again.)
   const x = await boot(['counter']);
-  const killAtLimit = (d: Domain): boolean => {
-    let done = false;
-    const down = (): void => {
-      try { down(); } catch { /* the limit */ }
-      if (done) return;
-      try { x.k.kill(d, 'at the limit'); done = true; } catch { /* no room for the kill itself */ }
-    };
-    down();
-    return done && x.k.domain(d.id) !== undefined;
-  };
   const rounds: { putOff: boolean; cleaned: boolean }[] = [];
   try {
     await new Promise<void>((resolve) => {
       const round = (): void => {
         const c = x.k.create<Counter>('counter');
-        const putOff = killAtLimit(c.domain);
+        const putOff = killAtLimit(x.k, c.domain);
         setTimeout(() => {
           rounds.push({ putOff, cleaned: x.k.domain(c.domain.id) === undefined });
           if (rounds.length < 2) round(); else resolve();

@@ -382,7 +382,7 @@ export class QueuePair {
     if (this.rung === this.sqTail) return;
     this.rung = this.sqTail;
     this.atomics.store(this.words, this.sqTailWord, this.sqTail);
-    if (this.atomics.load(this.words, word(Reg.SLEEPING)) !== Sleeping.BUSY) this.wake();
+    this.wakeIdle();
   }
 
   /** The next completion if the device has posted one (and frees its slot), else null. */
@@ -399,6 +399,12 @@ export class QueuePair {
     return c;
   }
 
+  /** After a store the device must see: rings DOORBELL if the device is not busy (it then looks
+   *  again; the SLEEPING protocol). */
+  private wakeIdle(): void {
+    if (this.atomics.load(this.words, word(Reg.SLEEPING)) !== Sleeping.BUSY) this.wake();
+  }
+
   /** Rings DOORBELL for an idle device. */
   private wake(): void {
     this.atomics.add(this.words, word(Reg.DOORBELL), 1);
@@ -409,7 +415,7 @@ export class QueuePair {
    *  masked raises the interrupt once q is unmasked, unless the driver has consumed it by then. */
   mask(on: boolean): void {
     this.atomics.store(this.words, word(queueReg(this.q, QueueReg.INT_MASK)), on ? 1 : 0);
-    if (!on && this.atomics.load(this.words, word(Reg.SLEEPING)) !== Sleeping.BUSY) this.wake();
+    if (!on) this.wakeIdle();
   }
 
   /** Interrupts the device has raised for q. */
